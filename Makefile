@@ -1,0 +1,33 @@
+# nlp_lstm: `make run` trains the default pipeline on the shipped sample data; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIPELINES ?= pipelines/sentiment.yaml
+PYTEST_ARGS ?=
+
+.PHONY: install run test notebooks mlflow-ui clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@for pipeline in $(PIPELINES); do \
+		echo "== nlp-lstm run $$pipeline"; \
+		$(BIN)/nlp-lstm run $$pipeline || exit $$?; \
+	done
+	@echo "Browse the runs with: $(BIN)/mlflow ui   (then open http://127.0.0.1:5000)"
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+mlflow-ui: install
+	$(BIN)/mlflow ui
+
+clean:
+	rm -rf outputs build *.egg-info .pytest_cache

@@ -1,0 +1,20 @@
+"""nlp_lstm: declarative NLP pipelines (NER, sentiment, translation) built on Keras 3 LSTMs."""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow's C++ start-up chatter (oneDNN, CPU feature notes) buries the messages users need.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+
+def load(model_dir):
+    """Load a trained pipeline saved by `nlp-lstm run`; returns an object with `.predict(texts)`."""
+    from nlp_lstm.pipeline import load_pipeline
+
+    return load_pipeline(model_dir)
+
+
+__all__ = ["__version__", "load"]

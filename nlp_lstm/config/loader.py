@@ -1,0 +1,244 @@
+"""Load a pipeline YAML, apply dotted `--set` overrides, validate, and report every problem at once.
+
+Each problem names its key path, the YAML file and line (or `--set` when the value came from the command
+line), and for an unknown key the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from nlp_lstm.config.schema import TASK_CONFIGS, PipelineConfig
+from nlp_lstm.errors import ConfigError
+
+KeyPath = tuple[str, ...]
+
+
+# ------------------------------------------------------------------------------------ YAML reading
+def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """Parse YAML into plain data plus a map from each key path to its 1-based line number."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"configuration file not found: {path.resolve()}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read {path}: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: YAML syntax error: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of sections, got {type(data).__name__}"])
+    lines: dict[KeyPath, int] = {}
+
+    def walk(n: yaml.Node, prefix: KeyPath) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                key = (*prefix, str(key_node.value))
+                lines[key] = key_node.start_mark.line + 1
+                walk(value_node, key)
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+# ------------------------------------------------------------------------------------- overrides
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Parse `KEY=VALUE` strings; values are YAML scalars (`3` is an int, `null` is None, `a,b` a string)."""
+    overrides: dict[str, Any] = {}
+    problems = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            problems.append(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. training.epochs=3")
+            continue
+        try:
+            overrides[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            overrides[key] = raw
+    if problems:
+        raise ConfigError(problems)
+    return overrides
+
+
+def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> str | None:
+    """Set a dotted key in nested dicts; returns a problem message if a parent is not a mapping."""
+    parts = dotted.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            return f"--set {dotted}: '{'.'.join(parts[: i + 1])}' is a value, not a section"
+        node = child
+    node[parts[-1]] = value
+    return None
+
+
+# ------------------------------------------------------------------------------------ validation
+def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str] | None:
+    """Field names of the nested config section found by walking `loc` from `model`."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return None
+    return list(current.model_fields)
+
+
+def _config_loc(loc: tuple[Any, ...], config_cls: type[BaseModel]) -> KeyPath:
+    """The config key path of an error: drops the type tags pydantic appends for unions ('int', 'str')."""
+    kept: list[str] = []
+    for part in map(str, loc):
+        fields = _fields_at(config_cls, tuple(kept))
+        if fields is None:  # below a leaf: only list indices belong to the key path
+            if part.isdigit():
+                kept.append(part)
+            continue
+        kept.append(part)  # a known field, or the unknown key itself
+    return tuple(kept)
+
+
+def _where(loc: KeyPath, source: str, lines: Mapping[KeyPath, int], from_cli: set[KeyPath]) -> str:
+    if loc in from_cli:
+        return "--set "
+    for depth in range(len(loc), 0, -1):  # the key's own line, else its section's
+        if loc[:depth] in lines:
+            return f"{source}:{lines[loc[:depth]]}: "
+    return f"{source}: "
+
+
+def _describe(error: Mapping[str, Any], loc: KeyPath, config_cls: type[BaseModel]) -> str:
+    key = ".".join(loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        valid = _fields_at(config_cls, loc[:-1]) or []
+        close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        if close:
+            return f"{key}: unknown key (did you mean '{'.'.join((*loc[:-1], close[0]))}'?)"
+        return f"{key}: unknown key; valid keys here: {', '.join(valid)}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if kind != "value_error" and not isinstance(value, (dict, list)):
+        message += f" (got {value!r})"
+    return f"{key}: {message}"
+
+
+def _format_errors(
+    exc: ValidationError,
+    config_cls: type[BaseModel],
+    source: str,
+    lines: Mapping[KeyPath, int],
+    from_cli: set[KeyPath],
+) -> list[str]:
+    """One line per offending key; the alternatives of a union are merged into one line."""
+    by_key: dict[KeyPath, list[str]] = {}
+    for error in exc.errors():
+        loc = _config_loc(error["loc"], config_cls)
+        by_key.setdefault(loc, []).append(_describe(error, loc, config_cls))
+    problems = []
+    for loc, messages in by_key.items():
+        messages = list(dict.fromkeys(messages))
+        if len(messages) > 1:
+            key = ".".join(loc)
+            messages = [key + ": " + " or ".join(m.removeprefix(key + ": ") for m in messages)]
+        problems.append(_where(loc, source, lines, from_cli) + messages[0])
+    return problems
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Read, override and validate a pipeline configuration.
+
+    Args:
+        path: the YAML file (or None when `data` is given).
+        overrides: `{"training.epochs": 2}` or `["training.epochs=2"]`.
+        data: an already parsed configuration mapping, instead of a file.
+
+    Raises:
+        ConfigError: listing every problem found, each with its key path and file line.
+    """
+    if path is not None:
+        path = Path(path)
+        raw, lines = _read_yaml_with_lines(path)
+        source = str(path)
+    else:
+        raw, lines, source = dict(data or {}), {}, "<config>"
+    raw = _deep_copy(raw)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        overrides = parse_overrides(overrides)
+    from_cli: set[KeyPath] = set()
+    problems: list[str] = []
+    for dotted, value in (overrides or {}).items():
+        problem = _apply_override(raw, dotted, value)
+        if problem:
+            problems.append(problem)
+        from_cli.add(tuple(dotted.split(".")))
+    if problems:
+        raise ConfigError(problems, source)
+
+    task = raw.get("task")
+    if task not in TASK_CONFIGS:
+        where = _where(("task",), source, lines, from_cli)
+        if task is None:
+            raise ConfigError([f"{where}task: required key is missing; one of: {', '.join(TASK_CONFIGS)}"], source)
+        close = difflib.get_close_matches(str(task), list(TASK_CONFIGS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError([f"{where}task: unknown task {task!r}{hint}; one of: {', '.join(TASK_CONFIGS)}"], source)
+    if path is not None and not raw.get("name"):
+        raw["name"] = path.stem
+    config_cls = TASK_CONFIGS[task]
+    try:
+        return config_cls.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, config_cls, source, lines, from_cli), source) from None
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------- exporting
+def config_to_yaml(config: PipelineConfig) -> str:
+    """The fully resolved configuration (defaults included) as YAML."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def flatten_config(config: PipelineConfig | Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys -> leaf values, e.g. {'training.optimizer.learning_rate': 0.001} (for MLflow params)."""
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

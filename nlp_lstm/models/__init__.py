@@ -1,0 +1,7 @@
+"""Model builders and the Keras layers they share."""
+
+from nlp_lstm.models.classifier import build_text_classifier
+from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.layers import AttentionPooling, MaskedPooling
+
+__all__ = ["build_text_classifier", "RecurrentEncoder", "AttentionPooling", "MaskedPooling"]

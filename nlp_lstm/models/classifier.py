@@ -1,0 +1,32 @@
+"""LSTM text classifier: embedding -> recurrent encoder -> pooling -> dense head -> softmax."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from nlp_lstm.config.schema import ClassifierModelConfig
+from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.layers import AttentionPooling, MaskedPooling
+
+
+def build_text_classifier(vocab_size: int, num_classes: int, config: ClassifierModelConfig) -> keras.Model:
+    """A functional Keras model taking right-padded int32 token ids (0 = padding) -> class probabilities."""
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    if config.embedding_dropout:
+        x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
+    encoder = RecurrentEncoder.from_settings(config.rnn, return_final=config.pooling == "last", name="encoder")
+    encoded = encoder(x)
+    if config.pooling == "last":
+        x = encoded[1]
+    elif config.pooling == "attention":
+        x = AttentionPooling(config.rnn.units, name="pooling")(encoded)
+    else:
+        x = MaskedPooling(config.pooling, name="pooling")(encoded)
+    for i, units in enumerate(config.hidden_units):
+        x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+        x = layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+    x = layers.Dropout(config.dropout, name="output_dropout")(x)
+    probabilities = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(token_ids, probabilities, name="lstm_text_classifier")

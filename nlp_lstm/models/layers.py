@@ -1,0 +1,81 @@
+"""Small Keras layers shared by the pipelines, written with `keras.ops` so they run on every backend."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+def lengths_from_mask(mask, dtype: str = "int32"):
+    """Number of valid positions per row of a right-padded (batch, time) mask."""
+    return ops.sum(ops.cast(mask, dtype), axis=1)
+
+
+def gather_time_step(sequences, positions):
+    """sequences[b, positions[b], :] for each row b."""
+    index = ops.expand_dims(ops.expand_dims(ops.cast(positions, "int32"), -1), -1)
+    index = ops.broadcast_to(index, (ops.shape(sequences)[0], 1, ops.shape(sequences)[2]))
+    return ops.squeeze(ops.take_along_axis(sequences, index, axis=1), axis=1)
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class MaskedPooling(layers.Layer):
+    """Max or mean over the valid time steps of a (batch, time, features) tensor."""
+
+    def __init__(self, mode: str = "max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "mean"):
+            raise ValueError(f"mode must be 'max' or 'mean', got {mode!r}")
+        self.mode = mode
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.max(inputs, axis=1) if self.mode == "max" else ops.mean(inputs, axis=1)
+        valid = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        if self.mode == "max":
+            very_negative = ops.cast(-1e9 if inputs.dtype == "float32" else -3e4, inputs.dtype)
+            return ops.max(ops.where(valid > 0, inputs, very_negative), axis=1)
+        total = ops.sum(inputs * valid, axis=1)
+        return total / ops.maximum(ops.sum(valid, axis=1), ops.cast(1.0, inputs.dtype))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class AttentionPooling(layers.Layer):
+    """Additive self-attention pooling (Yang et al. 2016): a learned weighting of the valid time steps."""
+
+    def __init__(self, units: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.supports_masking = True
+        self.projection = layers.Dense(units, activation="tanh", name="projection")
+        self.score = layers.Dense(1, use_bias=False, name="score")
+
+    def build(self, input_shape):
+        self.projection.build(input_shape)
+        self.score.build((*input_shape[:-1], self.units))
+
+    def call(self, inputs, mask=None):
+        scores = ops.squeeze(self.score(self.projection(inputs)), -1)
+        if mask is not None:
+            scores = ops.where(mask, scores, ops.cast(-1e9 if scores.dtype == "float32" else -3e4, scores.dtype))
+        weights = ops.softmax(scores, axis=-1)
+        return ops.sum(inputs * ops.expand_dims(weights, -1), axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}

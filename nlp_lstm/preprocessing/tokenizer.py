@@ -1,0 +1,79 @@
+"""Tokenization with spaCy blank pipelines (rule-based, offline) plus token normalisation.
+
+Texts are tokenized as written, then each token is normalised (Unicode form, case, digits). That keeps
+the character offsets of every token valid in the original text, which entity extraction relies on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any, Iterable, Sequence
+
+from nlp_lstm.errors import NlpLstmError
+
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # as written in the input
+    start: int  # character offsets into the input
+    end: int
+
+
+@dataclass
+class Tokenizer:
+    """spaCy blank-pipeline tokenizer with normalisation and truncation. Serialises as its settings."""
+
+    language: str = "en"
+    lowercase: bool = True
+    unicode_normalization: str = "NFKC"
+    replace_digits: bool = False
+    max_length: int | None = None
+
+    @cached_property
+    def _nlp(self):
+        import spacy
+
+        try:
+            return spacy.blank(self.language)
+        except Exception as exc:
+            raise NlpLstmError(f"cannot create a spaCy tokenizer for language {self.language!r}: {exc}") from None
+
+    def normalize(self, token: str) -> str:
+        if self.unicode_normalization != "none":
+            token = unicodedata.normalize(self.unicode_normalization, token)
+        if self.lowercase:
+            token = token.lower()
+        if self.replace_digits:
+            token = _DIGIT.sub("0", token)
+        return token
+
+    def tokenize_with_offsets(self, texts: Iterable[str], batch_size: int = 1000) -> list[list[Token]]:
+        """Tokens with their character spans in the raw text (whitespace tokens dropped, not truncated)."""
+        return [
+            [Token(t.text, t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
+            for doc in self._nlp.tokenizer.pipe((str(t) for t in texts), batch_size=batch_size)
+        ]
+
+    def tokenize(self, texts: Sequence[str], batch_size: int = 1000) -> list[list[str]]:
+        """Normalised, truncated tokens for each text."""
+        limit = self.max_length
+        return [
+            [self.normalize(t.text) for t in doc if not t.is_space][:limit]
+            for doc in self._nlp.tokenizer.pipe((str(t) for t in texts), batch_size=batch_size)
+        ]
+
+    def normalize_tokens(self, tokens: Sequence[str]) -> list[str]:
+        """Normalise (and truncate) an already tokenized text."""
+        return [self.normalize(t) for t in tokens][: self.max_length]
+
+    def get_config(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Tokenizer":
+        return cls(**config)

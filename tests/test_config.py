@@ -1,0 +1,137 @@
+from pathlib import Path
+
+import pytest
+
+from nlp_lstm.config import flatten_config, load_config, parse_overrides
+from nlp_lstm.config.schema import SentimentConfig
+from nlp_lstm.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def train_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-8")
+    return path
+
+
+def problems_of(exc_info) -> list[str]:
+    return exc_info.value.problems
+
+
+def test_minimal_yaml_gets_defaults(tmp_path, train_csv):
+    config = load_config(write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\n"))
+    assert isinstance(config, SentimentConfig)
+    assert config.name == "pipeline"  # the file's stem
+    assert config.model.rnn.cell == "lstm" and config.model.rnn.recurrent_dropout == 0.0
+    assert config.data.validation is None and config.data.split.validation_fraction == 0.1
+
+
+def test_unknown_key_names_key_line_and_closest_valid_key(tmp_path, train_csv):
+    path = write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\n  text_colum: text\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert problems_of(exc) == [f"{path}:4: data.text_colum: unknown key (did you mean 'data.text_column'?)"]
+
+
+def test_all_problems_reported_together_with_lines(tmp_path):
+    path = write(
+        tmp_path,
+        "task: sentiment\ndata:\n  train: missing.csv\nmodel:\n  rnn:\n    units: -1\n    cell: lsmt\n"
+        "training:\n  epochs: many\n",
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    problems = problems_of(exc)
+    assert len(problems) == 4
+    assert problems[0].startswith(f"{path}:3: data.train: file not found:")
+    assert any(p.startswith(f"{path}:6: model.rnn.units: Input should be greater than or equal to 1") for p in problems)
+    assert any(p.startswith(f"{path}:7: model.rnn.cell: Input should be 'lstm' or 'gru'") for p in problems)
+    assert any(p.startswith(f"{path}:9: training.epochs:") for p in problems)
+    assert str(path) in str(exc.value)
+
+
+def test_overrides_are_yaml_scalars_and_flagged_as_set(tmp_path, train_csv):
+    path = write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\n")
+    config = load_config(path, ["training.epochs=3", "data.text_column=0", "tracking.uri=null", "training.seed=7"])
+    assert config.training.epochs == 3 and config.data.text_column == 0 and config.tracking.uri is None
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["training.epocs=3", "training.batch_size=0"])
+    assert sorted(problems_of(exc)) == [
+        "--set training.batch_size: Input should be greater than or equal to 1 (got 0)",
+        "--set training.epocs: unknown key (did you mean 'training.epochs'?)",
+    ]
+
+
+def test_every_documented_set_key_is_accepted(tmp_path, train_csv):
+    keys = {
+        "data.train": str(train_csv), "data.validation": str(train_csv), "data.test": str(train_csv),
+        "data.format": "csv", "data.text_column": "text", "data.label_column": "label",
+        "preprocessing.max_length": 20, "training.epochs": 1, "training.batch_size": 4, "training.seed": 1,
+        "tracking.uri": "sqlite:///x.db", "tracking.experiment": "e", "output_dir": "out",
+    }
+    config = load_config(write(tmp_path, "task: sentiment\n"), keys)
+    assert config.preprocessing.max_length == 20 and str(config.output_dir) == "out"
+
+
+def test_malformed_override_and_value_under_scalar(tmp_path, train_csv):
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_overrides(["training.epochs"])
+    path = write(tmp_path, f"task: sentiment\noutput_dir: out\ndata:\n  train: {train_csv}\n")
+    with pytest.raises(ConfigError, match="'output_dir' is a value, not a section"):
+        load_config(path, ["output_dir.x=1"])
+
+
+def test_unknown_task_suggests_closest(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown task 'sentimnt' \(did you mean 'sentiment'\?\)"):
+        load_config(write(tmp_path, "task: sentimnt\n"))
+
+
+def test_yaml_syntax_error_has_line_and_column(tmp_path):
+    path = write(tmp_path, "task: sentiment\ndata: [unclosed\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert problems_of(exc)[0].startswith(f"{path}:3:")
+
+
+def test_missing_config_file_and_non_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_split_fractions_must_leave_training_data(tmp_path, train_csv):
+    path = write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\n  split:\n    validation_fraction: 0.5\n    test_fraction: 0.45\n")
+    with pytest.raises(ConfigError, match="leaves almost no training data"):
+        load_config(path)
+
+
+def test_unknown_spacy_language(tmp_path, train_csv):
+    path = write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\npreprocessing:\n  language: klingon\n")
+    with pytest.raises(ConfigError, match="preprocessing.language: spaCy has no language 'klingon'"):
+        load_config(path)
+
+
+def test_flatten_config_gives_dotted_params(tmp_path, train_csv):
+    config = load_config(write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\n"))
+    flat = flatten_config(config)
+    assert flat["training.optimizer.learning_rate"] == 0.001
+    assert flat["model.rnn.units"] == 128
+    assert all(not (isinstance(v, dict) and v) for v in flat.values())
+
+
+def test_shipped_pipelines_validate(monkeypatch):
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    assert load_config("pipelines/sentiment.yaml").task == "sentiment"
+    # SST-2 data is not shipped: only its file checks may fail.
+    with pytest.raises(ConfigError) as exc:
+        load_config("pipelines/sentiment_sst2.yaml", ["data.train=nope.tsv"])
+    assert all("file not found" in p for p in problems_of(exc))

@@ -1,0 +1,164 @@
+"""The CLI as a user runs it: train on tiny data, check the MLflow run, predict and evaluate in new processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli, write_csv
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One 1-epoch run shared by the tests below (training is the slow part)."""
+    from tests.conftest import sentiment_rows
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    rows = sentiment_rows()
+    files = {name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[:8] + rows[-8:])
+             for name in ("train", "validation", "test")}
+    config = tmp / "tiny.yaml"
+    config.write_text(
+        "task: sentiment\n"
+        f"data: {{train: {files['train']}, validation: {files['validation']}, test: {files['test']}}}\n"
+        "model: {embedding_dim: 8, rnn: {units: 8}}\n"
+        "training: {epochs: 5, batch_size: 8}\n"
+        f"output_dir: {tmp / 'outputs'}\n",
+        encoding="utf-8",
+    )
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    result = run_cli("run", str(config), "--set", "training.epochs=1", "--set", f"tracking.uri={uri}",
+                     "--set", "tracking.experiment=e2e", cwd=tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_id = re.search(r"run id:\s+(\w+)", result.stdout).group(1)
+    model_dir = Path(re.search(r"model saved:\s+(\S+)", result.stdout).group(1))
+    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": result.stdout,
+            "files": files, "config": config}
+
+
+def test_run_prints_run_id_model_path_and_test_metrics(trained):
+    assert re.fullmatch(r"[0-9a-f]{32}", trained["run_id"])
+    assert (trained["model_dir"] / "model.keras").exists() and (trained["model_dir"] / "pipeline.json").exists()
+    assert re.search(r"test_accuracy\s+\d\.\d{4}", trained["stdout"])
+    assert re.search(r"test_macro_f1\s+\d\.\d{4}", trained["stdout"])
+
+
+def test_mlflow_run_has_params_metrics_artifacts_inputs_and_models(trained):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
+    run = client.get_run(trained["run_id"])
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["training.epochs"] == "1" and params["model.rnn.units"] == "8" and params["task"] == "sentiment"
+    assert int(params["vocab_size"]) > 10 and params["classes"] == "negative,positive"
+    metrics = run.data.metrics
+    for name in ("test_accuracy", "test_macro_f1", "train_loss", "val_loss", "val_accuracy", "train_accuracy"):
+        assert name in metrics, name
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
+    assert run.data.tags["task"] == "sentiment" and run.data.tags["pipeline_file"].endswith("tiny.yaml")
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "evaluation", "preprocessing"} <= artifacts
+    nested = {a.path for d in ("evaluation", "preprocessing") for a in client.list_artifacts(run.info.run_id, d)}
+    assert {"evaluation/test_confusion_matrix.png", "evaluation/test_classification_report.txt",
+            "preprocessing/vocab.txt", "preprocessing/labels.json"} <= nested
+    contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
+    assert contexts == ["eval", "test", "training"]
+    mlflow.set_tracking_uri(trained["uri"])
+    models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    by_name = {m.name: m for m in models}
+    assert set(by_name) == {"model", "pipeline"}
+    keras_model = mlflow.models.get_model_info(f"models:/{by_name['model'].model_id}")
+    assert keras_model.signature.inputs.inputs[0].type.name == "int32"
+
+
+def test_logged_pipeline_model_predicts_from_raw_text(trained):
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_tracking_uri(trained["uri"])
+    run = mlflow.MlflowClient().get_run(trained["run_id"])
+    model = [m for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+             if m.name == "pipeline"][0]
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
+    out = loaded.predict(pd.DataFrame({"text": ["a wonderful film", ""]}))
+    assert list(out["label"]) and set(out["label"]) <= {"positive", "negative"} and len(out) == 2
+
+
+def test_save_load_in_fresh_process_gives_same_predictions(trained):
+    import nlp_lstm
+
+    texts = ["a wonderful, moving film", "a dull mess", "", "words never seen before zzz"]
+    here = nlp_lstm.load(trained["model_dir"]).predict(texts)
+    script = (
+        "import json, sys, nlp_lstm; "
+        f"print(json.dumps(nlp_lstm.load({str(trained['model_dir'])!r}).predict({texts!r})))"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=trained["tmp"], timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    there = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [p["label"] for p in there] == [p["label"] for p in here]
+    for a, b in zip(here, there):
+        assert abs(a["score"] - b["score"]) < 1e-5
+        assert set(a["probabilities"]) == {"negative", "positive"}
+
+
+def test_predict_cli_reads_stdin_and_file(trained):
+    result = run_cli("predict", str(trained["model_dir"]), stdin="great film\n\nawful\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 3 and all({"label", "score", "probabilities"} <= set(p) for p in lines)
+    path = trained["tmp"] / "in.txt"
+    path.write_text("great film\n", encoding="utf-8")
+    result = run_cli("predict", str(trained["model_dir"]), "--input", str(path))
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1
+
+
+def test_evaluate_cli_prints_metrics_and_writes_predictions(trained):
+    out = trained["tmp"] / "predictions.tsv"
+    result = run_cli("evaluate", str(trained["model_dir"]), "--data", str(trained["files"]["test"]),
+                     "--predictions-out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout)
+    assert set(metrics) >= {"accuracy", "macro_f1", "positive_f1", "negative_recall"}
+    assert out.read_text().splitlines()[0] == "text\tgold\tpredicted\tscore" and len(out.read_text().splitlines()) == 17
+
+
+def test_user_errors_are_one_clear_message_without_traceback(trained, tmp_path):
+    cases = [
+        (("validate", str(trained["config"]), "--set", "training.epocs=2"), 2, "did you mean 'training.epochs'"),
+        (("run", str(tmp_path / "missing.yaml")), 2, "configuration file not found"),
+        (("predict", str(tmp_path)), 3, "not a saved nlp_lstm pipeline"),
+        (("evaluate", str(trained["model_dir"]), "--data", str(tmp_path / "nope.csv")), 3, "file not found"),
+    ]
+    for args, code, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == code, (args, result.stderr[-2000:])
+        assert message in result.stderr and "Traceback" not in result.stderr
+    assert run_cli("validate", str(trained["config"])).returncode == 0
+    for command in ("run", "validate", "predict", "evaluate"):
+        assert run_cli(command, "--help").returncode == 0
+
+
+def test_failed_run_is_marked_failed_and_keeps_the_trained_model(trained):
+    """A label only in the test file fails evaluation after training: FAILED run, model still saved."""
+    import mlflow
+
+    bad_test = write_csv(trained["tmp"] / "bad_test.csv", [("a film", "neutral")])
+    result = run_cli("run", str(trained["config"]), "--set", "training.epochs=1", "--set", f"data.test={bad_test}",
+                     "--set", f"tracking.uri={trained['uri']}", "--set", "tracking.experiment=e2e-fail",
+                     "--set", "tracking.run_name=doomed", cwd=trained["tmp"])
+    assert result.returncode == 3 and "label 'neutral' was not seen in training" in result.stderr
+    assert "bad_test.csv:2" in result.stderr
+    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
+    experiment = client.get_experiment_by_name("e2e-fail")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert (trained["tmp"] / "outputs" / "doomed" / "model.keras").exists()

@@ -1,0 +1,83 @@
+import keras
+import numpy as np
+import pytest
+
+from nlp_lstm.config.schema import ClassifierModelConfig
+from nlp_lstm.models import AttentionPooling, MaskedPooling, RecurrentEncoder, build_text_classifier
+
+LENGTHS = [5, 1, 3]
+
+
+def ragged_batch(features: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(len(LENGTHS), max(LENGTHS), features)).astype("float32")
+    mask = np.arange(max(LENGTHS))[None, :] < np.array(LENGTHS)[:, None]
+    x[~mask] = 123.0  # padding must never leak into results
+    return x, mask
+
+
+def test_masked_max_and_mean_ignore_padding():
+    x, mask = ragged_batch()
+    got_max = keras.ops.convert_to_numpy(MaskedPooling("max")(x, mask=mask))
+    got_mean = keras.ops.convert_to_numpy(MaskedPooling("mean")(x, mask=mask))
+    for i, n in enumerate(LENGTHS):
+        np.testing.assert_allclose(got_max[i], x[i, :n].max(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(got_mean[i], x[i, :n].mean(axis=0), rtol=1e-5)
+
+
+def test_attention_pooling_is_a_convex_combination_of_valid_steps():
+    x, mask = ragged_batch()
+    pooled = keras.ops.convert_to_numpy(AttentionPooling(8)(x, mask=mask))
+    np.testing.assert_allclose(pooled[1], x[1, 0], rtol=1e-5)  # one valid step: weight 1
+    for i, n in enumerate(LENGTHS):
+        assert np.all(pooled[i] <= x[i, :n].max(axis=0) + 1e-5) and np.all(pooled[i] >= x[i, :n].min(axis=0) - 1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_encoder_final_state_matches_keras_bidirectional(cell):
+    x, mask = ragged_batch()
+    encoder = RecurrentEncoder(cell=cell, units=3, num_layers=2, bidirectional=True, return_final=True)
+    sequences, final = encoder(x, mask=mask)
+    # Reference: the same weights in a Keras Bidirectional layer that returns only final outputs.
+    top = encoder.recurrent_layers[-1]
+    below = encoder.recurrent_layers[0](x, mask=mask)
+    ref_layer = keras.layers.Bidirectional(
+        keras.layers.LSTM(3) if cell == "lstm" else keras.layers.GRU(3)
+    )
+    ref_layer.build(below.shape)
+    ref_layer.set_weights(top.get_weights())
+    reference = keras.ops.convert_to_numpy(ref_layer(below, mask=mask))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(final), reference, rtol=1e-5, atol=1e-6)
+    assert tuple(sequences.shape) == (3, 5, 6)
+
+
+def test_encoder_unidirectional_final_is_last_valid_output():
+    x, mask = ragged_batch()
+    encoder = RecurrentEncoder(units=3, bidirectional=False, return_final=True)
+    sequences, final = (keras.ops.convert_to_numpy(t) for t in encoder(x, mask=mask))
+    for i, n in enumerate(LENGTHS):
+        np.testing.assert_allclose(final[i], sequences[i, n - 1], rtol=1e-6)
+
+
+def test_encoder_defaults_are_cudnn_eligible():
+    encoder = RecurrentEncoder(cell="lstm", units=4, num_layers=2)
+    for layer in encoder.recurrent_layers:
+        for rnn in (layer.forward_layer, layer.backward_layer):
+            cell = rnn.cell
+            assert cell.activation.__name__ == "tanh" and cell.recurrent_activation.__name__ == "sigmoid"
+            assert cell.use_bias and cell.recurrent_dropout == 0 and not rnn.unroll
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean", "last", "attention"])
+def test_classifier_ignores_padding_and_round_trips(tmp_path, pooling):
+    config = ClassifierModelConfig(embedding_dim=6, rnn={"units": 5, "layers": 2, "dropout": 0.1}, pooling=pooling,
+                                   hidden_units=[7])
+    model = build_text_classifier(vocab_size=30, num_classes=3, config=config)
+    short = np.array([[4, 5, 6]], dtype="int32")
+    padded = np.array([[4, 5, 6, 0, 0, 0, 0, 0]], dtype="int32")
+    p_short, p_padded = model.predict(short, verbose=0), model.predict(padded, verbose=0)
+    np.testing.assert_allclose(p_short, p_padded, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p_short.sum(axis=1), 1.0, rtol=1e-5)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(padded, verbose=0), p_padded, rtol=1e-6)
