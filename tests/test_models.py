@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from nlp_lstm.config.schema import ClassifierModelConfig
-from nlp_lstm.models import AttentionPooling, MaskedPooling, RecurrentEncoder, build_text_classifier
+from nlp_lstm.models import AttentionPooling, MaskedPooling, RecurrentEncoder, WordDropout, build_text_classifier
 
 LENGTHS = [5, 1, 3]
 
@@ -81,3 +81,14 @@ def test_classifier_ignores_padding_and_round_trips(tmp_path, pooling):
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(again.predict(padded, verbose=0), p_padded, rtol=1e-6)
+
+
+def test_word_dropout_replaces_only_real_tokens_and_only_in_training():
+    ids = np.array([[5, 6, 7, 8, 0, 0]] * 2000, dtype="int32")
+    layer = WordDropout(0.25, oov_id=1, seed=3)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(ids, training=False)), ids)
+    out = keras.ops.convert_to_numpy(layer(ids, training=True))
+    assert (out[:, 4:] == 0).all()  # padding untouched
+    dropped = out[:, :4] == 1
+    assert set(np.unique(out[:, :4])) <= {1, 5, 6, 7, 8}
+    assert 0.23 < dropped.mean() < 0.27

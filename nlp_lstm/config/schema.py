@@ -141,6 +141,7 @@ class ClassifierModelConfig(Section):
 
     embedding_dim: int = Field(128, ge=1)
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
+    word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
     rnn: RecurrentConfig = RecurrentConfig()
     pooling: Literal["max", "mean", "last", "attention"] = "max"
     hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)

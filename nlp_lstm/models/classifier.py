@@ -7,13 +7,17 @@ from keras import layers
 
 from nlp_lstm.config.schema import ClassifierModelConfig
 from nlp_lstm.models.encoders import RecurrentEncoder
-from nlp_lstm.models.layers import AttentionPooling, MaskedPooling
+from nlp_lstm.models.layers import AttentionPooling, MaskedPooling, WordDropout
+from nlp_lstm.preprocessing.vocab import Vocabulary
 
 
 def build_text_classifier(vocab_size: int, num_classes: int, config: ClassifierModelConfig) -> keras.Model:
     """A functional Keras model taking right-padded int32 token ids (0 = padding) -> class probabilities."""
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = token_ids
+    if config.word_dropout:
+        x = WordDropout(config.word_dropout, oov_id=Vocabulary.oov_id, name="word_dropout")(x)
+    x = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True, name="embedding")(x)
     if config.embedding_dropout:
         x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
     encoder = RecurrentEncoder.from_settings(config.rnn, return_final=config.pooling == "last", name="encoder")

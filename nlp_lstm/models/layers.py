@@ -19,6 +19,35 @@ def gather_time_step(sequences, positions):
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
+class WordDropout(layers.Layer):
+    """During training, replaces each real token id by the OOV id with probability `rate`.
+
+    Teaches the OOV embedding and stops the model leaning on single words (Iyyer et al. 2015; Lample et
+    al. 2016 replace singletons likewise). Padding (id 0) is left alone; inference is untouched.
+    """
+
+    def __init__(self, rate: float, oov_id: int = 1, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.oov_id = oov_id
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, token_ids, training=None):
+        if not training or self.rate <= 0:
+            return token_ids
+        drop = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator) < self.rate
+        drop = ops.logical_and(drop, ops.not_equal(token_ids, 0))
+        return ops.where(drop, ops.cast(self.oov_id, token_ids.dtype), token_ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "oov_id": self.oov_id, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
 class MaskedPooling(layers.Layer):
     """Max or mean over the valid time steps of a (batch, time, features) tensor."""
 

@@ -11,7 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Sequence, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Sequence, TypeVar
 
 import keras
 import numpy as np
@@ -35,12 +35,11 @@ class DataSplits(Generic[Dataset]):
     origin: dict[str, str]  # split name -> how it was obtained, e.g. "0.1 of data/train.csv"
 
 
-class Evaluation(ABC):
-    """Metrics (flat, MLflow-ready) plus report files written by `save`."""
+class Evaluation(Protocol):
+    """What a task's evaluation gives the runner: flat, MLflow-ready metrics and report files."""
 
     metrics: dict[str, float]
 
-    @abstractmethod
     def save(self, directory: Path, prefix: str = "") -> dict[str, Path]: ...
 
 

@@ -17,11 +17,8 @@ from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.preprocessing.text import TextEncoder
 from nlp_lstm.preprocessing.tokenizer import Tokenizer
-from nlp_lstm.tasks.base import Evaluation, Task, TrainedPipeline, register_task
+from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task
 from nlp_lstm.training.trainer import make_optimizer
-
-Evaluation.register(ClassificationEvaluation)
-
 
 def _as_texts(inputs: str | Sequence[str]) -> list[str]:
     if isinstance(inputs, str):
