@@ -92,3 +92,29 @@ def test_word_dropout_replaces_only_real_tokens_and_only_in_training():
     dropped = out[:, :4] == 1
     assert set(np.unique(out[:, :4])) <= {1, 5, 6, 7, 8}
     assert 0.23 < dropped.mean() < 0.27
+
+
+def test_char_cnn_ignores_character_and_word_padding():
+    from nlp_lstm.models import CharCNN
+
+    layer = CharCNN(vocab_size=10, embedding_dim=4, filters=5, kernel_size=3)
+    chars = np.array([[[2, 3, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0]]], dtype="int32")
+    wider = np.zeros((1, 3, 7), dtype="int32")
+    wider[:, :, :4] = chars
+    out, out_wider = (keras.ops.convert_to_numpy(layer(c)) for c in (chars, wider))
+    assert out.shape == (1, 3, 5)
+    np.testing.assert_allclose(out, out_wider, rtol=1e-6)
+    np.testing.assert_array_equal(out[0, 2], 0.0)  # an all-padding word
+    assert np.abs(out[0, 0]).sum() > 0
+
+
+def test_classifier_with_char_features_round_trips(tmp_path):
+    config = ClassifierModelConfig(embedding_dim=6, rnn={"units": 5}, char_features={"enabled": True, "filters": 4})
+    model = build_text_classifier(vocab_size=30, num_classes=2, config=config, char_vocab_size=12)
+    x = {"token_ids": np.array([[4, 5, 0]], dtype="int32"),
+         "char_ids": np.array([[[2, 3], [4, 0], [0, 0]]], dtype="int32")}
+    short = {"token_ids": x["token_ids"][:, :2], "char_ids": x["char_ids"][:, :2]}
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(short, verbose=0), rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6)

@@ -111,3 +111,14 @@ def test_keras_input_accepts_growing_lengths_after_two_equal_batches():
     model.compile("adam", "sparse_categorical_crossentropy")
     history = model.fit(batches.as_keras_input(), epochs=2, verbose=0, shuffle=False)
     assert len(history.history["loss"]) == 2
+
+
+def test_char_encoder_matches_token_lengths_and_round_trips(tmp_path):
+    from nlp_lstm.preprocessing import CharEncoder
+
+    encoder = CharEncoder.fit([["ab", "abc"]], max_word_length=2)
+    assert encoder.vocab.tokens[2:] == ["a", "b", "c"]
+    assert encoder.encode([["abc", "zz"], []]) == [[[2, 3], [1, 1]], [[1]]]
+    encoder.save(tmp_path)
+    again = CharEncoder.load(tmp_path)
+    assert again.vocab.tokens == encoder.vocab.tokens and again.max_word_length == 2

@@ -136,12 +136,24 @@ class RecurrentConfig(Section):
     unroll: bool = False
 
 
+class CharFeaturesConfig(Section):
+    """Character-level word features, concatenated to the word embeddings."""
+
+    enabled: bool = False
+    embedding_dim: int = Field(32, ge=1)
+    filters: int = Field(64, ge=1)
+    kernel_size: int = Field(3, ge=1)
+    max_word_length: int = Field(20, ge=1, description="characters kept per token")
+    min_frequency: int = Field(1, ge=1, description="rarer characters map to the unknown character")
+
+
 class ClassifierModelConfig(Section):
     """Embedding -> recurrent encoder -> pooling -> dense head -> softmax."""
 
     embedding_dim: int = Field(128, ge=1)
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
+    char_features: CharFeaturesConfig = CharFeaturesConfig()
     rnn: RecurrentConfig = RecurrentConfig()
     pooling: Literal["max", "mean", "last", "attention"] = "max"
     hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)

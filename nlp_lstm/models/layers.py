@@ -48,6 +48,50 @@ class WordDropout(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
+class CharCNN(layers.Layer):
+    """Character-level word features (Ma & Hovy 2016): embed characters, convolve, max over each word.
+
+    Input: (batch, words, chars) character ids, 0 = padding. Output: (batch, words, filters); all-padding
+    words give zeros and are masked.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int = 32, filters: int = 64, kernel_size: int = 3,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.embedding = layers.Embedding(vocab_size, embedding_dim, name="char_embedding")
+        self.conv = layers.Conv1D(filters, kernel_size, padding="same", activation="tanh", name="char_conv")
+
+    def build(self, input_shape):
+        self.embedding.build((None, None))
+        self.conv.build((None, None, self.embedding_dim))
+
+    def call(self, char_ids):
+        batch, words, chars = ops.shape(char_ids)[0], ops.shape(char_ids)[1], ops.shape(char_ids)[2]
+        flat = ops.reshape(char_ids, (-1, chars))
+        features = self.conv(self.embedding(flat))
+        valid = ops.expand_dims(ops.not_equal(flat, 0), -1)
+        very_negative = ops.cast(-1e9 if features.dtype == "float32" else -3e4, features.dtype)
+        pooled = ops.max(ops.where(valid, features, very_negative), axis=1)
+        pooled = ops.where(ops.any(valid, axis=1), pooled, ops.zeros_like(pooled))
+        return ops.reshape(pooled, (batch, words, self.filters))
+
+    def compute_mask(self, char_ids, mask=None):
+        # Keras merges masks with `any`: without its own mask this input would unmask the padding words.
+        return ops.any(ops.not_equal(char_ids, 0), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
+                "filters": self.filters, "kernel_size": self.kernel_size}
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
 class MaskedPooling(layers.Layer):
     """Max or mean over the valid time steps of a (batch, time, features) tensor."""
 

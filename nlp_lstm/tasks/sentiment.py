@@ -14,6 +14,7 @@ from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.preprocessing.batching import PaddedBatches
+from nlp_lstm.preprocessing.chars import CharEncoder
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.preprocessing.text import TextEncoder
 from nlp_lstm.preprocessing.tokenizer import Tokenizer
@@ -36,10 +37,20 @@ class SentimentPipeline(TrainedPipeline):
     task = "sentiment"
     config: SentimentConfig
 
-    def __init__(self, model: keras.Model, config: SentimentConfig, text_encoder: TextEncoder, labels: LabelEncoder):
+    def __init__(self, model: keras.Model, config: SentimentConfig, text_encoder: TextEncoder, labels: LabelEncoder,
+                 char_encoder: CharEncoder | None = None):
         super().__init__(model, config)
         self.text_encoder = text_encoder
         self.labels = labels
+        self.char_encoder = char_encoder
+
+    def encode(self, texts: Sequence[str]) -> dict[str, list]:
+        """Model inputs per text: token ids, and character ids per token when char features are on."""
+        tokens = self.text_encoder.tokenizer.tokenize(texts)
+        inputs: dict[str, list] = {"token_ids": self.text_encoder.encode_tokens(tokens)}
+        if self.char_encoder is not None:
+            inputs["char_ids"] = self.char_encoder.encode(tokens)
+        return inputs
 
     def batches(self, data: LabelledTexts | Sequence[str], *, shuffle: bool = False, batch_size: int | None = None,
                 seed: int = 0) -> PaddedBatches:
@@ -49,7 +60,7 @@ class SentimentPipeline(TrainedPipeline):
             targets = self.labels.encode(data.labels, data.source, data.lines)
         prep = self.config.preprocessing
         return PaddedBatches(
-            {"token_ids": self.text_encoder.encode(texts)}, targets,
+            self.encode(texts), targets,
             batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
             bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
         )
@@ -96,10 +107,14 @@ class SentimentPipeline(TrainedPipeline):
     def save_preprocessing(self, directory: Path) -> None:
         self.text_encoder.save(directory)
         self.labels.save(directory / "labels.json")
+        if self.char_encoder is not None:
+            self.char_encoder.save(directory)
 
     @classmethod
     def load_preprocessing(cls, directory: Path, config: SentimentConfig) -> dict[str, Any]:
-        return {"text_encoder": TextEncoder.load(directory), "labels": LabelEncoder.load(directory / "labels.json")}
+        chars = CharEncoder.load(directory) if config.model.char_features.enabled else None
+        return {"text_encoder": TextEncoder.load(directory), "labels": LabelEncoder.load(directory / "labels.json"),
+                "char_encoder": chars}
 
 
 def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
@@ -134,18 +149,24 @@ class SentimentTask(Task[LabelledTexts]):
             language=prep.language, lowercase=prep.lowercase, unicode_normalization=prep.unicode_normalization,
             replace_digits=prep.replace_digits, max_length=prep.max_length,
         )
-        text_encoder = TextEncoder.fit(
-            tokenizer.tokenize(train.texts), tokenizer,
-            min_frequency=prep.vocab.min_frequency, max_size=prep.vocab.max_size,
+        tokens = tokenizer.tokenize(train.texts)
+        text_encoder = TextEncoder.fit(tokens, tokenizer, min_frequency=prep.vocab.min_frequency, max_size=prep.vocab.max_size)
+        chars = self.config.model.char_features
+        char_encoder = (
+            CharEncoder.fit(tokens, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
+            if chars.enabled else None
         )
         labels = LabelEncoder.fit(train.labels)
-        model = build_text_classifier(len(text_encoder.vocab), len(labels), self.config.model)
+        model = build_text_classifier(
+            len(text_encoder.vocab), len(labels), self.config.model,
+            char_vocab_size=len(char_encoder.vocab) if char_encoder else None,
+        )
         model.compile(
             optimizer=make_optimizer(self.config.training.optimizer),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        return SentimentPipeline(model, self.config, text_encoder, labels)
+        return SentimentPipeline(model, self.config, text_encoder, labels, char_encoder)
 
     def batches(self, pipeline: SentimentPipeline, data: LabelledTexts, *, shuffle: bool) -> PaddedBatches:
         return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed)
@@ -156,13 +177,19 @@ class SentimentTask(Task[LabelledTexts]):
         return pd.DataFrame({"text": data.texts, "label": data.labels})
 
     def summary(self, pipeline: SentimentPipeline) -> dict[str, Any]:
-        return {"vocab_size": len(pipeline.text_encoder.vocab), "classes": ",".join(pipeline.labels.classes)}
+        summary = {"vocab_size": len(pipeline.text_encoder.vocab), "classes": ",".join(pipeline.labels.classes)}
+        if pipeline.char_encoder is not None:
+            summary["char_vocab_size"] = len(pipeline.char_encoder.vocab)
+        return summary
 
     def model_signature(self, pipeline: SentimentPipeline):
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
+        inputs = [TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]
+        if pipeline.char_encoder is not None:
+            inputs.append(TensorSpec(np.dtype("int32"), (-1, -1, -1), "char_ids"))
         return ModelSignature(
-            inputs=Schema([TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]),
+            inputs=Schema(inputs),
             outputs=Schema([TensorSpec(np.dtype("float32"), (-1, len(pipeline.labels)), "probabilities")]),
         )
