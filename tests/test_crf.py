@@ -80,3 +80,14 @@ def test_crf_serialises_with_a_model(tmp_path):
     a, b = crf.decode(model(x)), again.get_layer("crf").decode(again(x))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(a[0]), keras.ops.convert_to_numpy(b[0]))
     assert again.get_layer("crf").allowed_start == [0]
+
+
+def test_single_step_batch():
+    crf, rng = make_crf(3, 11)
+    emissions = rng.normal(size=(2, 1, 3)).astype("float32")
+    S, E = (keras.ops.convert_to_numpy(v) for v in (crf.start_scores, crf.end_scores))
+    direct = S + E + emissions[:, 0]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(crf.log_partition(emissions)),
+                               np.log(np.exp(direct).sum(axis=1)), rtol=1e-5)
+    path, _ = crf.decode(emissions)
+    assert keras.ops.convert_to_numpy(path)[:, 0].tolist() == direct.argmax(axis=1).tolist()
