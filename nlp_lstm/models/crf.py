@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from nlp_lstm.models.layers import lengths_from_mask
+
 _FORBIDDEN = -1e4  # added to forbidden transitions: exp(-1e4) underflows to exactly zero in float32
 
 
@@ -92,6 +94,11 @@ class CRF(layers.Layer):
             mask = ops.ones(ops.shape(emissions)[:2], dtype="bool")
         return emissions, ops.cast(mask, "bool")
 
+    @staticmethod
+    def _later_steps(emissions, mask):
+        """Emissions and mask of steps 1.. in time-major order, the sequence `ops.scan` walks."""
+        return ops.transpose(emissions[:, 1:], (1, 0, 2)), ops.transpose(mask[:, 1:], (1, 0))
+
     def sequence_score(self, emissions, tags, mask=None):
         """Unnormalised score of the given tag sequences, (batch,)."""
         emissions, mask = self._prepare(emissions, mask)
@@ -102,7 +109,7 @@ class CRF(layers.Layer):
         score = ops.sum(emitted * valid, axis=1) + ops.take(start, tags[:, 0])
         pair_scores = ops.take(ops.reshape(transitions, (-1,)), tags[:, :-1] * self.num_tags + tags[:, 1:])
         score = score + ops.sum(pair_scores * valid[:, 1:], axis=1)
-        last = ops.sum(ops.cast(mask, "int32"), axis=1) - 1
+        last = lengths_from_mask(mask) - 1
         last_tags = ops.squeeze(ops.take_along_axis(tags, ops.expand_dims(last, -1), axis=1), -1)
         return score + ops.take(end, last_tags)
 
@@ -117,8 +124,7 @@ class CRF(layers.Layer):
             scores = ops.logsumexp(ops.expand_dims(alpha, 2) + transitions[None], axis=1) + emission
             return ops.where(ops.expand_dims(valid, -1), scores, alpha), None
 
-        xs = (ops.transpose(emissions[:, 1:], (1, 0, 2)), ops.transpose(mask[:, 1:], (1, 0)))
-        alpha, _ = ops.scan(step, alpha, xs)
+        alpha, _ = ops.scan(step, alpha, self._later_steps(emissions, mask))
         return ops.logsumexp(alpha + end[None, :], axis=1)
 
     def log_likelihood(self, emissions, tags, mask=None):
@@ -143,8 +149,8 @@ class CRF(layers.Layer):
             # TensorFlow's scan stacks outputs in the carry's dtype; small ints are exact in float32.
             return ops.where(keep, new_score, score), ops.cast(pointers, "float32")
 
-        xs = (ops.transpose(emissions[:, 1:], (1, 0, 2)), ops.transpose(mask[:, 1:], (1, 0)))
-        score, backpointers = ops.scan(forward, score, xs)  # backpointers: (time-1, batch, tags)
+        # backpointers: (time-1, batch, tags)
+        score, backpointers = ops.scan(forward, score, self._later_steps(emissions, mask))
         backpointers = ops.cast(backpointers, "int32")
         final = score + end[None, :]
         best_last = ops.cast(ops.argmax(final, axis=1), "int32")

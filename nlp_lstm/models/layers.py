@@ -11,6 +11,11 @@ def lengths_from_mask(mask, dtype: str = "int32"):
     return ops.sum(ops.cast(mask, dtype), axis=1)
 
 
+def masked_fill_value(dtype):
+    """A score low enough to lose every max/softmax, yet finite in float16 (where -1e9 overflows)."""
+    return ops.cast(-1e9 if dtype == "float32" else -3e4, dtype)
+
+
 def gather_time_step(sequences, positions):
     """sequences[b, positions[b], :] for each row b."""
     index = ops.expand_dims(ops.expand_dims(ops.cast(positions, "int32"), -1), -1)
@@ -74,8 +79,7 @@ class CharCNN(layers.Layer):
         flat = ops.reshape(char_ids, (-1, chars))
         features = self.conv(self.embedding(flat))
         valid = ops.expand_dims(ops.not_equal(flat, 0), -1)
-        very_negative = ops.cast(-1e9 if features.dtype == "float32" else -3e4, features.dtype)
-        pooled = ops.max(ops.where(valid, features, very_negative), axis=1)
+        pooled = ops.max(ops.where(valid, features, masked_fill_value(features.dtype)), axis=1)
         pooled = ops.where(ops.any(valid, axis=1), pooled, ops.zeros_like(pooled))
         return ops.reshape(pooled, (batch, words, self.filters))
 
@@ -107,8 +111,7 @@ class MaskedPooling(layers.Layer):
             return ops.max(inputs, axis=1) if self.mode == "max" else ops.mean(inputs, axis=1)
         valid = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
         if self.mode == "max":
-            very_negative = ops.cast(-1e9 if inputs.dtype == "float32" else -3e4, inputs.dtype)
-            return ops.max(ops.where(valid > 0, inputs, very_negative), axis=1)
+            return ops.max(ops.where(valid > 0, inputs, masked_fill_value(inputs.dtype)), axis=1)
         total = ops.sum(inputs * valid, axis=1)
         return total / ops.maximum(ops.sum(valid, axis=1), ops.cast(1.0, inputs.dtype))
 
@@ -140,7 +143,7 @@ class AttentionPooling(layers.Layer):
     def call(self, inputs, mask=None):
         scores = ops.squeeze(self.score(self.projection(inputs)), -1)
         if mask is not None:
-            scores = ops.where(mask, scores, ops.cast(-1e9 if scores.dtype == "float32" else -3e4, scores.dtype))
+            scores = ops.where(mask, scores, masked_fill_value(scores.dtype))
         weights = ops.softmax(scores, axis=-1)
         return ops.sum(inputs * ops.expand_dims(weights, -1), axis=1)
 

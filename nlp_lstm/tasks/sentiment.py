@@ -21,6 +21,7 @@ from nlp_lstm.preprocessing.tokenizer import Tokenizer
 from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task
 from nlp_lstm.training.trainer import make_optimizer
 
+
 def _as_texts(inputs: str | Sequence[str]) -> list[str]:
     if isinstance(inputs, str):
         return [inputs]
