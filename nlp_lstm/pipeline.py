@@ -77,7 +77,8 @@ def run_pipeline(
             val_batches.as_keras_input(),
             config.training,
             checkpoint_path=model_dir / "checkpoints" / "best.weights.h5",
-            callbacks=[tracker.epoch_logger(), *task.callbacks(pipeline, splits)],
+            # Task callbacks add validation metrics to the logs, so they run before the logger (and early stopping).
+            callbacks=[*task.callbacks(pipeline, splits), tracker.epoch_logger()],
         )
         train_seconds = time.perf_counter() - started
         epochs_run = len(history.history.get("loss", []))

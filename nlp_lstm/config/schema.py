@@ -90,6 +90,16 @@ class DataConfig(Section):
         return self
 
 
+class ConllDataConfig(DataConfig):
+    """Token-per-line files (CoNLL-2003, WNUT, WikiANN...): a blank line between sentences."""
+
+    format: Literal["conll"] = "conll"
+    token_column: int = Field(0, description="column of the token; negative counts from the end")
+    tag_column: int = Field(-1, description="column of the entity tag; negative counts from the end")
+    delimiter: str | None = Field(None, min_length=1, description="column separator; default any whitespace")
+    scheme: Literal["auto", "iob1", "iob2", "iobes"] = Field("auto", description="tag scheme of the files")
+
+
 class TableDataConfig(DataConfig):
     """A CSV/TSV/JSONL file with a text column and a label column."""
 
@@ -120,6 +130,14 @@ class PreprocessingConfig(Section):
     pad_to_multiple: int = Field(8, ge=1, description="pad batch length up to a multiple (fewer shapes)")
 
 
+class TaggingPreprocessingConfig(PreprocessingConfig):
+    """Sequence labelling: words are given, so tokenization only applies to raw text at prediction time."""
+
+    replace_digits: bool = Field(True, description="map every digit to 0 (word ids only; chars see the digits)")
+    max_length: int = Field(128, ge=1, description="longer sentences are tagged in consecutive windows")
+    tag_scheme: Literal["iob1", "iob2", "iobes"] = Field("iobes", description="scheme the model is trained in")
+
+
 # --------------------------------------------------------------------------------------------- model
 class RecurrentConfig(Section):
     """A stacked (bi)directional recurrent encoder. Defaults keep the layers eligible for cuDNN."""
@@ -137,27 +155,87 @@ class RecurrentConfig(Section):
 
 
 class CharFeaturesConfig(Section):
-    """Character-level word features, concatenated to the word embeddings."""
+    """Character-level word features from each token as written, concatenated to the word embeddings."""
 
     enabled: bool = False
+    encoder: Literal["cnn", "lstm"] = Field("cnn", description="char CNN (Ma & Hovy) or char BiLSTM (Lample et al.)")
     embedding_dim: int = Field(32, ge=1)
-    filters: int = Field(64, ge=1)
-    kernel_size: int = Field(3, ge=1)
+    filters: int = Field(64, ge=1, description="cnn: number of filters")
+    kernel_size: int = Field(3, ge=1, description="cnn: window width")
+    lstm_units: int = Field(25, ge=1, description="lstm: units per direction")
     max_word_length: int = Field(20, ge=1, description="characters kept per token")
     min_frequency: int = Field(1, ge=1, description="rarer characters map to the unknown character")
 
 
-class ClassifierModelConfig(Section):
-    """Embedding -> recurrent encoder -> pooling -> dense head -> softmax."""
+class CasingFeaturesConfig(Section):
+    """A learned embedding of each token's shape class (lower, Title, UPPER, numeric, punctuation...)."""
+
+    enabled: bool = False
+    embedding_dim: int = Field(8, ge=1)
+
+
+class EmbeddingsConfig(Section):
+    """Pretrained word vectors from a GloVe or word2vec text file, used to initialise the embedding."""
+
+    path: ExistingFile | None = Field(None, description="GloVe/word2vec .txt(.gz); its dimension sets embedding_dim")
+    trainable: bool = True
+    lowercase_fallback: bool = Field(True, description="look up the lowercased word when the word is missing")
+
+
+class WordFeaturesConfig(Section):
+    """How each token becomes a vector: word embedding (+ pretrained vectors, chars, casing)."""
 
     embedding_dim: int = Field(128, ge=1)
-    embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
     char_features: CharFeaturesConfig = CharFeaturesConfig()
+    casing: CasingFeaturesConfig = CasingFeaturesConfig()
+
+    @model_validator(mode="after")
+    def _dimension_from_vectors(self) -> "WordFeaturesConfig":
+        if self.embeddings.path is None or not _CHECK_FILES.get():
+            return self
+        from nlp_lstm.preprocessing.embeddings import vector_dimension
+
+        dimension = vector_dimension(self.embeddings.path)
+        if "embedding_dim" in self.model_fields_set and self.embedding_dim != dimension:
+            raise ValueError(
+                f"embedding_dim is {self.embedding_dim} but the vectors in {self.embeddings.path} have {dimension} "
+                "dimensions; remove embedding_dim or make them equal"
+            )
+        self.__dict__["embedding_dim"] = dimension  # bypasses validate_assignment, which would re-run this
+        return self
+
+
+class ClassifierModelConfig(WordFeaturesConfig):
+    """Embedding -> recurrent encoder -> pooling -> dense head -> softmax."""
+
+    embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
     rnn: RecurrentConfig = RecurrentConfig()
     pooling: Literal["max", "mean", "last", "attention"] = "max"
     hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before each dense layer")
+
+
+class TaggerCharFeaturesConfig(CharFeaturesConfig):
+    enabled: bool = True
+
+
+class TaggerCasingFeaturesConfig(CasingFeaturesConfig):
+    enabled: bool = True
+
+
+class TaggerModelConfig(WordFeaturesConfig):
+    """Word features -> dropout -> stacked BiLSTM -> dropout -> per-tag scores -> CRF (or softmax)."""
+
+    embedding_dim: int = Field(100, ge=1)
+    char_features: TaggerCharFeaturesConfig = TaggerCharFeaturesConfig()
+    casing: TaggerCasingFeaturesConfig = TaggerCasingFeaturesConfig()
+    input_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on the word features")
+    rnn: RecurrentConfig = RecurrentConfig(units=128)
+    output_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on the BiLSTM outputs")
+    decoder: Literal["crf", "softmax"] = "crf"
+    constrain_transitions: bool = Field(True, description="crf: forbid transitions invalid in the tag scheme")
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -196,6 +274,20 @@ class TrainingConfig(Section):
     verbose: Literal["auto", 0, 1, 2] = Field("auto", description="Keras progress: 1 bar, 2 line/epoch")
 
 
+class F1EarlyStoppingConfig(EarlyStoppingConfig):
+    monitor: str = "val_f1"
+    mode: Literal["auto", "min", "max"] = "max"
+    patience: int = Field(5, ge=0)
+
+
+class TaggerTrainingConfig(TrainingConfig):
+    """Training for tasks scored by entity F1: select the epoch on validation F1."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    early_stopping: F1EarlyStoppingConfig = F1EarlyStoppingConfig()
+
+
 # ------------------------------------------------------------------------------------------ tracking
 class TrackingConfig(Section):
     enabled: bool = True
@@ -229,4 +321,14 @@ class SentimentConfig(PipelineConfig):
     model: ClassifierModelConfig = ClassifierModelConfig()
 
 
-TASK_CONFIGS: dict[str, type[PipelineConfig]] = {"sentiment": SentimentConfig}
+class NerConfig(PipelineConfig):
+    """Named entity recognition with a BiLSTM tagger (char features, CRF)."""
+
+    task: Literal["ner"]
+    data: ConllDataConfig
+    preprocessing: TaggingPreprocessingConfig = TaggingPreprocessingConfig()
+    model: TaggerModelConfig = TaggerModelConfig()
+    training: TaggerTrainingConfig = TaggerTrainingConfig()
+
+
+TASK_CONFIGS: dict[str, type[PipelineConfig]] = {"sentiment": SentimentConfig, "ner": NerConfig}

@@ -73,10 +73,16 @@ class CRF(layers.Layer):
         self.end_scores = self.add_weight(shape=(self.num_tags,), initializer=init, name="end_scores")
 
     def call(self, emissions, mask=None):
-        return emissions
+        # A new tensor: Keras keeps a mask already attached to a returned input, whatever compute_mask says.
+        return ops.copy(emissions)
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def compute_mask(self, emissions, mask=None):
+        # The loss takes its mask from the padded targets and returns one value per sentence; a Keras
+        # mask on the output would be applied to those per-sentence values and fail to broadcast.
+        return None
 
     # -------------------------------------------------------------------------------- scores
     def _parameters(self):
@@ -96,8 +102,15 @@ class CRF(layers.Layer):
 
     @staticmethod
     def _later_steps(emissions, mask):
-        """Emissions and mask of steps 1.. in time-major order, the sequence `ops.scan` walks."""
-        return ops.transpose(emissions[:, 1:], (1, 0, 2)), ops.transpose(mask[:, 1:], (1, 0))
+        """Steps 1.. in time-major order, the sequence `ops.scan` walks: (time-1, batch, tags + 1), the
+        emissions with the mask as a last channel. One tensor, because Keras's TensorFlow scan fails on
+        several inputs whose time dimension is unknown (as in a compiled `fit`)."""
+        steps = ops.concatenate([emissions, ops.expand_dims(ops.cast(mask, emissions.dtype), -1)], axis=-1)
+        return ops.transpose(steps[:, 1:], (1, 0, 2))
+
+    @staticmethod
+    def _unpack_step(step):
+        return step[:, :-1], step[:, -1] > 0.5
 
     def sequence_score(self, emissions, tags, mask=None):
         """Unnormalised score of the given tag sequences, (batch,)."""
@@ -120,9 +133,10 @@ class CRF(layers.Layer):
         alpha = start[None, :] + emissions[:, 0]
 
         def step(alpha, inputs):
-            emission, valid = inputs
+            emission, valid = self._unpack_step(inputs)
             scores = ops.logsumexp(ops.expand_dims(alpha, 2) + transitions[None], axis=1) + emission
-            return ops.where(ops.expand_dims(valid, -1), scores, alpha), None
+            alpha = ops.where(ops.expand_dims(valid, -1), scores, alpha)
+            return alpha, alpha  # TensorFlow's graph-mode scan needs a per-step output
 
         alpha, _ = ops.scan(step, alpha, self._later_steps(emissions, mask))
         return ops.logsumexp(alpha + end[None, :], axis=1)
@@ -139,7 +153,7 @@ class CRF(layers.Layer):
         score = start[None, :] + emissions[:, 0]
 
         def forward(score, inputs):
-            emission, valid = inputs
+            emission, valid = self._unpack_step(inputs)
             candidates = ops.expand_dims(score, 2) + transitions[None]  # (batch, from, to)
             best_from = ops.cast(ops.argmax(candidates, axis=1), "int32")
             new_score = ops.max(candidates, axis=1) + emission

@@ -111,3 +111,17 @@ def allowed_transitions(labels: Sequence[str], scheme: str) -> list[tuple[int, i
             if ok:
                 allowed.append((i, j))
     return allowed
+
+
+def allowed_starts(labels: Sequence[str], scheme: str) -> list[int]:
+    """Label indices a sentence may start with: no I-/E- in IOB2 and IOBES (IOB1 starts entities with I-)."""
+    if scheme == "iob1":
+        return list(range(len(labels)))
+    return [i for i, label in enumerate(labels) if split_tag(label)[0] not in {"I", "E"}]
+
+
+def allowed_ends(labels: Sequence[str], scheme: str) -> list[int]:
+    """Label indices a sentence may end with: in IOBES an entity must be closed by E- or S-."""
+    if scheme != "iobes":
+        return list(range(len(labels)))
+    return [i for i, label in enumerate(labels) if split_tag(label)[0] not in {"B", "I"}]

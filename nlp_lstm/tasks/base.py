@@ -77,9 +77,11 @@ class TrainedPipeline(ABC):
         raise NotImplementedError(f"--predictions-out is not supported for the {self.task} task")
 
     # ------------------------------------------------------------------------------ shared parts
-    def run_batches(self, batches: PaddedBatches) -> list[np.ndarray]:
-        """Model outputs per example, in input order (batches may be bucketed by length)."""
-        outputs = [self.model.predict_on_batch(batches[i][0]) for i in range(len(batches))]
+    def run_batches(self, batches: PaddedBatches, model: keras.Model | None = None) -> list[np.ndarray]:
+        """Outputs of `model` (default: the trained model) per example, in input order (batches may be
+        bucketed by length)."""
+        model = model or self.model
+        outputs = [model.predict_on_batch(batches[i][0]) for i in range(len(batches))]
         return restore_order([np.asarray(o) for o in outputs], batches.batch_indices)
 
     def save(self, directory: str | Path) -> Path:
@@ -189,6 +191,18 @@ class Task(ABC, Generic[Dataset]):
             origin[name] = f"{fraction:g} of {data.train}"
         files = {name: getattr(data, name) or data.train for name in ("train", "validation", "test")}
         return DataSplits(train=train, validation=held["validation"], test=held["test"], files=files, origin=origin)
+
+
+def word_input_schema(word_inputs):
+    """MLflow tensor schema of the model inputs `WordInputs` produces."""
+    from mlflow.types import Schema, TensorSpec
+
+    inputs = [TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]
+    if word_inputs.char_encoder is not None:
+        inputs.append(TensorSpec(np.dtype("int32"), (-1, -1, -1), "char_ids"))
+    if word_inputs.casing:
+        inputs.append(TensorSpec(np.dtype("int32"), (-1, -1), "casing_ids"))
+    return Schema(inputs)
 
 
 TASKS: dict[str, type[Task]] = {}

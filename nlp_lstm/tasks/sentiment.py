@@ -14,11 +14,10 @@ from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.chars import CharEncoder
+from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
+from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
-from nlp_lstm.preprocessing.text import TextEncoder
-from nlp_lstm.preprocessing.tokenizer import Tokenizer
-from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task
+from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task, word_input_schema
 from nlp_lstm.training.trainer import make_optimizer
 
 
@@ -38,20 +37,10 @@ class SentimentPipeline(TrainedPipeline):
     task = "sentiment"
     config: SentimentConfig
 
-    def __init__(self, model: keras.Model, config: SentimentConfig, text_encoder: TextEncoder, labels: LabelEncoder,
-                 char_encoder: CharEncoder | None = None):
+    def __init__(self, model: keras.Model, config: SentimentConfig, word_inputs: WordInputs, labels: LabelEncoder):
         super().__init__(model, config)
-        self.text_encoder = text_encoder
+        self.word_inputs = word_inputs
         self.labels = labels
-        self.char_encoder = char_encoder
-
-    def encode(self, texts: Sequence[str]) -> dict[str, list]:
-        """Model inputs per text: token ids, and character ids per token when char features are on."""
-        tokens = self.text_encoder.tokenizer.tokenize(texts)
-        inputs: dict[str, list] = {"token_ids": self.text_encoder.encode_tokens(tokens)}
-        if self.char_encoder is not None:
-            inputs["char_ids"] = self.char_encoder.encode(tokens)
-        return inputs
 
     def batches(self, data: LabelledTexts | Sequence[str], *, shuffle: bool = False, batch_size: int | None = None,
                 seed: int = 0) -> PaddedBatches:
@@ -61,9 +50,10 @@ class SentimentPipeline(TrainedPipeline):
             targets = self.labels.encode(data.labels, data.source, data.lines)
         prep = self.config.preprocessing
         return PaddedBatches(
-            self.encode(texts), targets,
+            self.word_inputs.encode_texts(texts), targets,
             batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
             bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
+            length_field="token_ids",
         )
 
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -106,16 +96,12 @@ class SentimentPipeline(TrainedPipeline):
                 writer.writerow([data.texts[i], gold, prediction["label"], f"{prediction['score']:.6f}"])
 
     def save_preprocessing(self, directory: Path) -> None:
-        self.text_encoder.save(directory)
+        self.word_inputs.save(directory)
         self.labels.save(directory / "labels.json")
-        if self.char_encoder is not None:
-            self.char_encoder.save(directory)
 
     @classmethod
     def load_preprocessing(cls, directory: Path, config: SentimentConfig) -> dict[str, Any]:
-        chars = CharEncoder.load(directory) if config.model.char_features.enabled else None
-        return {"text_encoder": TextEncoder.load(directory), "labels": LabelEncoder.load(directory / "labels.json"),
-                "char_encoder": chars}
+        return {"word_inputs": WordInputs.load(directory), "labels": LabelEncoder.load(directory / "labels.json")}
 
 
 def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
@@ -145,29 +131,26 @@ class SentimentTask(Task[LabelledTexts]):
         return data.labels
 
     def build_pipeline(self, train: LabelledTexts) -> SentimentPipeline:
-        prep = self.config.preprocessing
-        tokenizer = Tokenizer(
-            language=prep.language, lowercase=prep.lowercase, unicode_normalization=prep.unicode_normalization,
-            replace_digits=prep.replace_digits, max_length=prep.max_length,
-        )
-        tokens = tokenizer.tokenize(train.texts)
-        text_encoder = TextEncoder.fit(tokens, tokenizer, min_frequency=prep.vocab.min_frequency, max_size=prep.vocab.max_size)
-        chars = self.config.model.char_features
-        char_encoder = (
-            CharEncoder.fit(tokens, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
-            if chars.enabled else None
-        )
+        config = self.config
+        word_inputs = WordInputs.fit_texts(train.texts, config.preprocessing, config.model)
         labels = LabelEncoder.fit(train.labels)
+        self.embeddings_found = None
+        matrix = None
+        if config.model.embeddings.path is not None:
+            matrix, self.embeddings_found = load_embedding_matrix(
+                config.model.embeddings.path, word_inputs.text_encoder.vocab,
+                lowercase_fallback=config.model.embeddings.lowercase_fallback, seed=config.training.seed,
+            )
         model = build_text_classifier(
-            len(text_encoder.vocab), len(labels), self.config.model,
-            char_vocab_size=len(char_encoder.vocab) if char_encoder else None,
+            len(word_inputs.text_encoder.vocab), len(labels), config.model,
+            char_vocab_size=word_inputs.vocab_sizes.get("char_vocab_size"), embedding_matrix=matrix,
         )
         model.compile(
             optimizer=make_optimizer(self.config.training.optimizer),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        return SentimentPipeline(model, self.config, text_encoder, labels, char_encoder)
+        return SentimentPipeline(model, self.config, word_inputs, labels)
 
     def batches(self, pipeline: SentimentPipeline, data: LabelledTexts, *, shuffle: bool) -> PaddedBatches:
         return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed)
@@ -178,19 +161,16 @@ class SentimentTask(Task[LabelledTexts]):
         return pd.DataFrame({"text": data.texts, "label": data.labels})
 
     def summary(self, pipeline: SentimentPipeline) -> dict[str, Any]:
-        summary = {"vocab_size": len(pipeline.text_encoder.vocab), "classes": ",".join(pipeline.labels.classes)}
-        if pipeline.char_encoder is not None:
-            summary["char_vocab_size"] = len(pipeline.char_encoder.vocab)
+        summary: dict[str, Any] = {**pipeline.word_inputs.vocab_sizes, "classes": ",".join(pipeline.labels.classes)}
+        if getattr(self, "embeddings_found", None) is not None:
+            summary["pretrained_words_found"] = self.embeddings_found
         return summary
 
     def model_signature(self, pipeline: SentimentPipeline):
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
-        inputs = [TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]
-        if pipeline.char_encoder is not None:
-            inputs.append(TensorSpec(np.dtype("int32"), (-1, -1, -1), "char_ids"))
         return ModelSignature(
-            inputs=Schema(inputs),
+            inputs=word_input_schema(pipeline.word_inputs),
             outputs=Schema([TensorSpec(np.dtype("float32"), (-1, len(pipeline.labels)), "probabilities")]),
         )

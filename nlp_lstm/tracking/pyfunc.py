@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import mlflow.models
 import mlflow.pyfunc
+
+# MLflow inspects `predict` when the class is defined and asks for type hints; the logged model has an
+# explicit signature (a `text` column) instead, so that advice is noise.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
 
 class PipelinePyfunc(mlflow.pyfunc.PythonModel):
@@ -21,7 +27,10 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
             texts = model_input["text" if "text" in model_input else model_input.columns[0]].tolist()
         else:
             texts = list(model_input)
-        return pd.json_normalize(self.pipeline.predict(texts))
+        predictions = self.pipeline.predict(texts)
+        if all(isinstance(p, dict) for p in predictions):
+            return pd.json_normalize(predictions)
+        return pd.DataFrame({"prediction": predictions})  # e.g. a list of entities per text
 
 
 # Logged as "models from code": MLflow runs this file to get the model object.

@@ -1,0 +1,117 @@
+"""BiLSTM sequence tagger (Lample et al. 2016; Ma & Hovy 2016): word features -> BiLSTM -> CRF or softmax.
+
+The trained model outputs per-tag scores (emissions). Training uses `CRFLoss` or `MaskedTagLoss` on
+targets that are tag index + 1 (0 = padding); `build_tag_decoder` wraps a trained model into one that
+outputs the best tag indices (Viterbi for the CRF), so decoding runs inside Keras's compiled predict.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from nlp_lstm.config.schema import TaggerModelConfig
+from nlp_lstm.models.crf import CRF
+from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.features import model_inputs, word_features
+
+
+def build_sequence_tagger(
+    vocab_size: int,
+    num_tags: int,
+    config: TaggerModelConfig,
+    *,
+    char_vocab_size: int | None = None,
+    embedding_matrix: np.ndarray | None = None,
+    allowed_transitions: Sequence[tuple[int, int]] | None = None,
+    allowed_start: Sequence[int] | None = None,
+    allowed_end: Sequence[int] | None = None,
+) -> keras.Model:
+    """Right-padded word inputs -> (batch, words, num_tags) float32 tag scores."""
+    features = word_features(config, vocab_size, char_vocab_size, embedding_matrix)
+    x = features.vectors
+    if config.input_dropout:
+        x = layers.Dropout(config.input_dropout, name="input_dropout")(x)
+    x = RecurrentEncoder.from_settings(config.rnn, name="encoder")(x)
+    if config.output_dropout:
+        x = layers.Dropout(config.output_dropout, name="output_dropout")(x)
+    scores = layers.Dense(num_tags, dtype="float32", name="tag_scores")(x)
+    if config.decoder == "crf":
+        scores = CRF(num_tags, allowed_transitions=allowed_transitions, allowed_start=allowed_start,
+                     allowed_end=allowed_end, dtype="float32", name="crf")(scores)
+    return keras.Model(model_inputs(features), scores, name=f"bilstm_{config.decoder}_tagger")
+
+
+def _targets_and_mask(y_true):
+    y_true = ops.cast(y_true, "int32")
+    mask = ops.greater(y_true, 0)
+    return ops.maximum(y_true - 1, 0), mask
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class CRFLoss(keras.losses.Loss):
+    """Negative CRF log-likelihood per sentence; targets are tag index + 1, 0 at padding."""
+
+    def __init__(self, crf: CRF, name: str = "crf_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.crf = crf
+
+    def call(self, y_true, y_pred):
+        tags, mask = _targets_and_mask(y_true)
+        return -self.crf.log_likelihood(y_pred, tags, mask)
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class MaskedTagLoss(keras.losses.Loss):
+    """Softmax cross-entropy per token, zero at padding (targets are tag index + 1), averaged over tokens."""
+
+    def __init__(self, name: str = "tag_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        tags, mask = _targets_and_mask(y_true)
+        losses = keras.losses.sparse_categorical_crossentropy(tags, ops.cast(y_pred, "float32"), from_logits=True)
+        return losses * ops.cast(mask, "float32")
+
+
+def tagging_loss(model: keras.Model) -> keras.losses.Loss:
+    """The loss matching the model's output layer."""
+    crf = _crf_layer(model)
+    return CRFLoss(crf) if crf is not None else MaskedTagLoss()
+
+
+def _crf_layer(model: keras.Model) -> CRF | None:
+    return next((layer for layer in model.layers if isinstance(layer, CRF)), None)
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class TagDecoder(layers.Layer):
+    """Best tag index per word: Viterbi through `crf`, or argmax without one; 0 at padding."""
+
+    def __init__(self, crf: CRF | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.crf = crf
+
+    def call(self, scores, token_ids):
+        mask = ops.not_equal(token_ids, 0)
+        if self.crf is not None:
+            path, _ = self.crf.decode(scores, mask)
+        else:
+            path = ops.cast(ops.argmax(scores, axis=-1), "int32")
+        return ops.where(mask, ops.cast(path, "int32"), 0)
+
+    def compute_output_shape(self, scores_shape, token_ids_shape=None):
+        return tuple(scores_shape[:2])
+
+    def compute_output_spec(self, scores, token_ids):
+        return keras.KerasTensor(tuple(scores.shape[:2]), dtype="int32")
+
+
+def build_tag_decoder(model: keras.Model) -> keras.Model:
+    """Inference model: the tagger's inputs -> (batch, words) int32 best tag indices."""
+    token_ids = model.inputs[0] if not isinstance(model.input, dict) else model.input["token_ids"]
+    tags = TagDecoder(_crf_layer(model), name="decode")(model.output, token_ids)
+    return keras.Model(model.input, tags, name=f"{model.name}_decoder")

@@ -1,0 +1,108 @@
+"""Tokens -> every per-word model input a pipeline uses: word ids, character ids, casing ids.
+
+One class for all pipelines, so a saved model re-creates exactly the inputs it was trained on.
+Word ids come from the normalised token (lowercase, digits...); characters and casing from the token as
+written, which is where the capitalisation and spelling signals live.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from nlp_lstm.config.schema import PreprocessingConfig, WordFeaturesConfig
+from nlp_lstm.errors import ModelDirError
+from nlp_lstm.preprocessing.casing import encode_casing
+from nlp_lstm.preprocessing.chars import CharEncoder
+from nlp_lstm.preprocessing.text import TextEncoder
+from nlp_lstm.preprocessing.tokenizer import Token, Tokenizer
+
+
+class WordInputs:
+    """Builds the model's named inputs (`token_ids`, and `char_ids`/`casing_ids` when enabled)."""
+
+    def __init__(self, text_encoder: TextEncoder, char_encoder: CharEncoder | None = None, casing: bool = False):
+        self.text_encoder = text_encoder
+        self.char_encoder = char_encoder
+        self.casing = casing
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.text_encoder.tokenizer
+
+    @staticmethod
+    def make_tokenizer(preprocessing: PreprocessingConfig, truncate: bool = True) -> Tokenizer:
+        return Tokenizer(
+            language=preprocessing.language, lowercase=preprocessing.lowercase,
+            unicode_normalization=preprocessing.unicode_normalization, replace_digits=preprocessing.replace_digits,
+            max_length=preprocessing.max_length if truncate else None,
+        )
+
+    @classmethod
+    def fit_texts(cls, texts: Sequence[str], preprocessing: PreprocessingConfig,
+                  features: WordFeaturesConfig) -> "WordInputs":
+        """Tokenize raw texts (truncated at `max_length`) and fit the vocabularies on them."""
+        tokenizer = cls.make_tokenizer(preprocessing)
+        limit = tokenizer.max_length
+        tokens = [[t.text for t in doc][:limit] for doc in tokenizer.tokenize_with_offsets(texts)]
+        return cls.fit(tokens, preprocessing, features)
+
+    @classmethod
+    def fit(cls, token_lists: Sequence[Sequence[str]], preprocessing: PreprocessingConfig,
+            features: WordFeaturesConfig, *, truncate: bool = True) -> "WordInputs":
+        """Fit vocabularies on tokens as written (already split into words)."""
+        tokenizer = cls.make_tokenizer(preprocessing, truncate)
+        vocab = preprocessing.vocab
+        normalised = [tokenizer.normalize_tokens(tokens) for tokens in token_lists]
+        text_encoder = TextEncoder.fit(normalised, tokenizer, min_frequency=vocab.min_frequency, max_size=vocab.max_size)
+        chars = features.char_features
+        char_encoder = (
+            CharEncoder.fit(token_lists, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
+            if chars.enabled else None
+        )
+        return cls(text_encoder, char_encoder, features.casing.enabled)
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[Token]]:
+        """Raw texts -> tokens as written, with character offsets (truncated like the word ids)."""
+        limit = self.tokenizer.max_length
+        return [tokens[:limit] for tokens in self.tokenizer.tokenize_with_offsets(texts)]
+
+    def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> dict[str, list]:
+        """Inputs for tokens as written. Each field has one entry per token (one OOV entry for no tokens)."""
+        limit = self.tokenizer.max_length
+        token_lists = [list(tokens)[:limit] for tokens in token_lists]
+        inputs: dict[str, list] = {
+            "token_ids": self.text_encoder.encode_tokens([self.tokenizer.normalize_tokens(t) for t in token_lists])
+        }
+        if self.char_encoder is not None:
+            inputs["char_ids"] = self.char_encoder.encode(token_lists)
+        if self.casing:
+            inputs["casing_ids"] = encode_casing(token_lists)
+        return inputs
+
+    def encode_texts(self, texts: Sequence[str]) -> dict[str, list]:
+        return self.encode_tokens([[t.text for t in tokens] for tokens in self.tokenize(texts)])
+
+    @property
+    def vocab_sizes(self) -> dict[str, int]:
+        sizes = {"vocab_size": len(self.text_encoder.vocab)}
+        if self.char_encoder is not None:
+            sizes["char_vocab_size"] = len(self.char_encoder.vocab)
+        return sizes
+
+    def save(self, directory: Path) -> None:
+        self.text_encoder.save(directory)
+        if self.char_encoder is not None:
+            self.char_encoder.save(directory)
+        (directory / "word_inputs.json").write_text(json.dumps({"casing": self.casing,
+                                                                "chars": self.char_encoder is not None}))
+
+    @classmethod
+    def load(cls, directory: Path) -> "WordInputs":
+        settings_path = directory / "word_inputs.json"
+        if not settings_path.exists():
+            raise ModelDirError(f"input settings missing: {settings_path}")
+        settings = json.loads(settings_path.read_text())
+        chars = CharEncoder.load(directory) if settings["chars"] else None
+        return cls(TextEncoder.load(directory), chars, settings["casing"])

@@ -1,0 +1,243 @@
+"""Named entity recognition: CoNLL-style tagged sentences -> BiLSTM-CRF tagger. A composition of shared parts."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from nlp_lstm.config.schema import NerConfig
+from nlp_lstm.data.conll import TaggedSentences, read_conll
+from nlp_lstm.errors import DataError, ModelDirError
+from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
+from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
+from nlp_lstm.preprocessing.batching import PaddedBatches
+from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
+from nlp_lstm.preprocessing.inputs import WordInputs
+from nlp_lstm.preprocessing.labels import TagEncoder
+from nlp_lstm.preprocessing.tags import (
+    allowed_ends, allowed_starts, allowed_transitions, convert, detect_scheme, split_tag, to_spans,
+)
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task, word_input_schema
+from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.training.trainer import make_optimizer
+
+Window = tuple[int, int, int]  # (sentence index, first token, end token)
+
+
+def windows(lengths: Sequence[int], max_length: int) -> list[Window]:
+    """Consecutive pieces of at most `max_length` tokens covering each sentence (one piece if it fits)."""
+    return [(i, start, min(start + max_length, n)) for i, n in enumerate(lengths) for start in range(0, max(n, 1), max_length)]
+
+
+class NerPipeline(TrainedPipeline):
+    """Raw text in, entities with character offsets out; or tokens in, one tag per token out."""
+
+    task = "ner"
+    config: NerConfig
+
+    def __init__(self, model: keras.Model, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder,
+                 input_scheme: str):
+        super().__init__(model, config)
+        self.word_inputs = word_inputs
+        self.tags = tags
+        self.input_scheme = input_scheme  # scheme of the data files; tags per token are returned in it
+
+    @cached_property
+    def decoder(self) -> keras.Model:
+        """The model with Viterbi (or argmax) decoding appended, run in Keras's compiled predict."""
+        return build_tag_decoder(self.model)
+
+    # ------------------------------------------------------------------------------ batching
+    def batches(self, token_lists: Sequence[Sequence[str]], tag_lists: Sequence[Sequence[str]] | None = None, *,
+                shuffle: bool = False, batch_size: int | None = None, seed: int = 0,
+                source: str = "", lines: Sequence[int] | None = None) -> tuple[PaddedBatches, list[Window]]:
+        """Batches of sentence windows (long sentences split at `preprocessing.max_length`)."""
+        prep = self.config.preprocessing
+        pieces = windows([len(t) for t in token_lists], prep.max_length)
+        inputs = self.word_inputs.encode_tokens([token_lists[i][a:b] for i, a, b in pieces])
+        targets = None
+        if tag_lists is not None:
+            scheme = self.tags.scheme
+            window_tags = [convert(tag_lists[i][a:b], scheme) for i, a, b in pieces]
+            window_lines = [lines[i] + a for i, a, _ in pieces] if lines else None
+            targets = self.tags.encode(window_tags, source, window_lines)
+        batches = PaddedBatches(
+            inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
+            bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
+            length_field="token_ids",
+        )
+        return batches, pieces
+
+    # ------------------------------------------------------------------------------ prediction
+    def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256) -> list[list[str]]:
+        """Tags (in the model's training scheme) for tokenized sentences."""
+        if not token_lists:
+            return []
+        batches, pieces = self.batches(token_lists, batch_size=batch_size)
+        decoded = self.run_batches(batches, self.decoder)
+        tagged: list[list[str]] = [[] for _ in token_lists]
+        for (i, a, b), ids in zip(pieces, decoded):
+            tagged[i].extend(self.tags.decode(ids[: b - a]))
+        return [tags[: len(tokens)] for tags, tokens in zip(tagged, token_lists)]
+
+    def predict(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256) -> list[Any]:
+        """Raw texts -> per text, a list of `{'text', 'label', 'start', 'end'}` entities (character offsets).
+
+        Pre-tokenized sentences (lists of tokens) -> per sentence, one tag per token in the data's scheme.
+        """
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        inputs = list(inputs)
+        if all(isinstance(x, str) for x in inputs):
+            return self.extract_entities(inputs, batch_size)
+        if all(isinstance(x, (list, tuple)) and all(isinstance(t, str) for t in x) for x in inputs):
+            return [convert(tags, self.input_scheme) for tags in self.tag(inputs, batch_size)]
+        raise TypeError("predict() takes strings (raw texts) or lists of token strings (pre-tokenized sentences)")
+
+    def extract_entities(self, texts: Sequence[str], batch_size: int = 256) -> list[list[dict[str, Any]]]:
+        tokenized = self.word_inputs.tokenizer.tokenize_with_offsets(texts)
+        tag_lists = self.tag([[t.text for t in tokens] for tokens in tokenized], batch_size)
+        results = []
+        for text, tokens, tags in zip(texts, tokenized, tag_lists):
+            entities = []
+            for kind, first, end in to_spans(tags):
+                start, stop = tokens[first].start, tokens[end - 1].end
+                entities.append({"text": text[start:stop], "label": kind, "start": start, "end": stop})
+            results.append(entities)
+        return results
+
+    # ------------------------------------------------------------------------------ evaluation
+    def read_data(self, path: str | Path) -> TaggedSentences:
+        return read_tagged(self.config, path)
+
+    def evaluate(self, data: TaggedSentences | str | Path) -> TaggingEvaluation:
+        if not isinstance(data, TaggedSentences):
+            data = self.read_data(data)
+        if data.tags is None:
+            raise DataError(f"{data.source}: no tag column to evaluate against")
+        return evaluate_entities(data.tags, self.tag(data.tokens))
+
+    def write_predictions(self, data: TaggedSentences | str | Path, path: Path) -> None:
+        """conlleval input: `token gold predicted` per line (predicted in the data's scheme), blank between sentences."""
+        if not isinstance(data, TaggedSentences):
+            data = self.read_data(data)
+        predicted = [convert(tags, self.input_scheme) for tags in self.tag(data.tokens)]
+        with open(path, "w", encoding="utf-8") as handle:
+            for i, tokens in enumerate(data.tokens):
+                gold = data.tags[i] if data.tags is not None else ["O"] * len(tokens)
+                for token, g, p in zip(tokens, gold, predicted[i]):
+                    handle.write(f"{token} {g} {p}\n")
+                handle.write("\n")
+
+    # ------------------------------------------------------------------------------ persistence
+    def save_preprocessing(self, directory: Path) -> None:
+        self.word_inputs.save(directory)
+        self.tags.save(directory / "tags.json")
+        (directory / "ner.json").write_text(json.dumps({"input_scheme": self.input_scheme}), encoding="utf-8")
+
+    @classmethod
+    def load_preprocessing(cls, directory: Path, config: NerConfig) -> dict[str, Any]:
+        settings = directory / "ner.json"
+        if not settings.exists():
+            raise ModelDirError(f"NER settings missing: {settings}")
+        return {
+            "word_inputs": WordInputs.load(directory),
+            "tags": TagEncoder.load(directory / "tags.json"),
+            "input_scheme": json.loads(settings.read_text(encoding="utf-8"))["input_scheme"],
+        }
+
+
+def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
+    """Read a CoNLL-style file with the config's columns; every tag must be O or PREFIX-TYPE."""
+    data = config.data
+    sentences = read_conll(path, token_column=data.token_column, tag_column=data.tag_column,
+                           encoding=data.encoding, delimiter=data.delimiter)
+    for i, tags in enumerate(sentences.tags or []):
+        for j, tag in enumerate(tags):
+            try:
+                split_tag(tag)
+            except ValueError as exc:
+                raise DataError(f"{sentences.source}:{sentences.lines[i] + j}: {exc} (data.tag_column is "
+                                f"{data.tag_column})") from None
+    return sentences
+
+
+@register_task
+class NerTask(Task[TaggedSentences]):
+    name = "ner"
+    pipeline_class = NerPipeline
+    config: NerConfig
+
+    def read_file(self, path: Path) -> TaggedSentences:
+        return read_tagged(self.config, path)
+
+    def subset(self, data: TaggedSentences, indices: list[int]) -> TaggedSentences:
+        return data.subset(indices)
+
+    def stratify_key(self, data: TaggedSentences) -> None:
+        return None
+
+    def build_pipeline(self, train: TaggedSentences) -> NerPipeline:
+        config = self.config
+        scheme = config.preprocessing.tag_scheme
+        input_scheme = config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags)
+        word_inputs = WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False)
+        tags = TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme)
+        self.embeddings_found = None
+        matrix = None
+        if config.model.embeddings.path is not None:
+            matrix, self.embeddings_found = load_embedding_matrix(
+                config.model.embeddings.path, word_inputs.text_encoder.vocab,
+                lowercase_fallback=config.model.embeddings.lowercase_fallback, seed=config.training.seed,
+            )
+        constrain = config.model.constrain_transitions
+        model = build_sequence_tagger(
+            len(word_inputs.text_encoder.vocab), len(tags), config.model,
+            char_vocab_size=word_inputs.vocab_sizes.get("char_vocab_size"), embedding_matrix=matrix,
+            allowed_transitions=allowed_transitions(tags.tags, scheme) if constrain else None,
+            allowed_start=allowed_starts(tags.tags, scheme) if constrain else None,
+            allowed_end=allowed_ends(tags.tags, scheme) if constrain else None,
+        )
+        model.compile(optimizer=make_optimizer(config.training.optimizer), loss=tagging_loss(model))
+        return NerPipeline(model, config, word_inputs, tags, input_scheme)
+
+    def batches(self, pipeline: NerPipeline, data: TaggedSentences, *, shuffle: bool) -> PaddedBatches:
+        batches, _ = pipeline.batches(data.tokens, data.tags, shuffle=shuffle, seed=self.config.training.seed,
+                                      source=data.source, lines=data.lines)
+        return batches
+
+    def data_frame(self, data: TaggedSentences):
+        import pandas as pd
+
+        frame = {"tokens": [" ".join(t) for t in data.tokens]}
+        if data.tags is not None:
+            frame["tags"] = [" ".join(t) for t in data.tags]
+        return pd.DataFrame(frame)
+
+    def summary(self, pipeline: NerPipeline) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            **pipeline.word_inputs.vocab_sizes,
+            "num_tags": len(pipeline.tags),
+            "entity_types": ",".join(pipeline.tags.entity_types),
+            "input_scheme": pipeline.input_scheme,
+        }
+        if getattr(self, "embeddings_found", None) is not None:
+            summary["pretrained_words_found"] = self.embeddings_found
+        return summary
+
+    def callbacks(self, pipeline: NerPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
+        return [ValidationMetrics(lambda: pipeline.evaluate(splits.validation).metrics, ("f1", "precision", "recall"))]
+
+    def model_signature(self, pipeline: NerPipeline):
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        return ModelSignature(
+            inputs=word_input_schema(pipeline.word_inputs),
+            outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, len(pipeline.tags)), "tag_scores")]),
+        )
