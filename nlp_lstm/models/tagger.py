@@ -94,6 +94,10 @@ class TagDecoder(layers.Layer):
     def __init__(self, crf: CRF | None = None, **kwargs):
         super().__init__(**kwargs)
         self.crf = crf
+        self.supports_masking = True  # the mask is recomputed from token_ids; this only accepts it
+
+    def compute_mask(self, scores, mask=None):
+        return None
 
     def call(self, scores, token_ids):
         mask = ops.not_equal(token_ids, 0)

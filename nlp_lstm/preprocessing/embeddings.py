@@ -58,6 +58,8 @@ def load_embedding_matrix(
             fields = line.rstrip().split(" ")
             if line_number == 1 and _is_header(fields):
                 continue
+            if len(fields) > dimension + 1:  # a word containing spaces (glove.840B has a few)
+                fields = [" ".join(fields[:-dimension]), *fields[-dimension:]]
             word = fields[0]
             if word not in wanted and word not in fallback:
                 continue
