@@ -12,22 +12,12 @@ config) is trained on the same split by `benchmarks/spacy_ner.py` and reported b
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, load_benchmark_config, median_seconds, print_entity_table
 
-
-def median_seconds(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv=None) -> int:
@@ -39,15 +29,11 @@ def main(argv=None) -> int:
     parser.add_argument("--spacy", action="store_true", help="also train and score spaCy's CPU NER")
     args = parser.parse_args(argv)
 
-    from nlp_lstm.config import load_config
-    from nlp_lstm.errors import NlpLstmError
-
     files = {name: args.data_dir / f"eng.{name}" for name in ("train", "testa", "testb")}
-    overrides = [f"data.train={files['train']}", f"data.validation={files['testa']}", f"data.test={files['testb']}"]
-    try:
-        config = load_config(args.config, overrides + args.overrides)
-    except NlpLstmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_benchmark_config(
+        args.config, {"train": files["train"], "validation": files["testa"], "test": files["testb"]}, args.overrides
+    )
+    if config is None:
         return 2
 
     import keras
@@ -78,13 +64,7 @@ def main(argv=None) -> int:
     print(f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
           f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s")
     types = pipeline.tags.entity_types
-    header = f"{'split':<11}{'F1':>8}{'P':>8}{'R':>8}" + "".join(f"{t + ' F1':>10}" for t in types)
-    print(header)
-    print("-" * len(header))
-    for name, evaluation in scores.items():
-        m = evaluation.metrics
-        print(f"{name:<11}{m['f1']:>8.4f}{m['precision']:>8.4f}{m['recall']:>8.4f}"
-              + "".join(f"{m[f'{t}_f1']:>10.4f}" for t in types))
+    print_entity_table(scores, types)
     print("(entity-level, micro-averaged, counted as conlleval counts; epoch chosen on eng.testa)")
     if args.spacy:
         command = [sys.executable, str(ROOT / "benchmarks" / "spacy_ner.py"), "--data-dir", str(args.data_dir)]

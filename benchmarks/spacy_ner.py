@@ -29,25 +29,17 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import median_seconds, print_entity_table
+
 SPLITS = ("train", "testa", "testb")
 LOG_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+[-\d.]+\s+[-\d.]+")  # spaCy console log: E, #, losses, scores
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def median_seconds(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def make_doc(vocab, tokens: list[str]):
@@ -220,13 +212,7 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
     print(f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
           f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s")
     types = sorted({kind for tags in data["train"].tags for kind, _, _ in to_spans(tags)})
-    header = f"{'split':<11}{'F1':>8}{'P':>8}{'R':>8}" + "".join(f"{t + ' F1':>10}" for t in types)
-    print(header)
-    print("-" * len(header))
-    for name, evaluation in scores.items():
-        m = evaluation.metrics
-        print(f"{name:<11}{m['f1']:>8.4f}{m['precision']:>8.4f}{m['recall']:>8.4f}"
-              + "".join(f"{m.get(f'{t}_f1', 0.0):>10.4f}" for t in types))
+    print_entity_table(scores, types)
     print("(entity-level, micro-averaged, counted as conlleval counts; predicted from gold tokens; "
           "model-best chosen on eng.testa)")
     return 0

@@ -10,21 +10,12 @@ systems on this machine. The run is logged to MLflow like any `nlp-lstm run`.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, load_benchmark_config, median_seconds
 
-
-def median_seconds(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def tfidf_baseline(train, dev, test) -> dict[str, float]:
@@ -59,15 +50,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args(argv)
 
-    from nlp_lstm.config import load_config
-    from nlp_lstm.errors import NlpLstmError
-
     files = {name: args.data_dir / f"{name}.tsv" for name in ("train", "dev", "test")}
-    overrides = [f"data.train={files['train']}", f"data.validation={files['dev']}", f"data.test={files['test']}"]
-    try:
-        config = load_config(args.config, overrides + args.overrides)
-    except NlpLstmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    config = load_benchmark_config(
+        args.config, {"train": files["train"], "validation": files["dev"], "test": files["test"]}, args.overrides
+    )
+    if config is None:
         return 2
 
     import keras

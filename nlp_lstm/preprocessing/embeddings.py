@@ -78,3 +78,10 @@ def load_embedding_matrix(
         if i not in exact_found:
             matrix[i] = vector
     return matrix, len(exact_found | set(from_fallback))
+
+
+def configured_embedding_matrix(settings, vocab: Vocabulary, seed: int = 0) -> tuple[np.ndarray | None, int | None]:
+    """The matrix for a model's `embeddings` config section, or (None, None) when no file is set."""
+    if settings.path is None:
+        return None, None
+    return load_embedding_matrix(settings.path, vocab, lowercase_fallback=settings.lowercase_fallback, seed=seed)

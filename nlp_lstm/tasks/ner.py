@@ -16,7 +16,7 @@ from nlp_lstm.errors import DataError, ModelDirError
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
+from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
@@ -188,13 +188,9 @@ class NerTask(Task[TaggedSentences]):
         input_scheme = config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags)
         word_inputs = WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False)
         tags = TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme)
-        self.embeddings_found = None
-        matrix = None
-        if config.model.embeddings.path is not None:
-            matrix, self.embeddings_found = load_embedding_matrix(
-                config.model.embeddings.path, word_inputs.text_encoder.vocab,
-                lowercase_fallback=config.model.embeddings.lowercase_fallback, seed=config.training.seed,
-            )
+        matrix, self.embeddings_found = configured_embedding_matrix(
+            config.model.embeddings, word_inputs.text_encoder.vocab, seed=config.training.seed
+        )
         constrain = config.model.constrain_transitions
         model = build_sequence_tagger(
             len(word_inputs.text_encoder.vocab), len(tags), config.model,

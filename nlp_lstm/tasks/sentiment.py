@@ -14,7 +14,7 @@ from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
+from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task, word_input_schema
@@ -134,13 +134,9 @@ class SentimentTask(Task[LabelledTexts]):
         config = self.config
         word_inputs = WordInputs.fit_texts(train.texts, config.preprocessing, config.model)
         labels = LabelEncoder.fit(train.labels)
-        self.embeddings_found = None
-        matrix = None
-        if config.model.embeddings.path is not None:
-            matrix, self.embeddings_found = load_embedding_matrix(
-                config.model.embeddings.path, word_inputs.text_encoder.vocab,
-                lowercase_fallback=config.model.embeddings.lowercase_fallback, seed=config.training.seed,
-            )
+        matrix, self.embeddings_found = configured_embedding_matrix(
+            config.model.embeddings, word_inputs.text_encoder.vocab, seed=config.training.seed
+        )
         model = build_text_classifier(
             len(word_inputs.text_encoder.vocab), len(labels), config.model,
             char_vocab_size=word_inputs.vocab_sizes.get("char_vocab_size"), embedding_matrix=matrix,
