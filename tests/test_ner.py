@@ -206,14 +206,14 @@ def test_config_takes_embedding_dim_from_the_vectors_file(tmp_path):
     assert load_config(config_path, ["model.embedding_dim=5"]).model.embedding_dim == 5
     with pytest.raises(ConfigError) as info:
         load_config(config_path, ["model.embedding_dim=7"])
-    assert "embedding_dim is 7" in str(info.value) and "5 dimensions" in str(info.value)
+    assert "--set model.embedding_dim: 7, but" in str(info.value) and "5 dimensions" in str(info.value)
     config_path.write_text(
         f"task: ner\ndata: {{train: {train}}}\nmodel:\n  embedding_dim: 4\n  embeddings: {{path: {vectors}}}\n",
         encoding="utf-8",
     )
     with pytest.raises(ConfigError) as info:
         load_config(config_path)
-    assert f"{config_path}:" in str(info.value) and "embedding_dim is 4" in str(info.value)
+    assert f"{config_path}:4: model.embedding_dim: 4, but" in str(info.value)
 
 
 # -------------------------------------------------------------------------------------- entity scores

@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Iterator, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 _CHECK_FILES: ContextVar[bool] = ContextVar("check_files", default=True)
@@ -185,25 +185,36 @@ class EmbeddingsConfig(Section):
 class WordFeaturesConfig(Section):
     """How each token becomes a vector: word embedding (+ pretrained vectors, chars, casing)."""
 
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()  # before embedding_dim, whose check reads it
     embedding_dim: int = Field(128, ge=1)
-    embeddings: EmbeddingsConfig = EmbeddingsConfig()
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
     char_features: CharFeaturesConfig = CharFeaturesConfig()
     casing: CasingFeaturesConfig = CasingFeaturesConfig()
 
+    @field_validator("embedding_dim")
+    @classmethod
+    def _matches_vectors(cls, value: int, info: ValidationInfo) -> int:
+        """An explicit embedding_dim must equal the pretrained vectors' dimension."""
+        embeddings = info.data.get("embeddings")
+        if embeddings is None or embeddings.path is None or not _CHECK_FILES.get():
+            return value
+        from nlp_lstm.preprocessing.embeddings import vector_dimension
+
+        dimension = vector_dimension(embeddings.path)
+        if value != dimension:
+            raise ValueError(
+                f"{value}, but the vectors in {embeddings.path} have {dimension} dimensions; "
+                "remove embedding_dim or make them equal"
+            )
+        return value
+
     @model_validator(mode="after")
     def _dimension_from_vectors(self) -> "WordFeaturesConfig":
-        if self.embeddings.path is None or not _CHECK_FILES.get():
+        if self.embeddings.path is None or not _CHECK_FILES.get() or "embedding_dim" in self.model_fields_set:
             return self
         from nlp_lstm.preprocessing.embeddings import vector_dimension
 
-        dimension = vector_dimension(self.embeddings.path)
-        if "embedding_dim" in self.model_fields_set and self.embedding_dim != dimension:
-            raise ValueError(
-                f"embedding_dim is {self.embedding_dim} but the vectors in {self.embeddings.path} have {dimension} "
-                "dimensions; remove embedding_dim or make them equal"
-            )
-        self.__dict__["embedding_dim"] = dimension  # bypasses validate_assignment, which would re-run this
+        self.__dict__["embedding_dim"] = vector_dimension(self.embeddings.path)  # no re-validation loop
         return self
 
 
