@@ -73,7 +73,6 @@ def char_features_layer(config: CharFeaturesConfig, vocab_size: int) -> layers.L
 class WordFeatures:
     inputs: dict[str, keras.KerasTensor]  # named model inputs, as `WordInputs` produces them
     vectors: keras.KerasTensor  # (batch, words, features), masked where token_ids == 0
-    embedding: layers.Embedding  # the word embedding layer (to load pretrained vectors into)
 
 
 def word_features(config: WordFeaturesConfig, vocab_size: int, char_vocab_size: int | None = None,
@@ -103,7 +102,7 @@ def word_features(config: WordFeaturesConfig, vocab_size: int, char_vocab_size: 
         parts.append(layers.Embedding(len(CASING_CLASSES), config.casing.embedding_dim, mask_zero=True,
                                       name="casing_embedding")(casing_ids))
     vectors = parts[0] if len(parts) == 1 else layers.Concatenate(name="word_features")(parts)
-    return WordFeatures(inputs, vectors, embedding)
+    return WordFeatures(inputs, vectors)
 
 
 def model_inputs(features: WordFeatures):

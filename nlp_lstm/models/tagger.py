@@ -107,9 +107,6 @@ class TagDecoder(layers.Layer):
             path = ops.cast(ops.argmax(scores, axis=-1), "int32")
         return ops.where(mask, ops.cast(path, "int32"), 0)
 
-    def compute_output_shape(self, scores_shape, token_ids_shape=None):
-        return tuple(scores_shape[:2])
-
     def compute_output_spec(self, scores, token_ids):
         return keras.KerasTensor(tuple(scores.shape[:2]), dtype="int32")
 

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from nlp_lstm.config.schema import PreprocessingConfig, WordFeaturesConfig
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.preprocessing.casing import encode_casing
@@ -42,17 +44,16 @@ class WordInputs:
     @classmethod
     def fit_texts(cls, texts: Sequence[str], preprocessing: PreprocessingConfig,
                   features: WordFeaturesConfig) -> "WordInputs":
-        """Tokenize raw texts (truncated at `max_length`) and fit the vocabularies on them."""
-        tokenizer = cls.make_tokenizer(preprocessing)
-        limit = tokenizer.max_length
-        tokens = [[t.text for t in doc][:limit] for doc in tokenizer.tokenize_with_offsets(texts)]
+        """Tokenize raw texts and fit the vocabularies on them (truncated at `max_length`, as `fit` does)."""
+        tokens = [[t.text for t in doc] for doc in cls.make_tokenizer(preprocessing).tokenize_with_offsets(texts)]
         return cls.fit(tokens, preprocessing, features)
 
     @classmethod
     def fit(cls, token_lists: Sequence[Sequence[str]], preprocessing: PreprocessingConfig,
             features: WordFeaturesConfig, *, truncate: bool = True) -> "WordInputs":
-        """Fit vocabularies on tokens as written (already split into words)."""
+        """Fit vocabularies on tokens as written (already split into words), cut like `encode_tokens` cuts them."""
         tokenizer = cls.make_tokenizer(preprocessing, truncate)
+        token_lists = [list(tokens)[: tokenizer.max_length] for tokens in token_lists]
         vocab = preprocessing.vocab
         normalised = [tokenizer.normalize_tokens(tokens) for tokens in token_lists]
         text_encoder = TextEncoder.fit(normalised, tokenizer, min_frequency=vocab.min_frequency, max_size=vocab.max_size)
@@ -90,6 +91,17 @@ class WordInputs:
         if self.char_encoder is not None:
             sizes["char_vocab_size"] = len(self.char_encoder.vocab)
         return sizes
+
+    def mlflow_schema(self):
+        """MLflow tensor schema of the inputs `encode_tokens` produces."""
+        from mlflow.types import Schema, TensorSpec
+
+        inputs = [TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]
+        if self.char_encoder is not None:
+            inputs.append(TensorSpec(np.dtype("int32"), (-1, -1, -1), "char_ids"))
+        if self.casing:
+            inputs.append(TensorSpec(np.dtype("int32"), (-1, -1), "casing_ids"))
+        return Schema(inputs)
 
     def save(self, directory: Path) -> None:
         self.text_encoder.save(directory)

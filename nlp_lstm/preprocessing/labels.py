@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from nlp_lstm.errors import DataError
+from nlp_lstm.preprocessing.tags import split_tag
 
 
 class LabelEncoder:
@@ -65,8 +66,6 @@ class TagEncoder:
     order). Encoded targets are index + 1 so that 0 marks padding: the loss masks where the target is 0.
     """
 
-    pad_id = 0
-
     def __init__(self, tags: Sequence[str], scheme: str):
         self.tags = list(tags)
         self.scheme = scheme
@@ -74,8 +73,6 @@ class TagEncoder:
 
     @classmethod
     def fit(cls, tag_sequences: Iterable[Sequence[str]], scheme: str) -> "TagEncoder":
-        from nlp_lstm.preprocessing.tags import split_tag
-
         prefixes = {"iob1": "BI", "iob2": "BI", "iobes": "BIES"}[scheme]
         types = sorted({split_tag(t)[1] for tags in tag_sequences for t in tags} - {""})
         return cls(["O"] + [f"{p}-{kind}" for kind in types for p in prefixes], scheme)

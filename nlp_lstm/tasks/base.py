@@ -132,6 +132,7 @@ class Task(ABC, Generic[Dataset]):
 
     def __init__(self, config: PipelineConfig):
         self.config = config
+        self.pretrained_words_found: int | None = None  # set by build_pipeline when vectors are loaded
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
@@ -156,8 +157,10 @@ class Task(ABC, Generic[Dataset]):
         """A pandas DataFrame view of a dataset, for MLflow's dataset tracking."""
 
     def summary(self, pipeline: TrainedPipeline) -> dict[str, Any]:
-        """Extra facts logged as params (vocabulary sizes, classes...)."""
-        return {}
+        """Extra facts logged as params (vocabulary sizes, classes...); tasks extend this."""
+        if self.pretrained_words_found is None:
+            return {}
+        return {"pretrained_words_found": self.pretrained_words_found}
 
     def model_signature(self, pipeline: TrainedPipeline):
         return None
@@ -191,18 +194,6 @@ class Task(ABC, Generic[Dataset]):
             origin[name] = f"{fraction:g} of {data.train}"
         files = {name: getattr(data, name) or data.train for name in ("train", "validation", "test")}
         return DataSplits(train=train, validation=held["validation"], test=held["test"], files=files, origin=origin)
-
-
-def word_input_schema(word_inputs):
-    """MLflow tensor schema of the model inputs `WordInputs` produces."""
-    from mlflow.types import Schema, TensorSpec
-
-    inputs = [TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]
-    if word_inputs.char_encoder is not None:
-        inputs.append(TensorSpec(np.dtype("int32"), (-1, -1, -1), "char_ids"))
-    if word_inputs.casing:
-        inputs.append(TensorSpec(np.dtype("int32"), (-1, -1), "casing_ids"))
-    return Schema(inputs)
 
 
 TASKS: dict[str, type[Task]] = {}

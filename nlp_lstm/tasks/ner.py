@@ -22,7 +22,7 @@ from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
     allowed_ends, allowed_starts, allowed_transitions, convert, detect_scheme, split_tag, to_spans,
 )
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task, word_input_schema
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task
 from nlp_lstm.training.callbacks import ValidationMetrics
 from nlp_lstm.training.trainer import make_optimizer
 
@@ -83,7 +83,7 @@ class NerPipeline(TrainedPipeline):
         tagged: list[list[str]] = [[] for _ in token_lists]
         for (i, a, b), ids in zip(pieces, decoded):
             tagged[i].extend(self.tags.decode(ids[: b - a]))
-        return [tags[: len(tokens)] for tags, tokens in zip(tagged, token_lists)]
+        return tagged
 
     def predict(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256) -> list[Any]:
         """Raw texts -> per text, a list of `{'text', 'label', 'start', 'end'}` entities (character offsets).
@@ -188,7 +188,7 @@ class NerTask(Task[TaggedSentences]):
         input_scheme = config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags)
         word_inputs = WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False)
         tags = TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme)
-        matrix, self.embeddings_found = configured_embedding_matrix(
+        matrix, self.pretrained_words_found = configured_embedding_matrix(
             config.model.embeddings, word_inputs.text_encoder.vocab, seed=config.training.seed
         )
         constrain = config.model.constrain_transitions
@@ -216,15 +216,13 @@ class NerTask(Task[TaggedSentences]):
         return pd.DataFrame(frame)
 
     def summary(self, pipeline: NerPipeline) -> dict[str, Any]:
-        summary: dict[str, Any] = {
+        return {
+            **super().summary(pipeline),
             **pipeline.word_inputs.vocab_sizes,
             "num_tags": len(pipeline.tags),
             "entity_types": ",".join(pipeline.tags.entity_types),
             "input_scheme": pipeline.input_scheme,
         }
-        if getattr(self, "embeddings_found", None) is not None:
-            summary["pretrained_words_found"] = self.embeddings_found
-        return summary
 
     def callbacks(self, pipeline: NerPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
         return [ValidationMetrics(lambda: pipeline.evaluate(splits.validation).metrics, ("f1", "precision", "recall"))]
@@ -234,6 +232,6 @@ class NerTask(Task[TaggedSentences]):
         from mlflow.types import Schema, TensorSpec
 
         return ModelSignature(
-            inputs=word_input_schema(pipeline.word_inputs),
+            inputs=pipeline.word_inputs.mlflow_schema(),
             outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, len(pipeline.tags)), "tag_scores")]),
         )

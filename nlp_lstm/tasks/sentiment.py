@@ -17,7 +17,7 @@ from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
-from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task, word_input_schema
+from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task
 from nlp_lstm.training.trainer import make_optimizer
 
 
@@ -134,7 +134,7 @@ class SentimentTask(Task[LabelledTexts]):
         config = self.config
         word_inputs = WordInputs.fit_texts(train.texts, config.preprocessing, config.model)
         labels = LabelEncoder.fit(train.labels)
-        matrix, self.embeddings_found = configured_embedding_matrix(
+        matrix, self.pretrained_words_found = configured_embedding_matrix(
             config.model.embeddings, word_inputs.text_encoder.vocab, seed=config.training.seed
         )
         model = build_text_classifier(
@@ -157,16 +157,14 @@ class SentimentTask(Task[LabelledTexts]):
         return pd.DataFrame({"text": data.texts, "label": data.labels})
 
     def summary(self, pipeline: SentimentPipeline) -> dict[str, Any]:
-        summary: dict[str, Any] = {**pipeline.word_inputs.vocab_sizes, "classes": ",".join(pipeline.labels.classes)}
-        if getattr(self, "embeddings_found", None) is not None:
-            summary["pretrained_words_found"] = self.embeddings_found
-        return summary
+        return {**super().summary(pipeline), **pipeline.word_inputs.vocab_sizes,
+                "classes": ",".join(pipeline.labels.classes)}
 
     def model_signature(self, pipeline: SentimentPipeline):
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
         return ModelSignature(
-            inputs=word_input_schema(pipeline.word_inputs),
+            inputs=pipeline.word_inputs.mlflow_schema(),
             outputs=Schema([TensorSpec(np.dtype("float32"), (-1, len(pipeline.labels)), "probabilities")]),
         )
