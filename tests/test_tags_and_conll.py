@@ -82,12 +82,12 @@ def test_detect_scheme():
 def test_reads_conll2003_layout(tmp_path):
     path = tmp_path / "eng.train"
     path.write_text(
-        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP I-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP I-MISC\n\n"
-        "Peter NNP B-NP I-PER\nBlackburn NNP I-NP I-PER\n\n\n-DOCSTART- -X- -X- O\n\nBRUSSELS NNP B-NP I-LOC\n",
+        "-DOCSTART- -X- -X- O\n\nNRU NNP B-NP I-ORG\nbacks VBZ B-VP O\nVeronian JJ B-NP I-MISC\n\n"
+        "Karsten NNP B-NP I-PER\nHolm NNP I-NP I-PER\n\n\n-DOCSTART- -X- -X- O\n\nDALBURY NNP B-NP I-LOC\n",
         encoding="utf-8",
     )
     data = read_conll(path)
-    assert data.tokens == [["EU", "rejects", "German"], ["Peter", "Blackburn"], ["BRUSSELS"]]
+    assert data.tokens == [["NRU", "backs", "Veronian"], ["Karsten", "Holm"], ["DALBURY"]]
     assert data.tags == [["I-ORG", "O", "I-MISC"], ["I-PER", "I-PER"], ["I-LOC"]]
     assert data.lines == [3, 7, 13]
     assert read_conll(path, tag_column=None).tags is None
@@ -105,9 +105,9 @@ def test_reads_two_column_tab_files_and_gzip(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("EU NNP B-NP I-ORG\nrejects VBZ O\n", r"t.conll:2: expected 4 columns like the first token line, found 3"),
-        ("EU\tI-ORG\nrejects\t \n", r"t.conll:2: expected 2 columns like the first token line, found 1"),
-        ("EU\n", r"t.conll:1: 1 column\(s\), but data.token_column/tag_column need 2"),
+        ("NRU NNP B-NP I-ORG\nbacks VBZ O\n", r"t.conll:2: expected 4 columns like the first token line, found 3"),
+        ("NRU\tI-ORG\nbacks\t \n", r"t.conll:2: expected 2 columns like the first token line, found 1"),
+        ("NRU\n", r"t.conll:1: 1 column\(s\), but data.token_column/tag_column need 2"),
         ("\n\n", r"t.conll: no sentences found"),
     ],
 )
@@ -120,6 +120,6 @@ def test_malformed_conll_names_file_and_line(tmp_path, content, message):
 
 def test_empty_tag_with_explicit_delimiter(tmp_path):
     path = tmp_path / "t.conll"
-    path.write_text("EU\tI-ORG\nrejects\t\n", encoding="utf-8")
+    path.write_text("NRU\tI-ORG\nbacks\t\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"t.conll:2: empty tag"):
         read_conll(path, delimiter="\t")
