@@ -111,6 +111,64 @@ class TableDataConfig(DataConfig):
     label_names: dict[str, str] | None = Field(None, description="renames raw labels, e.g. {'0': negative}")
 
 
+class _LanguagePair(Section):
+    """Declared first (see ParallelDataConfig's bases), so the file checks below can read the languages."""
+
+    format: Literal["parallel", "tsv", "csv", "jsonl"] = Field(
+        "parallel", description="parallel: PREFIX.<source_lang> + PREFIX.<target_lang> files; else one table"
+    )
+    source_lang: SpacyLanguage = Field(description="spaCy language code of the source side, e.g. de")
+    target_lang: SpacyLanguage = Field(description="spaCy language code of the target side, e.g. en")
+
+
+class ParallelDataConfig(DataConfig, _LanguagePair):
+    """Sentence pairs: aligned `PREFIX.LANG` files (fairseq/OpenNMT style) or a TSV/CSV/JSONL table.
+
+    With `format: parallel`, `train: data/train` reads `data/train.de` and `data/train.en`.
+    """
+
+    train: Path
+    validation: Path | None = None
+    test: Path | None = None
+    source_column: ColumnRef = Field(0, description="table formats: column (index or header name) of the source")
+    target_column: ColumnRef = Field(1, description="table formats: column of the target")
+    header: bool = Field(False, description="table formats: first row holds column names")
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description="table formats: overrides tab/comma")
+
+    @field_validator("train", "validation", "test")
+    @classmethod
+    def _files_exist(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None or not _CHECK_FILES.get():
+            return value
+        if info.data.get("format", "parallel") != "parallel":
+            return _existing_file(value)
+        for lang in (info.data.get("source_lang"), info.data.get("target_lang")):
+            if lang is None:
+                continue  # reported at its own key
+            path = parallel_file(value, lang)
+            if not path.is_file():
+                raise ValueError(f"file not found: {path.resolve()} (the prefix {value} names PREFIX.{lang})")
+        return Path(value).expanduser()
+
+    @model_validator(mode="after")
+    def _distinct_languages_or_columns(self) -> "ParallelDataConfig":
+        if self.format == "parallel" and self.source_lang == self.target_lang:
+            raise ValueError(
+                f"source_lang and target_lang are both {self.source_lang!r}; PREFIX.{self.source_lang} would be "
+                "read for both sides (use format: tsv for a same-language table)"
+            )
+        if self.format != "parallel" and self.source_column == self.target_column:
+            raise ValueError(f"source_column and target_column are both {self.source_column!r}")
+        return self
+
+
+def parallel_file(prefix: str | Path, lang: str) -> Path:
+    """`data/train` + `de` -> `data/train.de` (a `.gz` twin is accepted when the plain file is missing)."""
+    path = Path(f"{Path(prefix).expanduser()}.{lang}")
+    gz = path.with_name(path.name + ".gz")
+    return gz if not path.exists() and gz.exists() else path
+
+
 # ------------------------------------------------------------------------------------- preprocessing
 class VocabConfig(Section):
     min_frequency: int = Field(1, ge=1)
@@ -136,6 +194,28 @@ class TaggingPreprocessingConfig(PreprocessingConfig):
     replace_digits: bool = Field(True, description="map every digit to 0 (word ids only; chars see the digits)")
     max_length: int = Field(128, ge=1, description="longer sentences are tagged in consecutive windows")
     tag_scheme: Literal["iob1", "iob2", "iobes"] = Field("iobes", description="scheme the model is trained in")
+
+
+class LanguageSideConfig(Section):
+    """Tokenization and vocabulary of one side of a translation pair (language from data.*_lang)."""
+
+    lowercase: bool = False
+    max_length: int = Field(50, ge=1, description="tokens per sentence; see long_pairs for training pairs")
+    vocab: VocabConfig = VocabConfig(min_frequency=2)
+
+
+class TranslationPreprocessingConfig(Section):
+    """spaCy blank tokenizers per language, separate vocabularies, BOS/EOS on the target side."""
+
+    unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFC"
+    source: LanguageSideConfig = LanguageSideConfig()
+    target: LanguageSideConfig = LanguageSideConfig()
+    long_pairs: Literal["filter", "truncate"] = Field(
+        "filter", description="training pairs over a max_length: dropped, or cut to fit. At inference, sources "
+        "are cut to source.max_length and references are never cut"
+    )
+    bucket_by_length: bool = True
+    pad_to_multiple: int = Field(8, ge=1)
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -249,6 +329,52 @@ class TaggerModelConfig(WordFeaturesConfig):
     constrain_transitions: bool = Field(True, description="crf: forbid transitions invalid in the tag scheme")
 
 
+class DecoderConfig(Section):
+    """LSTM decoder initialised from the encoder, attending over the encoder states (Luong et al. 2015)."""
+
+    units: int = Field(256, ge=1)
+    layers: int = Field(1, ge=1)
+    attention: Literal["dot", "general", "additive"] = Field(
+        "general", description="score: dot h.s, general h.W.s (Luong), additive v.tanh(W[h;s]) (Bahdanau)"
+    )
+    input_feeding: bool = Field(True, description="feed the previous attentional vector into the next step")
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="on the target embeddings and attentional vectors")
+    tie_embeddings: bool = Field(False, description="output layer shares the target embedding matrix")
+
+
+class TranslatorModelConfig(Section):
+    """Source embedding -> stacked BiLSTM encoder -> attentional LSTM decoder -> target vocabulary."""
+
+    source_embedding_dim: int = Field(256, ge=1)
+    target_embedding_dim: int = Field(256, ge=1)
+    embedding_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="on the source embeddings")
+    encoder: RecurrentConfig = RecurrentConfig(units=256, layers=2, dropout=0.3)
+    decoder: DecoderConfig = DecoderConfig()
+
+    @model_validator(mode="after")
+    def _dot_attention_dimensions(self) -> "TranslatorModelConfig":
+        memory = self.encoder.units * (2 if self.encoder.bidirectional else 1)
+        if self.decoder.attention == "dot" and self.decoder.units != memory:
+            raise ValueError(
+                f"decoder.attention 'dot' needs decoder.units ({self.decoder.units}) equal to the encoder's output "
+                f"size ({memory} = encoder.units x directions); use 'general' or make them equal"
+            )
+        if self.encoder.cell != "lstm":
+            raise ValueError("encoder.cell must be lstm: the LSTM decoder starts from the encoder's final state")
+        return self
+
+
+class DecodingConfig(Section):
+    """Inference: beam search (beam_size 1 is greedy) with a GNMT length penalty."""
+
+    beam_size: int = Field(5, ge=1, description="1 = greedy decoding")
+    length_penalty: float = Field(0.6, ge=0.0, description="alpha in ((5 + length) / 6) ** alpha; 0 = none")
+    max_length: int = Field(100, ge=1, description="never more target tokens than this")
+    max_length_ratio: float = Field(2.0, gt=0.0, description="at most ratio x source length + offset tokens")
+    max_length_offset: int = Field(10, ge=0)
+    validation_beam_size: int = Field(1, ge=1, description="beam for the per-epoch validation BLEU")
+
+
 # ------------------------------------------------------------------------------------------ training
 class OptimizerConfig(Section):
     name: Literal["adam", "adamw", "nadam", "rmsprop", "sgd"] = "adam"
@@ -299,6 +425,21 @@ class TaggerTrainingConfig(TrainingConfig):
     early_stopping: F1EarlyStoppingConfig = F1EarlyStoppingConfig()
 
 
+class BleuEarlyStoppingConfig(EarlyStoppingConfig):
+    monitor: str = "val_bleu"
+    mode: Literal["auto", "min", "max"] = "max"
+    patience: int = Field(5, ge=0)
+
+
+class TranslatorTrainingConfig(TrainingConfig):
+    """Teacher-forced training; the epoch is selected on validation BLEU."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    early_stopping: BleuEarlyStoppingConfig = BleuEarlyStoppingConfig()
+
+
 # ------------------------------------------------------------------------------------------ tracking
 class TrackingConfig(Section):
     enabled: bool = True
@@ -342,4 +483,17 @@ class NerConfig(PipelineConfig):
     training: TaggerTrainingConfig = TaggerTrainingConfig()
 
 
-TASK_CONFIGS: dict[str, type[PipelineConfig]] = {"sentiment": SentimentConfig, "ner": NerConfig}
+class TranslationConfig(PipelineConfig):
+    """Machine translation with an attentional LSTM encoder-decoder and beam search."""
+
+    task: Literal["translation"]
+    data: ParallelDataConfig
+    preprocessing: TranslationPreprocessingConfig = TranslationPreprocessingConfig()
+    model: TranslatorModelConfig = TranslatorModelConfig()
+    decoding: DecodingConfig = DecodingConfig()
+    training: TranslatorTrainingConfig = TranslatorTrainingConfig()
+
+
+TASK_CONFIGS: dict[str, type[PipelineConfig]] = {
+    "sentiment": SentimentConfig, "ner": NerConfig, "translation": TranslationConfig,
+}

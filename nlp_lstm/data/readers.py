@@ -92,11 +92,14 @@ def read_labelled_texts(
     header: bool = True,
     delimiter: str | None = None,
     encoding: str = "utf-8",
+    keys: tuple[str, str] = ("data.text_column", "data.label_column"),
+    label_noun: str = "label",
 ) -> LabelledTexts:
     """Read a text column and (unless `label_column` is None) a label column.
 
     CSV uses standard quoting; TSV is read without quote processing (as GLUE/SST files are written).
     Blank lines are skipped. Empty texts are kept (they are valid inputs); empty labels are errors.
+    `keys` (the config keys of the two columns) and `label_noun` word the error messages.
     """
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
@@ -106,11 +109,12 @@ def read_labelled_texts(
     try:
         with open_text(path, encoding) as handle:
             if fmt == "jsonl":
-                _read_jsonl(handle, path, text_column, label_column, texts, labels, lines)
+                _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, label_noun)
             else:
                 sep = delimiter or ("\t" if fmt == "tsv" else ",")
                 quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-                _read_delimited(handle, path, sep, quoting, header, text_column, label_column, texts, labels, lines)
+                _read_delimited(handle, path, sep, quoting, header, (text_column, label_column), keys, label_noun,
+                                texts, labels, lines)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start}); set data.encoding"
@@ -122,7 +126,8 @@ def read_labelled_texts(
     return LabelledTexts(texts, labels, lines, str(path))
 
 
-def _read_delimited(handle, path, sep, quoting, header, text_column, label_column, texts, labels, lines) -> None:
+def _read_delimited(handle, path, sep, quoting, header, columns, keys, label_noun, texts, labels, lines) -> None:
+    text_column, label_column = columns
     rows = _iter_rows(handle, sep, quoting)
     names = None
     if header:
@@ -130,8 +135,8 @@ def _read_delimited(handle, path, sep, quoting, header, text_column, label_colum
         if first is None:
             raise DataError(f"{path}: file is empty")
         names = [name.strip() for name in first[1]]
-    text_idx = _column_index(names, text_column, path, "data.text_column")
-    label_idx = None if label_column is None else _column_index(names, label_column, path, "data.label_column")
+    text_idx = _column_index(names, text_column, path, keys[0])
+    label_idx = None if label_column is None else _column_index(names, label_column, path, keys[1])
     needed = max(text_idx, label_idx if label_idx is not None else -1) + 1
     for line, row in rows:
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -145,11 +150,11 @@ def _read_delimited(handle, path, sep, quoting, header, text_column, label_colum
         if label_idx is not None:
             label = row[label_idx].strip()
             if not label:
-                raise DataError(f"{path}:{line}: empty label in column {label_column!r}")
+                raise DataError(f"{path}:{line}: empty {label_noun} in column {label_column!r}")
             labels.append(label)
 
 
-def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines) -> None:
+def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, label_noun) -> None:
     for line, raw in enumerate(handle, start=1):
         if not raw.strip():
             continue
@@ -170,7 +175,7 @@ def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines) -
         if label_column is not None:
             label = record[str(label_column)]
             if label is None or str(label).strip() == "":
-                raise DataError(f"{path}:{line}: empty label in key {label_column!r}")
+                raise DataError(f"{path}:{line}: empty {label_noun} in key {label_column!r}")
             labels.append(str(label).strip())
 
 

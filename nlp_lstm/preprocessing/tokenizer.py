@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from nlp_lstm.errors import NlpLstmError
 
 _DIGIT = re.compile(r"\d")
+JOINER = "\uffed"  # marks a token written without a space before it (OpenNMT's joiner, ￭)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,21 @@ class Tokenizer:
             for doc in self._nlp.tokenizer.pipe((str(t) for t in texts), batch_size=batch_size)
         ]
 
+    def tokenize_with_joiners(self, texts: Sequence[str], batch_size: int = 1000) -> list[list[str]]:
+        """Normalised tokens, each prefixed with JOINER when the text had no space before it.
+
+        Generated text is then detokenized exactly (`detokenize`), in any language, where rule-based
+        detokenizers guess ("T - shirt", "do n't").
+        """
+        marked = []
+        for tokens in self.tokenize_with_offsets(texts, batch_size):
+            pieces = []
+            for i, token in enumerate(tokens):
+                attached = i > 0 and token.start == tokens[i - 1].end
+                pieces.append((JOINER if attached else "") + self.normalize(token.text))
+            marked.append(pieces[: self.max_length])
+        return marked
+
     def normalize_tokens(self, tokens: Sequence[str]) -> list[str]:
         """Normalise (and truncate) an already tokenized text."""
         return [self.normalize(t) for t in tokens][: self.max_length]
@@ -77,3 +93,14 @@ class Tokenizer:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Tokenizer":
         return cls(**config)
+
+
+def detokenize(tokens: Iterable[str]) -> str:
+    """Inverse of `Tokenizer.tokenize_with_joiners`: a space between tokens unless the next is joined."""
+    out = []
+    for i, token in enumerate(tokens):
+        if token.startswith(JOINER):
+            out.append(token[len(JOINER):])
+        else:
+            out.append(token if i == 0 else " " + token)
+    return "".join(out).strip()

@@ -1,0 +1,145 @@
+"""Sentence pairs -> id sequences for an encoder-decoder, and generated ids -> readable text.
+
+The source side is tokenized like every other pipeline's text. The target side keeps joiner marks
+(`Tokenizer.tokenize_with_joiners`) so that hypotheses detokenize exactly, and gets BOS/EOS: the decoder
+reads `BOS w1 .. wn` and predicts `w1 .. wn EOS`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from nlp_lstm.errors import ModelDirError
+from nlp_lstm.preprocessing.text import TextEncoder
+from nlp_lstm.preprocessing.tokenizer import Tokenizer, detokenize
+
+BOS = "<s>"
+EOS = "</s>"
+
+
+@dataclass
+class EncodedPairs:
+    source_ids: list[list[int]]
+    target_in: list[list[int]]  # BOS + target
+    target_out: list[list[int]]  # target + EOS
+    kept: list[int]  # indices of the pairs kept (long pairs may be filtered out)
+
+
+def _tokenize_pairs(source_tok: Tokenizer, target_tok: Tokenizer, sources: Sequence[str], targets: Sequence[str]):
+    """Untruncated tokens of both sides (the length policy decides what happens to long ones)."""
+    source_full = Tokenizer(**{**source_tok.get_config(), "max_length": None})
+    target_full = Tokenizer(**{**target_tok.get_config(), "max_length": None})
+    return source_full.tokenize(sources), target_full.tokenize_with_joiners(targets)
+
+
+def _kept(source_tokens, target_tokens, source_max: int, target_max: int, policy: str) -> list[int]:
+    """Indices of the pairs a length policy keeps: all ("truncate"), or those within both limits ("filter")."""
+    if policy == "truncate":
+        return list(range(len(source_tokens)))
+    return [i for i, (s, t) in enumerate(zip(source_tokens, target_tokens)) if len(s) <= source_max and len(t) <= target_max]
+
+
+class PairEncoder:
+    """Source and target tokenizers with their own vocabularies; saved with the model."""
+
+    def __init__(self, source: TextEncoder, target: TextEncoder, long_pairs: str = "filter"):
+        self.source = source
+        self.target = target
+        self.long_pairs = long_pairs
+
+    # ------------------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, sources: Sequence[str], targets: Sequence[str], source_lang: str, target_lang: str,
+            preprocessing) -> "PairEncoder":
+        """Build both vocabularies from the training pairs that survive the length policy."""
+        norm = preprocessing.unicode_normalization
+        sides = (preprocessing.source, preprocessing.target)
+        source_tok, target_tok = (
+            Tokenizer(language=lang, lowercase=side.lowercase, unicode_normalization=norm, max_length=side.max_length)
+            for lang, side in zip((source_lang, target_lang), sides)
+        )
+        source_tokens, target_tokens = _tokenize_pairs(source_tok, target_tok, sources, targets)
+        kept = _kept(source_tokens, target_tokens, source_tok.max_length, target_tok.max_length, preprocessing.long_pairs)
+        source = TextEncoder.fit(
+            [source_tokens[i] for i in kept], source_tok,
+            min_frequency=sides[0].vocab.min_frequency, max_size=sides[0].vocab.max_size,
+        )
+        target = TextEncoder.fit(
+            [target_tokens[i] for i in kept], target_tok, specials=(BOS, EOS),
+            min_frequency=sides[1].vocab.min_frequency, max_size=sides[1].vocab.max_size,
+        )
+        return cls(source, target, preprocessing.long_pairs)
+
+    # ----------------------------------------------------------------------------- encoding
+    @property
+    def bos_id(self) -> int:
+        return self.target.vocab.index[BOS]
+
+    @property
+    def eos_id(self) -> int:
+        return self.target.vocab.index[EOS]
+
+    def encode_sources(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids, cut at source.max_length; an empty text is one OOV token (never an empty row)."""
+        return self.source.encode(texts)
+
+    def encode_pairs(self, sources: Sequence[str], targets: Sequence[str], *, apply_length_policy: bool) -> EncodedPairs:
+        """Ids for teacher forcing. With `apply_length_policy`, long pairs are filtered or truncated as
+        configured (training); otherwise every pair is kept, cut to the maximum lengths."""
+        source_tokens, target_tokens = _tokenize_pairs(self.source.tokenizer, self.target.tokenizer, sources, targets)
+        source_max, target_max = self.source.tokenizer.max_length, self.target.tokenizer.max_length
+        policy = self.long_pairs if apply_length_policy else "truncate"
+        kept = _kept(source_tokens, target_tokens, source_max, target_max, policy)
+        source_ids = self.source.encode_tokens([source_tokens[i][:source_max] for i in kept])
+        bos, eos = self.bos_id, self.eos_id
+        target_ids = [self.target.vocab.encode(target_tokens[i][:target_max]) for i in kept]
+        return EncodedPairs(
+            source_ids=source_ids,
+            target_in=[[bos, *ids] for ids in target_ids],
+            target_out=[[*ids, eos] for ids in target_ids],
+            kept=kept,
+        )
+
+    # ----------------------------------------------------------------------------- decoding
+    def target_tokens(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """Generated ids up to EOS (padding and BOS dropped) as target tokens, joiners included."""
+        tokens = []
+        specials = {self.target.vocab.pad_id, self.bos_id}
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i not in specials:
+                tokens.append(self.target.vocab.tokens[i])
+        return tokens
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """Generated ids -> detokenized text."""
+        return detokenize(self.target_tokens(ids))
+
+    def source_tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """The source tokens the model sees (for attention plots)."""
+        return self.source.tokenizer.tokenize(texts)
+
+    @property
+    def vocab_sizes(self) -> dict[str, int]:
+        return {"source_vocab_size": len(self.source.vocab), "target_vocab_size": len(self.target.vocab)}
+
+    # --------------------------------------------------------------------------- persistence
+    def save(self, directory: Path) -> None:
+        self.source.save(directory, prefix="source_")
+        self.target.save(directory, prefix="target_")
+        (directory / "pairs.json").write_text(json.dumps({"long_pairs": self.long_pairs}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> "PairEncoder":
+        settings = directory / "pairs.json"
+        if not settings.exists():
+            raise ModelDirError(f"translation settings missing: {settings}")
+        long_pairs = json.loads(settings.read_text(encoding="utf-8"))["long_pairs"]
+        return cls(TextEncoder.load(directory, "source_"), TextEncoder.load(directory, "target_"), long_pairs)

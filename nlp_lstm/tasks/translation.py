@@ -1,0 +1,224 @@
+"""Translation: sentence pairs -> attentional LSTM encoder-decoder, decoded by beam search. A composition
+of shared parts (readers, tokenizers, vocabularies, batching, trainer, tracking)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from nlp_lstm.config.schema import TranslationConfig, parallel_file
+from nlp_lstm.data.parallel import ParallelTexts, read_parallel_files, read_parallel_table
+from nlp_lstm.errors import DataError
+from nlp_lstm.evaluation.translation import AttentionExample, TranslationEvaluation, score_translations
+from nlp_lstm.models.search import build_search_model
+from nlp_lstm.models.seq2seq import SequenceLoss, build_translator
+from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
+from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
+from nlp_lstm.preprocessing.tokenizer import JOINER
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task
+from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.training.trainer import make_optimizer
+
+SAMPLE_TRANSLATIONS = 50  # pairs written to the evaluation's translations.tsv
+ATTENTION_PLOTS = 3  # sentences drawn in attention.png
+
+
+class TranslatorPipeline(TrainedPipeline):
+    """Raw source sentences in, detokenized translations out."""
+
+    task = "translation"
+    config: TranslationConfig
+
+    def __init__(self, model: keras.Model, config: TranslationConfig, pairs: PairEncoder):
+        super().__init__(model, config)
+        self.pairs = pairs
+        self._search_models: dict[tuple[int, bool], keras.Model] = {}
+
+    def search_model(self, beam_size: int, return_attention: bool = False) -> keras.Model:
+        """source ids -> (token ids, scores[, attention]); built once per setting, run compiled."""
+        key = (beam_size, return_attention)
+        if key not in self._search_models:
+            decoding = self.config.decoding
+            self._search_models[key] = build_search_model(
+                self.model, bos_id=self.pairs.bos_id, eos_id=self.pairs.eos_id, beam_size=beam_size,
+                length_penalty=decoding.length_penalty, max_length=decoding.max_length,
+                max_length_ratio=decoding.max_length_ratio, max_length_offset=decoding.max_length_offset,
+                return_attention=return_attention,
+            )
+        return self._search_models[key]
+
+    # ------------------------------------------------------------------------------ batching
+    def batches(self, data: ParallelTexts | Sequence[str], *, shuffle: bool = False, batch_size: int | None = None,
+                seed: int = 0, apply_length_policy: bool = False) -> PaddedBatches:
+        """Teacher-forcing batches for pairs, or source-only batches for translation."""
+        prep = self.config.preprocessing
+        common = dict(batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
+                      bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
+                      length_field="source_ids")
+        if isinstance(data, ParallelTexts) and data.targets is not None:
+            encoded = self.pairs.encode_pairs(data.sources, data.targets, apply_length_policy=apply_length_policy)
+            if not encoded.kept:
+                raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
+            inputs = {"source_ids": encoded.source_ids, "target_in": encoded.target_in}
+            return PaddedBatches(inputs, encoded.target_out, **common)
+        sources = data.sources if isinstance(data, ParallelTexts) else list(data)
+        return PaddedBatches({"source_ids": self.pairs.encode_sources(sources)}, **common)
+
+    # ------------------------------------------------------------------------------ prediction
+    def generate(self, sources: Sequence[str], *, beam_size: int | None = None, return_attention: bool = False,
+                 batch_size: int = 64) -> dict[str, list[np.ndarray]]:
+        """Token ids, scores (and attention) per source sentence, in input order."""
+        beam = beam_size or self.config.decoding.beam_size
+        model = self.search_model(beam, return_attention)
+        batches = self.batches(list(sources), batch_size=batch_size)
+        names = ["ids", "scores", "attention"][: 3 if return_attention else 2]
+        collected: dict[str, list] = {name: [] for name in names}
+        for i in range(len(batches)):
+            outputs = model.predict_on_batch(batches[i][0])
+            for name, output in zip(names, outputs):
+                collected[name].append(np.asarray(output))
+        return {name: restore_order(values, batches.batch_indices) for name, values in collected.items()}
+
+    def predict(self, inputs: str | Sequence[str], batch_size: int = 64, *, beam_size: int | None = None,
+                return_attention: bool = False) -> list[Any]:
+        """Translations (strings). With `return_attention`, dicts with the translation, its tokens, the
+        source tokens and the attention weights (target tokens + EOS, source tokens)."""
+        sources = [inputs] if isinstance(inputs, str) else list(inputs)
+        for i, text in enumerate(sources):
+            if not isinstance(text, str):
+                raise TypeError(f"predict() takes strings; item {i} is {type(text).__name__}")
+        if not sources:
+            return []
+        generated = self.generate(sources, beam_size=beam_size, return_attention=return_attention,
+                                  batch_size=batch_size)
+        translations = [self.pairs.decode(ids) for ids in generated["ids"]]
+        if not return_attention:
+            return translations
+        results = []
+        for i, (text, translation) in enumerate(zip(sources, translations)):
+            example = self._attention_example(text, generated["ids"][i], generated["attention"][i])
+            results.append({"translation": translation, "source_tokens": example.source_tokens,
+                            "target_tokens": example.target_tokens, "attention": example.weights.tolist()})
+        return results
+
+    def _attention_example(self, source: str, ids: np.ndarray, weights: np.ndarray) -> AttentionExample:
+        source_tokens = self.pairs.source_tokens([source])[0] or [self.pairs.source.vocab.tokens[1]]
+        target_tokens = [token.removeprefix(JOINER) for token in self.pairs.target_tokens(ids)] + [EOS]
+        return AttentionExample(source_tokens, target_tokens,
+                                np.asarray(weights)[: len(target_tokens), : len(source_tokens)])
+
+    # ------------------------------------------------------------------------------ evaluation
+    def read_data(self, path: str | Path) -> ParallelTexts:
+        return read_pairs(self.config, path)
+
+    def evaluate(self, data: ParallelTexts | str | Path, *, beam_size: int | None = None,
+                 attention_examples: int = ATTENTION_PLOTS) -> TranslationEvaluation:
+        """sacreBLEU BLEU and chrF of the translations of `data`'s sources against its raw references."""
+        if not isinstance(data, ParallelTexts):
+            data = self.read_data(data)
+        if data.targets is None:
+            raise DataError(f"{data.source}: no reference translations to evaluate against")
+        hypotheses = self.predict(data.sources, beam_size=beam_size)
+        metrics, signatures, scores = score_translations(
+            hypotheses, data.targets, lowercase=self.config.preprocessing.target.lowercase
+        )
+        samples = list(zip(data.sources, data.targets, hypotheses))[:SAMPLE_TRANSLATIONS]
+        attention = []
+        if attention_examples:
+            picked = data.sources[:attention_examples]
+            generated = self.generate(picked, beam_size=beam_size, return_attention=True)
+            attention = [self._attention_example(text, ids, weights)
+                         for text, ids, weights in zip(picked, generated["ids"], generated["attention"])]
+        return TranslationEvaluation(metrics, signatures, scores, samples, attention)
+
+    def write_predictions(self, data: ParallelTexts | str | Path, path: Path) -> None:
+        """One detokenized hypothesis per line, in input order (score it with `sacrebleu REF < FILE`)."""
+        if not isinstance(data, ParallelTexts):
+            data = self.read_data(data)
+        with open(path, "w", encoding="utf-8") as handle:
+            for hypothesis in self.predict(data.sources):
+                handle.write(hypothesis.replace("\n", " ") + "\n")
+
+    # ------------------------------------------------------------------------------ persistence
+    def save_preprocessing(self, directory: Path) -> None:
+        self.pairs.save(directory)
+
+    @classmethod
+    def load_preprocessing(cls, directory: Path, config: TranslationConfig) -> dict[str, Any]:
+        return {"pairs": PairEncoder.load(directory)}
+
+
+def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
+    """Pairs at `path` read with the config's data settings: a `PREFIX` of PREFIX.src/PREFIX.tgt files
+    (a missing target file gives sources only), or a table."""
+    data = config.data
+    if data.format != "parallel":
+        return read_parallel_table(path, format=data.format, source_column=data.source_column,
+                                   target_column=data.target_column, header=data.header, delimiter=data.delimiter,
+                                   encoding=data.encoding)
+    source_path = parallel_file(path, data.source_lang)
+    if not source_path.exists():
+        raise DataError(f"{source_path}: file not found ({path} is read as PREFIX.{data.source_lang} and "
+                        f"PREFIX.{data.target_lang})")
+    target_path = parallel_file(path, data.target_lang)
+    return read_parallel_files(source_path, target_path if target_path.exists() else None, data.encoding)
+
+
+@register_task
+class TranslationTask(Task[ParallelTexts]):
+    name = "translation"
+    pipeline_class = TranslatorPipeline
+    config: TranslationConfig
+
+    def read_file(self, path: Path) -> ParallelTexts:
+        pairs = read_pairs(self.config, path)
+        if pairs.targets is None:
+            raise DataError(f"{parallel_file(path, self.config.data.target_lang)}: file not found")
+        return pairs
+
+    def subset(self, data: ParallelTexts, indices: list[int]) -> ParallelTexts:
+        return data.subset(indices)
+
+    def stratify_key(self, data: ParallelTexts) -> None:
+        return None
+
+    def build_pipeline(self, train: ParallelTexts) -> TranslatorPipeline:
+        config = self.config
+        pairs = PairEncoder.fit(train.sources, train.targets, config.data.source_lang, config.data.target_lang,
+                                config.preprocessing)
+        model = build_translator(len(pairs.source.vocab), len(pairs.target.vocab), config.model)
+        model.compile(optimizer=make_optimizer(config.training.optimizer),
+                      loss=SequenceLoss(config.training.label_smoothing))
+        return TranslatorPipeline(model, config, pairs)
+
+    def batches(self, pipeline: TranslatorPipeline, data: ParallelTexts, *, shuffle: bool) -> PaddedBatches:
+        return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed, apply_length_policy=True)
+
+    def data_frame(self, data: ParallelTexts):
+        import pandas as pd
+
+        return pd.DataFrame({"source": data.sources, "target": data.targets})
+
+    def summary(self, pipeline: TranslatorPipeline) -> dict[str, Any]:
+        return {**super().summary(pipeline), **pipeline.pairs.vocab_sizes}
+
+    def callbacks(self, pipeline: TranslatorPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
+        beam = self.config.decoding.validation_beam_size
+
+        def validation_scores() -> dict[str, float]:
+            return pipeline.evaluate(splits.validation, beam_size=beam, attention_examples=0).metrics
+
+        return [ValidationMetrics(validation_scores, ("bleu", "chrf"))]
+
+    def model_signature(self, pipeline: TranslatorPipeline):
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        ids = np.dtype("int32")
+        return ModelSignature(
+            inputs=Schema([TensorSpec(ids, (-1, -1), "source_ids"), TensorSpec(ids, (-1, -1), "target_in")]),
+            outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, len(pipeline.pairs.target.vocab)), "logits")]),
+        )
