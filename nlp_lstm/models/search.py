@@ -50,9 +50,11 @@ def _gather(x, indices):
 
 
 def _force_eos(log_probs, must_end, eos_id: int):
-    """Where `must_end`, only EOS may follow (the hypothesis reached its length limit)."""
-    eos_only = ops.where(ops.equal(ops.arange(ops.shape(log_probs)[-1]), eos_id), 0.0, NEG_INF)
-    return ops.where(ops.expand_dims(must_end, -1), eos_only, log_probs)
+    """Where `must_end`, only EOS may follow (the hypothesis reached its length limit); it keeps its
+    log-probability, so forced endings are scored like any other."""
+    is_eos = ops.equal(ops.arange(ops.shape(log_probs)[-1]), eos_id)
+    blocked = ops.logical_and(ops.expand_dims(must_end, -1), ops.logical_not(is_eos))
+    return ops.where(blocked, NEG_INF, log_probs)
 
 
 def greedy_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: int, eos_id: int, max_steps,
@@ -218,6 +220,10 @@ class TranslationSearch(layers.Layer):
         self.ratio = max_length_ratio
         self.offset = max_length_offset
         self.return_attention = return_attention
+        self.supports_masking = True  # the encoder states arrive masked; the mask is rebuilt from source_ids
+
+    def compute_mask(self, *args, **kwargs):
+        return None
 
     def call(self, memory, final_state, source_ids):
         source_mask = ops.not_equal(source_ids, 0)

@@ -66,11 +66,11 @@ class PairEncoder:
         source_tokens, target_tokens = _tokenize_pairs(source_tok, target_tok, sources, targets)
         kept = _kept(source_tokens, target_tokens, source_tok.max_length, target_tok.max_length, preprocessing.long_pairs)
         source = TextEncoder.fit(
-            [source_tokens[i] for i in kept], source_tok,
+            [source_tokens[i][: source_tok.max_length] for i in kept], source_tok,
             min_frequency=sides[0].vocab.min_frequency, max_size=sides[0].vocab.max_size,
         )
         target = TextEncoder.fit(
-            [target_tokens[i] for i in kept], target_tok, specials=(BOS, EOS),
+            [target_tokens[i][: target_tok.max_length] for i in kept], target_tok, specials=(BOS, EOS),
             min_frequency=sides[1].vocab.min_frequency, max_size=sides[1].vocab.max_size,
         )
         return cls(source, target, preprocessing.long_pairs)
