@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PIPELINES ?= pipelines/sentiment.yaml pipelines/ner_bilstm_crf.yaml
+PIPELINES ?= pipelines/sentiment.yaml pipelines/ner_bilstm_crf.yaml pipelines/translator_seq2seq.yaml
 PYTEST_ARGS ?=
 
 .PHONY: install run test notebooks mlflow-ui clean

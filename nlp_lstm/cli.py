@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a saved pipeline on a labelled file read with the pipeline's own data settings.",
     )
     evaluate.add_argument("model_dir", type=Path, help="directory printed by `nlp-lstm run`")
-    evaluate.add_argument("--data", type=Path, required=True, help="labelled file in the training data's format")
+    evaluate.add_argument(
+        "--data", type=Path, required=True,
+        help="labelled file in the training data's format (translation: PREFIX of the PREFIX.src/PREFIX.tgt files)",
+    )
     evaluate.add_argument("--predictions-out", type=Path, default=None, help="also write predictions to this file")
     return parser
 

@@ -55,15 +55,13 @@ def evaluate_classification(
 
 def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], path: str | Path) -> None:
     """Counts with row-normalised shading (rows = true class), saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: drawing a file must not change a notebook's backend
 
     n = len(class_names)
     rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.6 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), labels=class_names)
@@ -75,4 +73,3 @@ def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], pat
     ax.set_title("Confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -71,12 +71,10 @@ def score_translations(hypotheses: Sequence[str], references: Sequence[str], *, 
 
 def plot_attention(examples: Sequence[AttentionExample], path: str | Path) -> None:
     """One heatmap per sentence: target tokens (rows) against source tokens (columns)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: drawing a file must not change a notebook's backend
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(examples), figsize=(5.0 * len(examples), 5.0), squeeze=False)
+    fig = Figure(figsize=(5.0 * len(examples), 5.0))
+    axes = fig.subplots(1, len(examples), squeeze=False)
     for ax, example in zip(axes[0], examples):
         ax.imshow(example.weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(example.source_tokens)), labels=example.source_tokens, rotation=60, ha="right")
@@ -86,4 +84,3 @@ def plot_attention(examples: Sequence[AttentionExample], path: str | Path) -> No
     fig.suptitle("Attention weights")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
