@@ -66,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled file in the training data's format (translation: PREFIX of the PREFIX.src/PREFIX.tgt files)",
     )
     evaluate.add_argument("--predictions-out", type=Path, default=None, help="also write predictions to this file")
+
+    info = commands.add_parser(
+        "info", help="backend, devices, and whether a config's recurrent layers run the fused GPU kernel",
+        description="Print the Keras backend and its devices; with a config, say for each recurrent layer "
+        "whether it will run the fused (cuDNN) kernel on a GPU, or what prevents it.",
+    )
+    info.add_argument("config", type=Path, nargs="?", default=None, help="pipeline YAML file (optional)")
+    info.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="as for `run`",
+    )
     return parser
 
 
@@ -123,9 +133,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_info(args: argparse.Namespace) -> int:
+    from nlp_lstm.config import load_config
+    from nlp_lstm.info import info_text
+
+    config = load_config(args.config, args.overrides) if args.config else None
+    print(info_text(config, str(args.config or "")))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "validate": _cmd_validate, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
+    handler = {"run": _cmd_run, "validate": _cmd_validate, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
+               "info": _cmd_info}
     try:
         return handler[args.command](args)
     except ConfigError as exc:

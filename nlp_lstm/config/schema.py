@@ -232,6 +232,23 @@ class RecurrentConfig(Section):
     recurrent_activation: str = "sigmoid"
     use_bias: bool = True
     unroll: bool = False
+    fused: Literal["auto", "require", "off"] = Field(
+        "auto", description="auto/require: length-aware layers without masks, fusable on every backend "
+        "(require: fail unless the fused kernel can run); off: Keras's masked Bidirectional"
+    )
+
+    @model_validator(mode="after")
+    def _fused_kernel_possible(self) -> "RecurrentConfig":
+        if self.fused != "require":
+            return self
+        import keras
+
+        from nlp_lstm.models.encoders import fused_kernel_blockers
+
+        blockers = fused_kernel_blockers(self, keras.config.backend())
+        if blockers:
+            raise ValueError("fused: require, but the fused (cuDNN) kernel cannot run: " + "; ".join(blockers))
+        return self
 
 
 class CharFeaturesConfig(Section):

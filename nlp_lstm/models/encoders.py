@@ -1,8 +1,13 @@
 """The one recurrent encoder every pipeline builds from its YAML `model.rnn` section.
 
-Stacked LSTM/GRU layers, optionally bidirectional, with dropout between layers. The defaults (tanh,
-sigmoid, use_bias, no recurrent dropout, no unroll, right-padded masks) keep each layer eligible for the
-fused cuDNN kernel on TensorFlow.
+Stacked LSTM/GRU layers, optionally bidirectional, with dropout between layers, in one of two modes:
+
+- length-aware (`fused: auto` or `require`, the default): no mask reaches the recurrent layers, so they
+  stay eligible for the fused cuDNN kernel on TensorFlow, JAX and PyTorch alike. Right padding cannot
+  change a forward RNN's outputs at valid positions; the backward direction runs as a forward RNN over
+  each sequence reversed within its own length, and its outputs are reversed back. Outputs at valid
+  positions equal those of Keras's masked `Bidirectional` (tested); padded positions are zeros.
+- masked (`fused: off`): Keras's `Bidirectional` with the mask, which Keras fuses only on TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,6 +20,40 @@ from keras import layers, ops
 from nlp_lstm.models.layers import gather_time_step, lengths_from_mask
 
 _CELLS = {"lstm": layers.LSTM, "gru": layers.GRU}
+FUSED_MODES = ("auto", "require", "off")
+
+
+def fused_kernel_blockers(settings, backend: str) -> list[str]:
+    """Why Keras would run these recurrent layers in its generic loop rather than the fused cuDNN kernel
+    on a GPU (empty when it can fuse). `settings` is a `RecurrentConfig` or anything with its fields."""
+    blockers = []
+    if settings.activation != "tanh":
+        blockers.append(f"activation is {settings.activation!r} (the kernel needs 'tanh')")
+    if settings.recurrent_activation != "sigmoid":
+        blockers.append(f"recurrent_activation is {settings.recurrent_activation!r} (needs 'sigmoid')")
+    if not settings.use_bias:
+        blockers.append("use_bias is false")
+    if settings.recurrent_dropout:
+        blockers.append(f"recurrent_dropout is {settings.recurrent_dropout} (needs 0)")
+    if settings.unroll:
+        blockers.append("unroll is true")
+    if settings.fused == "off" and backend != "tensorflow":
+        blockers.append(f"fused is off: masked layers only fuse on TensorFlow, not on {backend}")
+    if settings.cell == "gru" and backend == "jax":
+        blockers.append("cell is gru: Keras's JAX backend has no fused GRU kernel")
+    return blockers
+
+
+def reverse_within_length(sequences, lengths):
+    """Each row's first `length` steps in reverse order, padding left in place: [a b c 0] -> [c b a 0].
+
+    Its own inverse; this is how the backward direction runs as a forward RNN over right-padded rows.
+    """
+    steps = ops.expand_dims(ops.arange(ops.shape(sequences)[1]), 0)
+    lengths = ops.expand_dims(ops.cast(lengths, "int32"), 1)
+    index = ops.where(steps < lengths, lengths - 1 - steps, steps)
+    index = ops.broadcast_to(ops.expand_dims(index, -1), ops.shape(sequences))
+    return ops.take_along_axis(sequences, index, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -39,11 +78,14 @@ class RecurrentEncoder(layers.Layer):
         use_bias: bool = True,
         unroll: bool = False,
         return_final: bool = False,
+        fused: str = "off",  # "off" for configs saved before the length-aware mode; the YAML default is auto
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        if fused not in FUSED_MODES:
+            raise ValueError(f"fused must be one of {FUSED_MODES}, got {fused!r}")
         self.cell = cell
         self.units = units
         self.num_layers = num_layers
@@ -55,12 +97,14 @@ class RecurrentEncoder(layers.Layer):
         self.use_bias = use_bias
         self.unroll = unroll
         self.return_final = return_final
+        self.fused = fused
+        self.length_aware = fused != "off"
         self.supports_masking = True
         self.recurrent_layers = [self._make_layer(i) for i in range(num_layers)]
         self.dropouts = [layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers - 1)] if dropout else []
 
-    def _make_layer(self, index: int) -> layers.Layer:
-        rnn = _CELLS[self.cell](
+    def _rnn(self, name: str) -> layers.Layer:
+        return _CELLS[self.cell](
             self.units,
             activation=self.activation,
             recurrent_activation=self.recurrent_activation,
@@ -68,8 +112,14 @@ class RecurrentEncoder(layers.Layer):
             recurrent_dropout=self.recurrent_dropout,
             unroll=self.unroll,
             return_sequences=True,
-            name=f"{self.cell}_{index}",
+            name=name,
         )
+
+    def _make_layer(self, index: int) -> layers.Layer | list[layers.Layer]:
+        if self.length_aware:
+            directions = ("forward", "backward") if self.bidirectional else ("forward",)
+            return [self._rnn(f"{direction}_{self.cell}_{index}") for direction in directions]
+        rnn = self._rnn(f"{self.cell}_{index}")
         return layers.Bidirectional(rnn, name=f"bi{self.cell}_{index}") if self.bidirectional else rnn
 
     @property
@@ -79,22 +129,36 @@ class RecurrentEncoder(layers.Layer):
     def build(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.recurrent_layers:
-            layer.build(shape)
+            for rnn in layer if isinstance(layer, list) else [layer]:
+                rnn.build(shape)
             shape = (*shape[:-1], self.output_dim)
         for dropout in self.dropouts:
             dropout.build(shape)
 
+    def _length_aware_layer(self, directions: list[layers.Layer], x, lengths, valid, training):
+        outputs = [directions[0](x, training=training)]
+        if len(directions) == 2:
+            backward = directions[1](reverse_within_length(x, lengths), training=training)
+            outputs.append(reverse_within_length(backward, lengths))
+        y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
+        return ops.where(valid, y, ops.zeros_like(y))
+
     def call(self, inputs, mask=None, training=None):
         x = inputs
+        if mask is None:
+            mask = ops.ones(ops.shape(x)[:2], dtype="bool")
+        lengths = lengths_from_mask(mask)
+        valid = ops.expand_dims(mask, -1)
         for i, layer in enumerate(self.recurrent_layers):
-            x = layer(x, mask=mask, training=training)
+            if self.length_aware:
+                x = self._length_aware_layer(layer, x, lengths, valid, training)
+            else:
+                x = layer(x, mask=mask, training=training)
             if i < len(self.dropouts):
                 x = self.dropouts[i](x, training=training)
         if not self.return_final:
             return x
-        if mask is None:
-            mask = ops.ones(ops.shape(x)[:2], dtype="bool")
-        last = lengths_from_mask(mask) - 1
+        last = ops.maximum(lengths - 1, 0)
         forward_final = gather_time_step(x, last)
         if not self.bidirectional:
             return x, forward_final
@@ -122,6 +186,7 @@ class RecurrentEncoder(layers.Layer):
             "use_bias": self.use_bias,
             "unroll": self.unroll,
             "return_final": self.return_final,
+            "fused": self.fused,
         }
 
     @classmethod

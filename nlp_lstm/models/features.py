@@ -34,7 +34,7 @@ class CharBiLSTM(layers.Layer):
         self.units = units
         self.embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="char_embedding")
         self.encoder = RecurrentEncoder("lstm", units, num_layers=1, bidirectional=True, return_final=True,
-                                        name="char_lstm")
+                                        fused="auto", name="char_lstm")
 
     def build(self, input_shape):
         self.embedding.build((None, None))

@@ -1,0 +1,94 @@
+"""`nlp-lstm info`: the Keras backend, its devices, and for a pipeline config whether each recurrent layer
+will run the fused (cuDNN) kernel on a GPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from pydantic import BaseModel
+
+from nlp_lstm.config.schema import PipelineConfig, RecurrentConfig
+
+
+@dataclass
+class RecurrentLayerReport:
+    key: str  # the config key that builds the layer(s)
+    description: str
+    blockers: list[str]  # why it would not run fused; empty when it would
+
+    @property
+    def fused(self) -> bool:
+        return not self.blockers
+
+
+def backend_devices() -> tuple[str, list[str]]:
+    """The Keras backend and the devices it can use (e.g. ['CPU:0', 'GPU:0 NVIDIA H100'])."""
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = [d.name.removeprefix("/physical_device:") for d in tf.config.list_physical_devices()]
+    elif backend == "jax":
+        import jax
+
+        devices = [f"{d.platform.upper()}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in jax.devices()]
+    elif backend == "torch":
+        import torch
+
+        devices = ["CPU:0"] + [f"GPU:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    else:
+        devices = []
+    return backend, devices
+
+
+def _recurrent_sections(section: BaseModel, prefix: str) -> Iterator[tuple[str, RecurrentConfig]]:
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if isinstance(value, RecurrentConfig):
+            yield f"{prefix}{name}", value
+        elif isinstance(value, BaseModel):
+            yield from _recurrent_sections(value, f"{prefix}{name}.")
+
+
+def recurrent_layers(config: PipelineConfig, backend: str) -> list[RecurrentLayerReport]:
+    """Every recurrent layer a pipeline config builds, with what keeps it off the fused kernel."""
+    from nlp_lstm.models.encoders import fused_kernel_blockers
+
+    reports = []
+    for key, rnn in _recurrent_sections(config.model, "model."):
+        mode = "length-aware, no mask" if rnn.fused != "off" else "masked Bidirectional"
+        direction = "bidirectional " if rnn.bidirectional else ""
+        reports.append(RecurrentLayerReport(
+            key, f"{rnn.layers} x {direction}{rnn.cell}, {rnn.units} units ({mode})", fused_kernel_blockers(rnn, backend)
+        ))
+    chars = getattr(config.model, "char_features", None)
+    if chars is not None and chars.enabled and chars.encoder == "lstm":
+        settings = RecurrentConfig(units=chars.lstm_units)
+        reports.append(RecurrentLayerReport("model.char_features", f"bidirectional lstm over characters, "
+                                            f"{chars.lstm_units} units (length-aware, no mask)",
+                                            fused_kernel_blockers(settings, backend)))
+    decoder = getattr(config.model, "decoder", None)
+    if isinstance(decoder, BaseModel) and hasattr(decoder, "input_feeding"):
+        blockers = ["input_feeding is true: each step reads the previous attentional vector, so the decoder "
+                    "steps through its LSTM cells in an ops.scan"] if decoder.input_feeding else []
+        reports.append(RecurrentLayerReport("model.decoder", f"{decoder.layers} x lstm, {decoder.units} units "
+                                            "(teacher-forced, no mask)", blockers))
+    return reports
+
+
+def info_text(config: PipelineConfig | None = None, config_name: str = "") -> str:
+    import keras
+
+    backend, devices = backend_devices()
+    lines = [f"backend: {backend} (keras {keras.__version__})", f"devices: {', '.join(devices) or 'none found'}"]
+    if not any("GPU" in d for d in devices):
+        lines.append("no GPU: the fused kernels below apply when one is present")
+    if config is not None:
+        lines.append(f"{config_name or 'config'} ({config.task}):")
+        for report in recurrent_layers(config, backend):
+            verdict = "fused kernel" if report.fused else "generic loop: " + "; ".join(report.blockers)
+            lines.append(f"  {report.key}: {report.description}: {verdict}")
+    return "\n".join(lines)
