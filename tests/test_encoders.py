@@ -99,6 +99,7 @@ def test_fused_kernel_blockers_name_the_setting(changes, backend, named):
 def test_fused_require_fails_before_any_work_and_info_reports_each_layer():
     with pytest.raises(ConfigError, match=r"model.rnn: fused: require, but .* unroll is true"):
         load_config(REPO / "pipelines" / "sentiment.yaml", ["model.rnn.fused=require", "model.rnn.unroll=true"])
+    assert load_config(REPO / "pipelines" / "sentiment.yaml", ["model.rnn.fused=off"]).model.rnn.fused == "off"
     result = run_cli("info", "pipelines/translator_seq2seq.yaml", "--set", "model.decoder.input_feeding=false")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "backend: tensorflow" in result.stdout and "CPU" in result.stdout

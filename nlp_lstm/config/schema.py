@@ -237,6 +237,12 @@ class RecurrentConfig(Section):
         "(require: fail unless the fused kernel can run); off: Keras's masked Bidirectional"
     )
 
+    @field_validator("fused", mode="before")
+    @classmethod
+    def _yaml_off_is_false(cls, value):
+        """YAML 1.1 reads a bare `off` as false (and `on` as true)."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _fused_kernel_possible(self) -> "RecurrentConfig":
         if self.fused != "require":
