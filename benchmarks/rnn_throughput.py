@@ -42,7 +42,8 @@ def sentence_lengths(path: Path, kind: str) -> np.ndarray:
     return np.array([max(1, len(line.split("\t")[0].split())) for line in lines])
 
 
-def make_batches(lengths: np.ndarray, batch_size: int, count: int, dim: int, seed: int = 0):
+def make_batches(lengths: np.ndarray, batch_size: int, count: int, dim: int, output_dim: int, seed: int = 0):
+    """(inputs, mask, real tokens, zero regression targets) per batch."""
     rng = np.random.default_rng(seed)
     batches = []
     for _ in range(count):
@@ -50,7 +51,7 @@ def make_batches(lengths: np.ndarray, batch_size: int, count: int, dim: int, see
         width = int(np.ceil(picked.max() / 8) * 8)
         mask = np.arange(width)[None, :] < picked[:, None]
         x = (rng.normal(size=(batch_size, width, dim)) * mask[..., None]).astype("float32")
-        batches.append((x, mask, int(picked.sum())))
+        batches.append((x, mask, int(picked.sum()), np.zeros((batch_size, width, output_dim), "float32")))
     return batches
 
 
@@ -68,14 +69,14 @@ def build(fused: str, dim: int, units: int, layers: int):
 
 
 def tokens_per_second(run, batches, repeats: int) -> float:
-    for x, mask, _ in batches:  # warm-up: compile every shape
-        run(x, mask)
-    tokens = sum(n for _, _, n in batches)
+    for batch in batches:  # warm-up: compile every shape
+        run(*batch)
+    tokens = sum(batch[2] for batch in batches)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for x, mask, _ in batches:
-            run(x, mask)
+        for batch in batches:
+            run(*batch)
         times.append(time.perf_counter() - start)
     return tokens / float(np.median(times))
 
@@ -101,15 +102,13 @@ def main(argv=None) -> int:
         if not path.exists():
             print(f"{name:<32}skipped: {path} not found", file=sys.stderr)
             continue
-        batches = make_batches(sentence_lengths(path, kind), batch_size, args.batches, dim)
+        batches = make_batches(sentence_lengths(path, kind), batch_size, args.batches, dim, 2 * units)
         results = {}
         for fused, label in (("off", "masked Bidirectional"), ("auto", "length-aware")):
             keras.utils.set_random_seed(0)
             model = build(fused, dim, units, layers)
-            targets = [np.zeros((x.shape[0], x.shape[1], 2 * units), "float32") for x, _, _ in batches]
-            target_of = {id(x): t for (x, _, _), t in zip(batches, targets)}
-            train = tokens_per_second(lambda x, m: model.train_on_batch([x, m], target_of[id(x)]), batches, args.repeats)
-            infer = tokens_per_second(lambda x, m: model.predict_on_batch([x, m]), batches, args.repeats)
+            train = tokens_per_second(lambda x, m, n, y: model.train_on_batch([x, m], y), batches, args.repeats)
+            infer = tokens_per_second(lambda x, m, n, y: model.predict_on_batch([x, m]), batches, args.repeats)
             results[fused] = (train, infer)
             print(f"{name:<32}{label:<22}{train:>13,.0f}{infer:>13,.0f}", flush=True)
         (masked_train, masked_infer), (fused_train, fused_infer) = results["off"], results["auto"]

@@ -8,7 +8,7 @@ from typing import Iterator
 
 from pydantic import BaseModel
 
-from nlp_lstm.config.schema import PipelineConfig, RecurrentConfig
+from nlp_lstm.config.schema import DecoderConfig, PipelineConfig, RecurrentConfig
 
 
 @dataclass
@@ -71,7 +71,7 @@ def recurrent_layers(config: PipelineConfig, backend: str) -> list[RecurrentLaye
                                             f"{chars.lstm_units} units (length-aware, no mask)",
                                             fused_kernel_blockers(settings, backend)))
     decoder = getattr(config.model, "decoder", None)
-    if isinstance(decoder, BaseModel) and hasattr(decoder, "input_feeding"):
+    if isinstance(decoder, DecoderConfig):
         blockers = ["input_feeding is true: each step reads the previous attentional vector, so the decoder "
                     "steps through its LSTM cells in an ops.scan"] if decoder.input_feeding else []
         reports.append(RecurrentLayerReport("model.decoder", f"{decoder.layers} x lstm, {decoder.units} units "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,12 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None, env: 
         [sys.executable, "-m", "nlp_lstm.cli", *args], cwd=cwd or REPO, input=stdin, capture_output=True,
         text=True, env=full_env, timeout=600,
     )
+
+
+def run_pipeline(config: Path, *args: str, cwd: Path) -> tuple[str, str, Path]:
+    """`nlp-lstm run CONFIG ...` that must succeed: (stdout, MLflow run id, saved model directory)."""
+    result = run_cli("run", str(config), *args, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_id = re.search(r"run id:\s+(\w+)", result.stdout).group(1)
+    model_dir = Path(re.search(r"model saved:\s+(\S+)", result.stdout).group(1))
+    return result.stdout, run_id, model_dir

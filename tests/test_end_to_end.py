@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli, write_csv
+from tests.conftest import run_cli, run_pipeline, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +30,9 @@ def trained(tmp_path_factory):
         encoding="utf-8",
     )
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    result = run_cli("run", str(config), "--set", "training.epochs=1", "--set", f"tracking.uri={uri}",
-                     "--set", "tracking.experiment=e2e", cwd=tmp)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_id = re.search(r"run id:\s+(\w+)", result.stdout).group(1)
-    model_dir = Path(re.search(r"model saved:\s+(\S+)", result.stdout).group(1))
-    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": result.stdout,
+    stdout, run_id, model_dir = run_pipeline(config, "--set", "training.epochs=1", "--set", f"tracking.uri={uri}",
+                                             "--set", "tracking.experiment=e2e", cwd=tmp)
+    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
             "files": files, "config": config}
 
 

@@ -23,7 +23,7 @@ from nlp_lstm.errors import ConfigError, DataError
 from nlp_lstm.preprocessing.casing import CASING_CLASSES, casing_class, encode_casing
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import to_spans
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_pipeline
 
 
 # ------------------------------------------------------------------------------------------- casing
@@ -466,11 +466,8 @@ output_dir: {tmp / 'outputs'}
 """,
         encoding="utf-8",
     )
-    result = run_cli("run", str(config), cwd=tmp)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_id = re.search(r"run id:\s+(\w+)", result.stdout).group(1)
-    model_dir = Path(re.search(r"model saved:\s+(\S+)", result.stdout).group(1))
-    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": result.stdout,
+    stdout, run_id, model_dir = run_pipeline(config, cwd=tmp)
+    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
             "files": files, "config": config, "sentences": {"train": train, "test": test}}
 
 

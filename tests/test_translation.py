@@ -23,7 +23,7 @@ from nlp_lstm.models.search import beam_search, build_search_model, greedy_searc
 from nlp_lstm.models.seq2seq import Attention, build_translator
 from nlp_lstm.preprocessing.pairs import BOS, EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER, Tokenizer, detokenize
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_pipeline
 
 SAMPLE = REPO / "data" / "sample" / "translation"
 
@@ -338,11 +338,8 @@ output_dir: {tmp / 'outputs'}
 """,
         encoding="utf-8",
     )
-    result = run_cli("run", str(config), cwd=tmp)
-    assert result.returncode == 0, result.stderr[-3000:]
-    run_id = re.search(r"run id:\s+(\w+)", result.stdout).group(1)
-    model_dir = Path(re.search(r"model saved:\s+(\S+)", result.stdout).group(1))
-    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": result.stdout,
+    stdout, run_id, model_dir = run_pipeline(config, cwd=tmp)
+    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
             "prefixes": prefixes, "config": config}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp_lstm.data.readers import open_text
+from nlp_lstm.data.readers import decoding_error, open_text
 from nlp_lstm.errors import DataError
 
 
@@ -98,7 +98,7 @@ def read_conll(
                     sentence_tags.append(tag)
             close_sentence()
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: cannot decode as {encoding} ({exc.reason}); set data.encoding") from None
+        raise decoding_error(path, encoding, exc) from None
     if not tokens:
         raise DataError(f"{path}: no sentences found")
     return TaggedSentences(tokens, tags, lines, str(path))

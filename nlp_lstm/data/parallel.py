@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp_lstm.data.readers import open_text, read_labelled_texts
+from nlp_lstm.data.readers import read_labelled_texts, read_lines
 from nlp_lstm.errors import DataError
 
 
@@ -34,23 +34,14 @@ class ParallelTexts:
         )
 
 
-def _read_lines(path: Path, encoding: str) -> list[str]:
-    try:
-        with open_text(path, encoding) as handle:
-            # Iterating splits only at \n, \r\n and \r, never inside a sentence at U+2028 and the like.
-            return [line.rstrip("\r\n") for line in handle]
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start}); set data.encoding") from None
-
-
 def read_parallel_files(source_path: str | Path, target_path: str | Path | None, encoding: str = "utf-8") -> ParallelTexts:
     """Aligned source and target files (the target may be absent, for translation only)."""
     source_path = Path(source_path)
-    sources = _read_lines(source_path, encoding)
+    sources = read_lines(source_path, encoding)
     targets = None
     if target_path is not None:
         target_path = Path(target_path)
-        targets = _read_lines(target_path, encoding)
+        targets = read_lines(target_path, encoding)
         if len(sources) != len(targets):
             raise DataError(
                 f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "

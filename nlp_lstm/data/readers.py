@@ -53,6 +53,11 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> TextIO:
         raise DataError(f"{path}: unknown encoding {encoding!r}") from None
 
 
+def decoding_error(path: str | Path, encoding: str, exc: UnicodeDecodeError) -> DataError:
+    """The error for a file that is not in the configured encoding."""
+    return DataError(f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start}); set data.encoding")
+
+
 def detect_format(path: str | Path) -> str:
     """csv, tsv or jsonl from the file name (ignoring a trailing .gz)."""
     name = Path(path).name.lower().removesuffix(".gz")
@@ -116,9 +121,7 @@ def read_labelled_texts(
                 _read_delimited(handle, path, sep, quoting, header, (text_column, label_column), keys, label_noun,
                                 texts, labels, lines)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start}); set data.encoding"
-        ) from None
+        raise decoding_error(path, encoding, exc) from None
     except csv.Error as exc:
         raise DataError(f"{path}: malformed {fmt.upper()} ({exc})") from None
     if not texts:
@@ -180,8 +183,14 @@ def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, l
 
 
 def read_lines(source: str | Path | TextIO, encoding: str = "utf-8") -> list[str]:
-    """One text per line (newline stripped), from a path or an open stream such as stdin."""
+    """One text per line (newline stripped), from a path or an open stream such as stdin.
+
+    Iterating splits only at \\n, \\r\\n and \\r, never inside a text at U+2028 and the like.
+    """
     if isinstance(source, (str, Path)):
-        with open_text(source, encoding) as handle:
-            return [line.rstrip("\r\n") for line in handle]
+        try:
+            with open_text(source, encoding) as handle:
+                return [line.rstrip("\r\n") for line in handle]
+        except UnicodeDecodeError as exc:
+            raise decoding_error(source, encoding, exc) from None
     return [line.rstrip("\r\n") for line in source]

@@ -14,7 +14,7 @@ Two decoder regimes:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -272,7 +272,3 @@ def build_translator(source_vocab_size: int, target_vocab_size: int, config) -> 
         dropout=decoder_config.dropout, tie_embeddings=decoder_config.tie_embeddings, name="decoder",
     )(target_in, memory, final, source_ids)
     return keras.Model({"source_ids": source_ids, "target_in": target_in}, logits, name="translator")
-
-
-def encoder_and_decoder(model: keras.Model) -> Sequence[layers.Layer]:
-    return model.get_layer("encoder"), model.get_layer("decoder")

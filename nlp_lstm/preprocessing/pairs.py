@@ -32,9 +32,7 @@ class EncodedPairs:
 
 def _tokenize_pairs(source_tok: Tokenizer, target_tok: Tokenizer, sources: Sequence[str], targets: Sequence[str]):
     """Untruncated tokens of both sides (the length policy decides what happens to long ones)."""
-    source_full = Tokenizer(**{**source_tok.get_config(), "max_length": None})
-    target_full = Tokenizer(**{**target_tok.get_config(), "max_length": None})
-    return source_full.tokenize(sources), target_full.tokenize_with_joiners(targets)
+    return source_tok.tokenize(sources, truncate=False), target_tok.tokenize_with_joiners(targets, truncate=False)
 
 
 def _kept(source_tokens, target_tokens, source_max: int, target_max: int, policy: str) -> list[int]:

@@ -60,15 +60,16 @@ class Tokenizer:
             for doc in self._nlp.tokenizer.pipe((str(t) for t in texts), batch_size=batch_size)
         ]
 
-    def tokenize(self, texts: Sequence[str], batch_size: int = 1000) -> list[list[str]]:
-        """Normalised, truncated tokens for each text."""
-        limit = self.max_length
+    def tokenize(self, texts: Sequence[str], batch_size: int = 1000, *, truncate: bool = True) -> list[list[str]]:
+        """Normalised tokens for each text, cut to `max_length` unless `truncate` is false."""
+        limit = self.max_length if truncate else None
         return [
             [self.normalize(t.text) for t in doc if not t.is_space][:limit]
             for doc in self._nlp.tokenizer.pipe((str(t) for t in texts), batch_size=batch_size)
         ]
 
-    def tokenize_with_joiners(self, texts: Sequence[str], batch_size: int = 1000) -> list[list[str]]:
+    def tokenize_with_joiners(self, texts: Sequence[str], batch_size: int = 1000, *,
+                              truncate: bool = True) -> list[list[str]]:
         """Normalised tokens, each prefixed with JOINER when the text had no space before it.
 
         Generated text is then detokenized exactly (`detokenize`), in any language, where rule-based
@@ -80,7 +81,7 @@ class Tokenizer:
             for i, token in enumerate(tokens):
                 attached = i > 0 and token.start == tokens[i - 1].end
                 pieces.append((JOINER if attached else "") + self.normalize(token.text))
-            marked.append(pieces[: self.max_length])
+            marked.append(pieces[: self.max_length] if truncate else pieces)
         return marked
 
     def normalize_tokens(self, tokens: Sequence[str]) -> list[str]:
