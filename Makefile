@@ -23,8 +23,11 @@ run: install
 	done
 	@echo "Browse the runs with: $(BIN)/mlflow ui   (then open http://127.0.0.1:5000)"
 
+# The whole suite on TensorFlow, then the model, layer and CRF tests again on JAX so that no
+# backend-specific code creeps in.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_ARGS)
 
 mlflow-ui: install
 	$(BIN)/mlflow ui

@@ -91,4 +91,6 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
         for report in recurrent_layers(config, backend):
             verdict = "fused kernel" if report.fused else "generic loop: " + "; ".join(report.blockers)
             lines.append(f"  {report.key}: {report.description}: {verdict}")
+        training = config.training
+        lines.append(f"  training: mixed_precision {training.mixed_precision}, jit_compile {training.jit_compile}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.tasks.base import TrainedPipeline, get_task, load_saved_config
 from nlp_lstm.tracking.mlflow_run import RunTracker
-from nlp_lstm.training.trainer import set_seed, train_model
+from nlp_lstm.training.trainer import dtype_policy, set_seed, train_model
 
 
 @dataclass
@@ -58,7 +58,8 @@ def run_pipeline(
                 context={"validation": "eval"}.get(name, name if name != "train" else "training"),
             )
         started = time.perf_counter()
-        pipeline = task.build_pipeline(splits.train)
+        with dtype_policy(config.training.mixed_precision):
+            pipeline = task.build_pipeline(splits.train)
         train_batches = task.batches(pipeline, splits.train, shuffle=True)
         val_batches = task.batches(pipeline, splits.validation, shuffle=False)
         tracker.log_params(

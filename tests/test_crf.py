@@ -8,6 +8,8 @@ import pytest
 
 from nlp_lstm.models.crf import CRF
 
+pytestmark = pytest.mark.backends  # CI runs these under JAX too
+
 
 def brute_force(emissions, transitions, start, end, length, forbidden=None):
     """log Z, best path and best score by enumerating all tag sequences of one row."""

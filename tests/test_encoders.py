@@ -14,6 +14,8 @@ from nlp_lstm.errors import ConfigError
 from nlp_lstm.models.encoders import RecurrentEncoder, fused_kernel_blockers, reverse_within_length
 from tests.conftest import REPO, run_cli
 
+pytestmark = pytest.mark.backends  # CI runs these under JAX too
+
 
 def test_reverse_within_length_keeps_padding_in_place_and_is_its_own_inverse():
     x = np.array([[1, 2, 3, 0], [4, 5, 0, 0], [6, 0, 0, 0]], dtype="float32")[..., None]
@@ -32,7 +34,7 @@ def _copy_weights(masked: RecurrentEncoder, fused: RecurrentEncoder) -> None:
             fused_layers[0].set_weights(masked_layer.get_weights())
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole_lstm", "cifg_lstm", "mlstm"])
 @pytest.mark.parametrize("bidirectional,num_layers", [(True, 1), (True, 2), (False, 2)])
 def test_length_aware_encoder_equals_masked_bidirectional(cell, bidirectional, num_layers):
     rng = np.random.default_rng(7)
@@ -87,6 +89,8 @@ def _settings(**changes):
     ({"fused": "off"}, "torch", "fused is off"),
     ({"cell": "gru"}, "jax", "cell is gru"),
     ({"cell": "gru"}, "torch", None),
+    ({"cell": "mlstm"}, "tensorflow", "cell is mlstm"),
+    ({"cell": "peephole_lstm"}, "jax", "cell is peephole_lstm"),
 ])
 def test_fused_kernel_blockers_name_the_setting(changes, backend, named):
     blockers = fused_kernel_blockers(_settings(**changes), backend)
@@ -102,9 +106,10 @@ def test_fused_require_fails_before_any_work_and_info_reports_each_layer():
     assert load_config(REPO / "pipelines" / "sentiment.yaml", ["model.rnn.fused=off"]).model.rnn.fused == "off"
     result = run_cli("info", "pipelines/translator_seq2seq.yaml", "--set", "model.decoder.input_feeding=false")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "backend: tensorflow" in result.stdout and "CPU" in result.stdout
+    assert f"backend: {keras.config.backend()}" in result.stdout and "CPU" in result.stdout
     assert "model.encoder: 1 x bidirectional lstm, 64 units (length-aware, no mask): fused kernel" in result.stdout
     assert "model.decoder: 1 x lstm, 128 units (teacher-forced, no mask): fused kernel" in result.stdout
     result = run_cli("info", "pipelines/ner_bilstm_crf.yaml", "--set", "model.rnn.recurrent_dropout=0.1")
     assert "model.rnn: 1 x bidirectional lstm" in result.stdout
     assert "generic loop: recurrent_dropout is 0.1 (needs 0)" in result.stdout
+    assert "training: mixed_precision float32, jit_compile auto" in result.stdout

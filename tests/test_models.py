@@ -5,6 +5,8 @@ import pytest
 from nlp_lstm.config.schema import ClassifierModelConfig
 from nlp_lstm.models import AttentionPooling, MaskedPooling, RecurrentEncoder, WordDropout, build_text_classifier
 
+pytestmark = pytest.mark.backends  # CI runs these under JAX too
+
 LENGTHS = [5, 1, 3]
 
 

@@ -320,6 +320,7 @@ _VARIANTS = {
 }
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("variant", list(_VARIANTS))
 def test_tagger_trains_decodes_and_saves(variant, tmp_path):
     import keras

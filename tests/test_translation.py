@@ -142,6 +142,7 @@ def test_pair_encoder_length_policy_specials_decoding_and_round_trip(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- attention
+@pytest.mark.backends
 @pytest.mark.parametrize("score", ["dot", "general", "additive"])
 def test_attention_ignores_source_padding(score):
     rng = np.random.default_rng(0)
@@ -161,10 +162,11 @@ def test_attention_ignores_source_padding(score):
     np.testing.assert_allclose(np.asarray(context_changed)[1], np.asarray(context)[1], rtol=1e-5, atol=1e-6)
 
 
-def _tiny_translator(input_feeding: bool, attention: str = "general", tie: bool = False, layers: int = 1):
+def _tiny_translator(input_feeding: bool, attention: str = "general", tie: bool = False, layers: int = 1,
+                     encoder_cell: str = "lstm"):
     config = TranslatorModelConfig.model_validate({
         "source_embedding_dim": 8, "target_embedding_dim": 8, "embedding_dropout": 0.0,
-        "encoder": {"units": 8, "layers": 2, "dropout": 0.0},
+        "encoder": {"cell": encoder_cell, "units": 8, "layers": 2, "dropout": 0.0},
         "decoder": {"units": 16, "layers": layers, "attention": attention, "input_feeding": input_feeding,
                     "dropout": 0.0, "tie_embeddings": tie},
     })
@@ -178,12 +180,15 @@ def _source_batch():
     return source, target_in
 
 
-@pytest.mark.parametrize("input_feeding,attention,tie,layers", [
-    (True, "general", False, 1), (False, "general", False, 2), (True, "additive", True, 2), (False, "dot", False, 1),
+@pytest.mark.backends
+@pytest.mark.parametrize("input_feeding,attention,tie,layers,encoder_cell", [
+    (True, "general", False, 1, "lstm"), (False, "general", False, 2, "gru"), (True, "additive", True, 2, "lstm"),
+    (False, "dot", False, 1, "cifg_lstm"),
 ])
-def test_teacher_forced_logits_equal_step_by_step_decoding(input_feeding, attention, tie, layers):
-    """The training graph (cuDNN-eligible layers or scan) and the inference step compute the same thing."""
-    model = _tiny_translator(input_feeding, attention, tie, layers)
+def test_teacher_forced_logits_equal_step_by_step_decoding(input_feeding, attention, tie, layers, encoder_cell):
+    """The training graph (cuDNN-eligible layers or scan) and the inference step compute the same thing, with
+    any encoder cell (the decoder starts from the encoder's top output at the last token, which every cell has)."""
+    model = _tiny_translator(input_feeding, attention, tie, layers, encoder_cell)
     source, target_in = _source_batch()
     logits = np.asarray(model.predict_on_batch({"source_ids": source, "target_in": target_in}))
     expected = np.asarray(ops.log_softmax(logits, axis=-1))
@@ -229,6 +234,7 @@ def _until_eos(ids) -> tuple[int, ...]:
     return tuple(ids[: ids.index(EOS_ID) + 1]) if EOS_ID in ids else tuple(ids)
 
 
+@pytest.mark.backends
 def test_beam_search_finds_the_sequence_greedy_search_misses():
     # tokens: 0 pad, 1 unk, 2 BOS, 3 EOS, 4 "a", 5 "b"
     table = np.zeros((6, 6))
@@ -257,6 +263,7 @@ def _brute_force_best(table, max_steps: int, alpha: float):
     return best, best_score
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("seed,alpha", [(0, 0.0), (1, 0.0), (2, 1.0), (3, 0.6)])
 def test_wide_beam_equals_brute_force_and_beam_one_equals_greedy(seed, alpha):
     rng = np.random.default_rng(seed)
@@ -273,11 +280,13 @@ def test_wide_beam_equals_brute_force_and_beam_one_equals_greedy(seed, alpha):
     np.testing.assert_array_equal(beam_one, greedy)
 
 
+@pytest.mark.backends
 def test_length_penalty_is_gnmt():
     assert float(length_penalty(1, 0.0)) == 1.0
     assert float(length_penalty(7, 1.0)) == pytest.approx(2.0)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("beam", [1, 3])
 def test_search_model_outputs_do_not_depend_on_batch_padding(beam):
     model = _tiny_translator(True)

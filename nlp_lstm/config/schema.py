@@ -222,7 +222,9 @@ class TranslationPreprocessingConfig(Section):
 class RecurrentConfig(Section):
     """A stacked (bi)directional recurrent encoder. Defaults keep the layers eligible for cuDNN."""
 
-    cell: Literal["lstm", "gru"] = "lstm"
+    cell: Literal["lstm", "gru", "peephole_lstm", "cifg_lstm", "mlstm"] = Field(
+        "lstm", description="peephole_lstm, cifg_lstm and mlstm have no fused kernel (generic loop)"
+    )
     units: int = Field(128, ge=1)
     layers: int = Field(1, ge=1)
     bidirectional: bool = True
@@ -382,8 +384,6 @@ class TranslatorModelConfig(Section):
                 f"decoder.attention 'dot' needs decoder.units ({self.decoder.units}) equal to the encoder's output "
                 f"size ({memory} = encoder.units x directions); use 'general' or make them equal"
             )
-        if self.encoder.cell != "lstm":
-            raise ValueError("encoder.cell must be lstm: the LSTM decoder starts from the encoder's final state")
         return self
 
 
@@ -432,6 +432,14 @@ class TrainingConfig(Section):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     lr_schedule: LRScheduleConfig = LRScheduleConfig()
     verbose: Literal["auto", 0, 1, 2] = Field("auto", description="Keras progress: 1 bar, 2 line/epoch")
+    mixed_precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "float32", description="Keras dtype policy for the model's layers; outputs, loss and CRF stay float32 "
+        "(mixed_float16 also scales the loss)"
+    )
+    jit_compile: Literal["auto"] | bool = Field(
+        "auto", description="XLA-compile the train and predict steps; auto lets Keras decide (off on CPU-only "
+        "TensorFlow, on for JAX)"
+    )
 
 
 class F1EarlyStoppingConfig(EarlyStoppingConfig):

@@ -1,6 +1,6 @@
 """The one recurrent encoder every pipeline builds from its YAML `model.rnn` section.
 
-Stacked LSTM/GRU layers, optionally bidirectional, with dropout between layers, in one of two modes:
+Stacked LSTM/GRU (or LSTM-variant, see cells.py) layers, optionally bidirectional, with dropout between layers, in one of two modes:
 
 - length-aware (`fused: auto` or `require`, the default): no mask reaches the recurrent layers, so they
   stay eligible for the fused cuDNN kernel on TensorFlow, JAX and PyTorch alike. Right padding cannot
@@ -17,9 +17,11 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from nlp_lstm.models.cells import VARIANT_CELLS
 from nlp_lstm.models.layers import gather_time_step, lengths_from_mask
 
-_CELLS = {"lstm": layers.LSTM, "gru": layers.GRU}
+_FUSABLE = {"lstm": layers.LSTM, "gru": layers.GRU}
+CELLS = (*_FUSABLE, *VARIANT_CELLS)
 FUSED_MODES = ("auto", "require", "off")
 
 
@@ -27,6 +29,8 @@ def fused_kernel_blockers(settings, backend: str) -> list[str]:
     """Why Keras would run these recurrent layers in its generic loop rather than the fused cuDNN kernel
     on a GPU (empty when it can fuse). `settings` is a `RecurrentConfig` or anything with its fields."""
     blockers = []
+    if settings.cell in VARIANT_CELLS:
+        blockers.append(f"cell is {settings.cell}: only lstm and gru have a fused kernel")
     if settings.activation != "tanh":
         blockers.append(f"activation is {settings.activation!r} (the kernel needs 'tanh')")
     if settings.recurrent_activation != "sigmoid":
@@ -82,8 +86,8 @@ class RecurrentEncoder(layers.Layer):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         if fused not in FUSED_MODES:
             raise ValueError(f"fused must be one of {FUSED_MODES}, got {fused!r}")
         self.cell = cell
@@ -104,16 +108,12 @@ class RecurrentEncoder(layers.Layer):
         self.dropouts = [layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers - 1)] if dropout else []
 
     def _rnn(self, name: str) -> layers.Layer:
-        return _CELLS[self.cell](
-            self.units,
-            activation=self.activation,
-            recurrent_activation=self.recurrent_activation,
-            use_bias=self.use_bias,
-            recurrent_dropout=self.recurrent_dropout,
-            unroll=self.unroll,
-            return_sequences=True,
-            name=name,
-        )
+        settings = dict(activation=self.activation, recurrent_activation=self.recurrent_activation,
+                        use_bias=self.use_bias, recurrent_dropout=self.recurrent_dropout)
+        if self.cell in VARIANT_CELLS:
+            cell = VARIANT_CELLS[self.cell](self.units, **settings)
+            return layers.RNN(cell, return_sequences=True, unroll=self.unroll, name=name)
+        return _FUSABLE[self.cell](self.units, **settings, unroll=self.unroll, return_sequences=True, name=name)
 
     def _make_layer(self, index: int) -> layers.Layer | list[layers.Layer]:
         if self.length_aware:

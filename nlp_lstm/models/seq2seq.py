@@ -142,7 +142,8 @@ class AttentionDecoder(layers.Layer):
         self.attention = Attention(attention, units, name="attention")
         self.combine = layers.Dense(self.attentional_dim, activation="tanh", use_bias=False, name="combine")
         self.dropout_layer = layers.Dropout(dropout, name="dropout")
-        self.output_layer = None if tie_embeddings else layers.Dense(vocab_size, name="output")
+        # Logits over the vocabulary stay float32 under mixed precision: the softmax and loss need the range.
+        self.output_layer = None if tie_embeddings else layers.Dense(vocab_size, dtype="float32", name="output")
 
     # ------------------------------------------------------------------------------- building
     def build(self, target_ids_shape, memory_shape, final_state_shape, source_ids_shape):
@@ -171,7 +172,8 @@ class AttentionDecoder(layers.Layer):
     def _logits(self, attentional):
         if self.output_layer is not None:
             return self.output_layer(attentional)
-        return ops.matmul(attentional, ops.transpose(self.embedding.embeddings)) + self.output_bias
+        embeddings = ops.cast(self.embedding.embeddings, "float32")
+        return ops.matmul(ops.cast(attentional, "float32"), ops.transpose(embeddings)) + ops.cast(self.output_bias, "float32")
 
     def _attentional(self, h, keys, memory, source_mask):
         context, weights = self.attention.attend(h, keys, memory, source_mask)

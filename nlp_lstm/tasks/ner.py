@@ -24,7 +24,7 @@ from nlp_lstm.preprocessing.tags import (
 )
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task
 from nlp_lstm.training.callbacks import ValidationMetrics
-from nlp_lstm.training.trainer import make_optimizer
+from nlp_lstm.training.trainer import compile_model
 
 Window = tuple[int, int, int]  # (sentence index, first token, end token)
 
@@ -199,7 +199,7 @@ class NerTask(Task[TaggedSentences]):
             allowed_start=allowed_starts(tags.tags, scheme) if constrain else None,
             allowed_end=allowed_ends(tags.tags, scheme) if constrain else None,
         )
-        model.compile(optimizer=make_optimizer(config.training.optimizer), loss=tagging_loss(model))
+        compile_model(model, config.training, loss=tagging_loss(model))
         return NerPipeline(model, config, word_inputs, tags, input_scheme)
 
     def batches(self, pipeline: NerPipeline, data: TaggedSentences, *, shuffle: bool) -> PaddedBatches:

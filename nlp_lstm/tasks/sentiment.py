@@ -18,7 +18,7 @@ from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task
-from nlp_lstm.training.trainer import make_optimizer
+from nlp_lstm.training.trainer import compile_model
 
 
 def _as_texts(inputs: str | Sequence[str]) -> list[str]:
@@ -141,11 +141,7 @@ class SentimentTask(Task[LabelledTexts]):
             len(word_inputs.text_encoder.vocab), len(labels), config.model,
             char_vocab_size=word_inputs.vocab_sizes.get("char_vocab_size"), embedding_matrix=matrix,
         )
-        model.compile(
-            optimizer=make_optimizer(self.config.training.optimizer),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        compile_model(model, config.training, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return SentimentPipeline(model, self.config, word_inputs, labels)
 
     def batches(self, pipeline: SentimentPipeline, data: LabelledTexts, *, shuffle: bool) -> PaddedBatches:

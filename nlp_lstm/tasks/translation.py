@@ -20,7 +20,7 @@ from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task
 from nlp_lstm.training.callbacks import ValidationMetrics
-from nlp_lstm.training.trainer import make_optimizer
+from nlp_lstm.training.trainer import compile_model
 
 SAMPLE_TRANSLATIONS = 50  # pairs written to the evaluation's translations.tsv
 ATTENTION_PLOTS = 3  # sentences drawn in attention.png
@@ -190,8 +190,7 @@ class TranslationTask(Task[ParallelTexts]):
         pairs = PairEncoder.fit(train.sources, train.targets, config.data.source_lang, config.data.target_lang,
                                 config.preprocessing)
         model = build_translator(len(pairs.source.vocab), len(pairs.target.vocab), config.model)
-        model.compile(optimizer=make_optimizer(config.training.optimizer),
-                      loss=SequenceLoss(config.training.label_smoothing))
+        compile_model(model, config.training, loss=SequenceLoss(config.training.label_smoothing))
         return TranslatorPipeline(model, config, pairs)
 
     def batches(self, pipeline: TranslatorPipeline, data: ParallelTexts, *, shuffle: bool) -> PaddedBatches:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import keras
 
@@ -31,6 +32,28 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
         "rmsprop": keras.optimizers.RMSprop,
     }
     return classes[config.name](**kwargs)
+
+
+@contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build layers under a Keras dtype policy ("float32", "mixed_float16", "mixed_bfloat16").
+
+    Each layer keeps the policy in its saved config, so a loaded model needs no global setting; the
+    global one is restored afterwards so later models in the process are unaffected.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def compile_model(model: keras.Model, config: TrainingConfig, loss: Any, metrics: Sequence[Any] | None = None) -> None:
+    """Compile with the configured optimizer and XLA setting. Under mixed_float16 Keras wraps the optimizer
+    in a LossScaleOptimizer, so small float16 gradients do not underflow."""
+    model.compile(optimizer=make_optimizer(config.optimizer), loss=loss, metrics=list(metrics) if metrics else None,
+                  jit_compile=config.jit_compile)
 
 
 def _verbosity(setting: str | int) -> int:
