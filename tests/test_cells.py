@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 import pytest
 
 from nlp_lstm.config.loader import load_config
@@ -74,7 +75,7 @@ def test_cell_matches_numpy_reference(cell_class, reference):
     weights = [rng.normal(scale=0.5, size=w.shape) for w in rnn.get_weights()]
     rnn.set_weights([w.astype("float32") for w in weights])
     xs = rng.normal(size=(3, 6, INPUT_DIM))
-    outputs, h, c = (np.asarray(t) for t in rnn(xs.astype("float32")))
+    outputs, h, c = (to_numpy(t) for t in rnn(xs.astype("float32")))
     expected_outputs, expected_h, expected_c = reference(weights, xs)
     np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(h, expected_h, rtol=1e-4, atol=1e-5)
@@ -85,9 +86,9 @@ def test_forget_bias_initialisation():
     peephole, cifg = PeepholeLSTMCell(UNITS), CIFGLSTMCell(UNITS)
     peephole.build((None, INPUT_DIM))
     cifg.build((None, INPUT_DIM))
-    np.testing.assert_array_equal(np.asarray(peephole.bias)[UNITS:2 * UNITS], 1.0)
+    np.testing.assert_array_equal(to_numpy(peephole.bias)[UNITS:2 * UNITS], 1.0)
     # CIFG's forget gate is 1 - input gate: an input-gate bias of -1 starts it at sigmoid(1), like an LSTM's
-    np.testing.assert_array_equal(np.asarray(cifg.bias)[:UNITS], -1.0)
+    np.testing.assert_array_equal(to_numpy(cifg.bias)[:UNITS], -1.0)
     assert cifg.kernel.shape == (INPUT_DIM, 3 * UNITS)
     assert not CIFGLSTMCell(UNITS, use_bias=False).use_bias
 
@@ -98,11 +99,11 @@ def test_variant_encoder_saves_loads_and_applies_recurrent_dropout(cell, tmp_pat
     encoder = RecurrentEncoder(cell, UNITS, num_layers=2, recurrent_dropout=0.5, fused="auto", name="encoder")
     model = keras.Model(inputs, encoder(inputs))
     x = np.random.default_rng(0).normal(size=(2, 7, INPUT_DIM)).astype("float32")
-    inference = np.asarray(model(x))
-    assert not np.allclose(np.asarray(model(x, training=True)), inference)
+    inference = to_numpy(model(x))
+    assert not np.allclose(to_numpy(model(x, training=True)), inference)
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(np.asarray(loaded(x)), inference, rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded(x)), inference, rtol=1e-6)
     assert loaded.get_layer("encoder").recurrent_layers[0][0].cell.__class__ is encoder.recurrent_layers[0][0].cell.__class__
 
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 import pytest
 
 from nlp_lstm.config.loader import load_config
@@ -20,9 +21,9 @@ pytestmark = pytest.mark.backends  # CI runs these under JAX too
 def test_reverse_within_length_keeps_padding_in_place_and_is_its_own_inverse():
     x = np.array([[1, 2, 3, 0], [4, 5, 0, 0], [6, 0, 0, 0]], dtype="float32")[..., None]
     lengths = np.array([3, 2, 1])
-    reversed_ = np.asarray(reverse_within_length(x, lengths))
+    reversed_ = to_numpy(reverse_within_length(x, lengths))
     np.testing.assert_array_equal(reversed_[..., 0], [[3, 2, 1, 0], [5, 4, 0, 0], [6, 0, 0, 0]])
-    np.testing.assert_array_equal(np.asarray(reverse_within_length(reversed_, lengths)), x)
+    np.testing.assert_array_equal(to_numpy(reverse_within_length(reversed_, lengths)), x)
 
 
 def _copy_weights(masked: RecurrentEncoder, fused: RecurrentEncoder) -> None:
@@ -47,14 +48,14 @@ def test_length_aware_encoder_equals_masked_bidirectional(cell, bidirectional, n
     masked.build((None, None, 4))
     fused.build((None, None, 4))
     _copy_weights(masked, fused)
-    expected, expected_final = (np.asarray(t) for t in masked(x, mask=mask))
-    got, got_final = (np.asarray(t) for t in fused(x, mask=mask))
+    expected, expected_final = (to_numpy(t) for t in masked(x, mask=mask))
+    got, got_final = (to_numpy(t) for t in fused(x, mask=mask))
     np.testing.assert_allclose(got[mask], expected[mask], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_final, expected_final, rtol=1e-5, atol=1e-6)
     assert np.all(got[~mask] == 0.0)
     # whatever sits in the padding does not matter
     noisy = np.where(mask[..., None], x, 50.0).astype("float32")
-    np.testing.assert_allclose(np.asarray(fused(noisy, mask=mask)[0])[mask], got[mask], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(fused(noisy, mask=mask)[0])[mask], got[mask], rtol=1e-5, atol=1e-6)
 
 
 def test_length_aware_encoder_saves_and_old_configs_stay_masked(tmp_path):
@@ -64,7 +65,7 @@ def test_length_aware_encoder_saves_and_old_configs_stay_masked(tmp_path):
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6)
     assert loaded.get_layer("encoder").length_aware
 
     config = RecurrentEncoder("lstm", 4).get_config()

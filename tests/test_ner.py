@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -356,9 +357,9 @@ def test_tagger_trains_decodes_and_saves(variant, tmp_path):
     assert all(np.isfinite(losses)), losses
     assert losses[-1] < 0.5 * losses[0], losses
 
-    scores = np.asarray(model.predict_on_batch(x))
+    scores = to_numpy(model.predict_on_batch(x))
     assert scores.shape == (len(LENGTHS), max(LENGTHS), NUM_TAGS) and scores.dtype == np.float32
-    decoded = np.asarray(build_tag_decoder(model).predict_on_batch(x))
+    decoded = to_numpy(build_tag_decoder(model).predict_on_batch(x))
     assert decoded.shape == mask.shape
     if crf is not None:
         reference, _ = crf.decode(scores, mask)
@@ -373,8 +374,8 @@ def test_tagger_trains_decodes_and_saves(variant, tmp_path):
     path = tmp_path / "tagger.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, compile=False)
-    np.testing.assert_allclose(np.asarray(loaded.predict_on_batch(x)), scores, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(np.asarray(build_tag_decoder(loaded).predict_on_batch(x)), decoded)
+    np.testing.assert_allclose(to_numpy(loaded.predict_on_batch(x)), scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(to_numpy(build_tag_decoder(loaded).predict_on_batch(x)), decoded)
     if constrained:
         loaded_crf = next(layer for layer in loaded.layers if isinstance(layer, CRF))
         assert loaded_crf.allowed_transitions == crf.allowed_transitions

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 import pytest
 
 from nlp_lstm.config.loader import load_config
@@ -68,13 +69,13 @@ def test_mixed_precision_computes_low_keeps_outputs_float32_and_saves(policy, bu
     losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
     assert np.all(np.isfinite(losses)), losses
     outputs = model.predict_on_batch(x)
-    assert np.asarray(outputs).dtype == np.float32
+    assert to_numpy(outputs).dtype == np.float32
 
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False)
     assert next(layer for layer in loaded.layers if "encoder" in layer.name).compute_dtype == low
     # the same weights, up to low-precision rounding (a rebuilt graph may order operations differently)
-    np.testing.assert_allclose(np.asarray(loaded.predict_on_batch(x)), np.asarray(outputs), rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(to_numpy(loaded.predict_on_batch(x)), to_numpy(outputs), rtol=1e-2, atol=1e-3)
 
 
 def test_precision_and_jit_settings_from_yaml():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from keras.ops import convert_to_numpy as to_numpy
 import pytest
 from keras import ops
 
@@ -152,14 +153,14 @@ def test_attention_ignores_source_padding(score):
     memory = rng.normal(size=(2, 5, 6)).astype("float32")
     mask = np.array([[True] * 5, [True, True, False, False, False]])
     context, weights = layer(query, memory, mask)
-    weights = np.asarray(weights)
+    weights = to_numpy(weights)
     assert context.shape == (2, 3, 6) and weights.shape == (2, 3, 5)
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
     assert np.all(weights[1, :, 2:] == 0.0)
     changed = memory.copy()
     changed[1, 2:] = 100.0  # whatever sits at padded positions
     context_changed, _ = layer(query, changed, mask)
-    np.testing.assert_allclose(np.asarray(context_changed)[1], np.asarray(context)[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(context_changed)[1], to_numpy(context)[1], rtol=1e-5, atol=1e-6)
 
 
 def _tiny_translator(input_feeding: bool, attention: str = "general", tie: bool = False, layers: int = 1,
@@ -190,8 +191,8 @@ def test_teacher_forced_logits_equal_step_by_step_decoding(input_feeding, attent
     any encoder cell (the decoder starts from the encoder's top output at the last token, which every cell has)."""
     model = _tiny_translator(input_feeding, attention, tie, layers, encoder_cell)
     source, target_in = _source_batch()
-    logits = np.asarray(model.predict_on_batch({"source_ids": source, "target_in": target_in}))
-    expected = np.asarray(ops.log_softmax(logits, axis=-1))
+    logits = to_numpy(model.predict_on_batch({"source_ids": source, "target_in": target_in}))
+    expected = to_numpy(ops.log_softmax(logits, axis=-1))
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
     memory, final = encoder(source)
     state = decoder.initial_state(final)
@@ -199,8 +200,8 @@ def test_teacher_forced_logits_equal_step_by_step_decoding(input_feeding, attent
     for t in range(target_in.shape[1]):
         log_probs, state, weights = decoder.step(target_in[:, t], state, keys, memory, mask)
         valid = target_in[:, t] != 0
-        np.testing.assert_allclose(np.asarray(log_probs)[valid], expected[valid, t], rtol=1e-4, atol=1e-4)
-        assert np.all(np.asarray(weights)[1, 3:] == 0.0)
+        np.testing.assert_allclose(to_numpy(log_probs)[valid], expected[valid, t], rtol=1e-4, atol=1e-4)
+        assert np.all(to_numpy(weights)[1, 3:] == 0.0)
 
 
 # ------------------------------------------------------------------------------------------- search
@@ -226,7 +227,7 @@ def _search(table, *, beam: int | None, max_steps: int, alpha: float = 0.0, batc
         ids, scores = greedy_search(_markov_step(table), state, context, **common)
     else:
         ids, scores = beam_search(_markov_step(table), state, context, beam_size=beam, alpha=alpha, **common)
-    return np.asarray(ids), np.asarray(scores)
+    return to_numpy(ids), to_numpy(scores)
 
 
 def _until_eos(ids) -> tuple[int, ...]:
@@ -293,11 +294,11 @@ def test_search_model_outputs_do_not_depend_on_batch_padding(beam):
     source, _ = _source_batch()
     search = build_search_model(model, bos_id=BOS_ID, eos_id=EOS_ID, beam_size=beam, length_penalty=0.6,
                                 max_length=30, max_length_ratio=1.5, max_length_offset=3, return_attention=True)
-    ids, scores, attention = (np.asarray(o) for o in search.predict_on_batch(source))
+    ids, scores, attention = (to_numpy(o) for o in search.predict_on_batch(source))
     assert ids.shape[0] == 3 and attention.shape[:2] == ids.shape and attention.shape[2] == source.shape[1]
     for row in range(3):
         length = int((source[row] != 0).sum())
-        alone_ids, alone_scores, alone_attention = (np.asarray(o) for o in search.predict_on_batch(source[row : row + 1, :length]))
+        alone_ids, alone_scores, alone_attention = (to_numpy(o) for o in search.predict_on_batch(source[row : row + 1, :length]))
         assert _until_eos(alone_ids[0]) == _until_eos(ids[row])
         assert alone_scores[0] == pytest.approx(scores[row], abs=1e-4)
         steps = len(_until_eos(ids[row]))
@@ -399,7 +400,7 @@ def test_translation_predict_cli_and_fresh_process_load(translation_run):
     assert pipeline.predict(texts, beam_size=1) == pipeline.predict(texts, beam_size=1, batch_size=1)
 
     detailed = pipeline.predict(texts[:1], return_attention=True)[0]
-    weights = np.asarray(detailed["attention"])
+    weights = to_numpy(detailed["attention"])
     assert detailed["source_tokens"] == ["Ein", "Mann", "fährt", "ein", "rotes", "Fahrrad", "."]
     assert weights.shape == (len(detailed["target_tokens"]), 7) and detailed["target_tokens"][-1] == EOS
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-4)

@@ -85,12 +85,14 @@ class CRF(layers.Layer):
         return None
 
     # -------------------------------------------------------------------------------- scores
-    def _parameters(self):
+    def _score_tables(self):
         """Transition, start and end scores in float32 with the constraints applied."""
+        # The penalties are NumPy arrays: converted explicitly, since `torch_tensor + ndarray` would turn
+        # the (grad-tracking) tensor into NumPy.
         return (
-            ops.cast(self.transitions, "float32") + self._transition_penalty,
-            ops.cast(self.start_scores, "float32") + self._start_penalty,
-            ops.cast(self.end_scores, "float32") + self._end_penalty,
+            ops.cast(self.transitions, "float32") + ops.convert_to_tensor(self._transition_penalty),
+            ops.cast(self.start_scores, "float32") + ops.convert_to_tensor(self._start_penalty),
+            ops.cast(self.end_scores, "float32") + ops.convert_to_tensor(self._end_penalty),
         )
 
     @staticmethod
@@ -102,11 +104,15 @@ class CRF(layers.Layer):
 
     @staticmethod
     def _later_steps(emissions, mask):
-        """Steps 1.. in time-major order, the sequence `ops.scan` walks: (time-1, batch, tags + 1), the
-        emissions with the mask as a last channel. One tensor, because Keras's TensorFlow scan fails on
-        several inputs whose time dimension is unknown (as in a compiled `fit`)."""
+        """Steps 1.. and one padded step, in time-major order, the sequence `ops.scan` walks:
+        (time, batch, tags + 1), the emissions with the mask as a last channel.
+
+        One tensor, because Keras's TensorFlow scan fails on several inputs whose time dimension is unknown
+        (as in a compiled `fit`). The extra padded step changes nothing (padded steps carry the state
+        through) but keeps the scan non-empty for one-word batches, which Keras's PyTorch scan rejects."""
         steps = ops.concatenate([emissions, ops.expand_dims(ops.cast(mask, emissions.dtype), -1)], axis=-1)
-        return ops.transpose(steps[:, 1:], (1, 0, 2))
+        steps = ops.concatenate([steps[:, 1:], ops.zeros_like(steps[:, :1])], axis=1)
+        return ops.transpose(steps, (1, 0, 2))
 
     @staticmethod
     def _unpack_step(step):
@@ -115,7 +121,7 @@ class CRF(layers.Layer):
     def sequence_score(self, emissions, tags, mask=None):
         """Unnormalised score of the given tag sequences, (batch,)."""
         emissions, mask = self._prepare(emissions, mask)
-        transitions, start, end = self._parameters()
+        transitions, start, end = self._score_tables()
         tags = ops.cast(tags, "int32")
         valid = ops.cast(mask, "float32")
         emitted = ops.squeeze(ops.take_along_axis(emissions, ops.expand_dims(tags, -1), axis=2), -1)
@@ -129,7 +135,7 @@ class CRF(layers.Layer):
     def log_partition(self, emissions, mask=None):
         """log Z: log-sum-exp of the scores of all tag sequences (masked forward algorithm), (batch,)."""
         emissions, mask = self._prepare(emissions, mask)
-        transitions, start, end = self._parameters()
+        transitions, start, end = self._score_tables()
         alpha = start[None, :] + emissions[:, 0]
 
         def step(alpha, inputs):
@@ -148,7 +154,7 @@ class CRF(layers.Layer):
     def decode(self, emissions, mask=None):
         """Viterbi: the best tag sequence (batch, time), 0 at padded steps, and its score (batch,)."""
         emissions, mask = self._prepare(emissions, mask)
-        transitions, start, end = self._parameters()
+        transitions, start, end = self._score_tables()
         identity = ops.arange(self.num_tags, dtype="int32")
         score = start[None, :] + emissions[:, 0]
 
@@ -163,7 +169,7 @@ class CRF(layers.Layer):
             # TensorFlow's scan stacks outputs in the carry's dtype; small ints are exact in float32.
             return ops.where(keep, new_score, score), ops.cast(pointers, "float32")
 
-        # backpointers: (time-1, batch, tags)
+        # backpointers: (time, batch, tags), the last for the extra padded step
         score, backpointers = ops.scan(forward, score, self._later_steps(emissions, mask))
         backpointers = ops.cast(backpointers, "int32")
         final = score + end[None, :]
@@ -174,7 +180,7 @@ class CRF(layers.Layer):
             return previous, tag
 
         first, later = ops.scan(backward, best_last, backpointers, reverse=True)
-        path = ops.concatenate([ops.expand_dims(first, 0), later], axis=0)  # (time, batch)
+        path = ops.concatenate([ops.expand_dims(first, 0), later[:-1]], axis=0)  # (time, batch)
         path = ops.transpose(path, (1, 0))
         return ops.where(mask, path, ops.zeros_like(path)), ops.max(final, axis=1)
 
