@@ -1,6 +1,7 @@
 """Recurrent encoder throughput: masked Keras Bidirectional vs the length-aware encoder (`fused: off` vs `auto`).
 
-    python benchmarks/rnn_throughput.py --data-dir ../shared/data [--batches 20] [--repeats 3]
+    python benchmarks/rnn_throughput.py --data-dir ../shared/data [--batches 20] [--repeats 3] [--cell lstm]
+        [--mixed-precision float32|mixed_float16|mixed_bfloat16]
 
 For the encoder shapes of the three shipped real-data pipelines (units, layers, batch size), batches are
 drawn with the sentence-length distribution of the real corpora (SST-2 train, CoNLL-2003 eng.train,
@@ -55,14 +56,14 @@ def make_batches(lengths: np.ndarray, batch_size: int, count: int, dim: int, out
     return batches
 
 
-def build(fused: str, dim: int, units: int, layers: int):
+def build(fused: str, dim: int, units: int, layers: int, cell: str = "lstm"):
     import keras
 
     from nlp_lstm.models.encoders import RecurrentEncoder
 
     inputs = keras.Input((None, dim))
     mask = keras.Input((None,), dtype="bool")
-    outputs = RecurrentEncoder("lstm", units, num_layers=layers, fused=fused)(inputs, mask=mask)
+    outputs = RecurrentEncoder(cell, units, num_layers=layers, fused=fused)(inputs, mask=mask)
     model = keras.Model([inputs, mask], outputs)
     model.compile(optimizer="adam", loss="mse")
     return model
@@ -86,14 +87,18 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True, help="folder holding sst2/, conll2003/, multi30k/")
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cell", default="lstm", help="lstm, gru, peephole_lstm, cifg_lstm or mlstm")
+    parser.add_argument("--mixed-precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
     args = parser.parse_args(argv)
 
     import keras
 
     from nlp_lstm.info import backend_devices
+    from nlp_lstm.training.trainer import dtype_policy
 
     backend, devices = backend_devices()
-    print(f"backend {backend}, keras {keras.__version__}, devices: {', '.join(devices)}")
+    print(f"backend {backend}, keras {keras.__version__}, devices: {', '.join(devices)}; "
+          f"cell {args.cell}, {args.mixed_precision}")
     header = f"{'encoder':<32}{'mode':<22}{'train tok/s':>13}{'infer tok/s':>13}"
     print(header)
     print("-" * len(header))
@@ -106,7 +111,8 @@ def main(argv=None) -> int:
         results = {}
         for fused, label in (("off", "masked Bidirectional"), ("auto", "length-aware")):
             keras.utils.set_random_seed(0)
-            model = build(fused, dim, units, layers)
+            with dtype_policy(args.mixed_precision):
+                model = build(fused, dim, units, layers, args.cell)
             train = tokens_per_second(lambda x, m, n, y: model.train_on_batch([x, m], y), batches, args.repeats)
             infer = tokens_per_second(lambda x, m, n, y: model.predict_on_batch([x, m]), batches, args.repeats)
             results[fused] = (train, infer)
