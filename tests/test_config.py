@@ -51,7 +51,7 @@ def test_all_problems_reported_together_with_lines(tmp_path):
     assert len(problems) == 4
     assert problems[0].startswith(f"{path}:3: data.train: file not found:")
     assert any(p.startswith(f"{path}:6: model.rnn.units: Input should be greater than or equal to 1") for p in problems)
-    assert any(p.startswith(f"{path}:7: model.rnn.cell: Input should be 'lstm' or 'gru'") for p in problems)
+    assert any(p.startswith(f"{path}:7: model.rnn.cell: Input should be 'lstm', 'gru', 'peephole_lstm', 'cifg_lstm' or 'mlstm'") for p in problems)
     assert any(p.startswith(f"{path}:9: training.epochs:") for p in problems)
     assert str(path) in str(exc.value)
 
