@@ -44,8 +44,10 @@ def _translator():
     return model, inputs, np.array([[5, 6, 3], [7, 3, 0], [3, 0, 0]]), SequenceLoss(0.1)
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-@pytest.mark.parametrize("builder", ["classifier", "tagger", "translator"])
+@pytest.mark.parametrize("builder,policy", [
+    ("classifier", "mixed_bfloat16"), ("classifier", "mixed_float16"), ("tagger", "mixed_bfloat16"),
+    ("tagger", "mixed_float16"), ("translator", "mixed_bfloat16"),  # one translator: its scan is slow to trace
+])
 def test_mixed_precision_computes_low_keeps_outputs_float32_and_saves(policy, builder, tmp_path):
     from nlp_lstm.training.trainer import compile_model, dtype_policy
 
