@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from common import median_seconds
 
 # (name, corpus file relative to --data-dir, reader, embedding dim, units, layers, batch size)
 SHAPES = [
@@ -70,16 +70,12 @@ def build(fused: str, dim: int, units: int, layers: int, cell: str = "lstm"):
 
 
 def tokens_per_second(run, batches, repeats: int) -> float:
-    for batch in batches:  # warm-up: compile every shape
-        run(*batch)
-    tokens = sum(batch[2] for batch in batches)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    def one_pass() -> None:
         for batch in batches:
             run(*batch)
-        times.append(time.perf_counter() - start)
-    return tokens / float(np.median(times))
+
+    one_pass()  # warm-up: compile every shape
+    return sum(batch[2] for batch in batches) / median_seconds(one_pass, repeats)
 
 
 def main(argv=None) -> int:
