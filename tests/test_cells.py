@@ -10,7 +10,7 @@ import pytest
 from nlp_lstm.config.loader import load_config
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.models.cells import CIFGLSTMCell, MultiplicativeLSTMCell, PeepholeLSTMCell
-from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.encoders import CELLS, RecurrentEncoder
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.backends  # CI runs these under JAX too
@@ -108,6 +108,12 @@ def test_variant_encoder_saves_loads_and_applies_recurrent_dropout(cell, tmp_pat
 
 
 def test_variant_cells_from_yaml_and_fused_require_names_the_cell():
+    from typing import get_args
+
+    from nlp_lstm.config.schema import RecurrentConfig
+
+    # the YAML schema names the cells without importing Keras; the encoder builds them: the lists must agree
+    assert set(get_args(RecurrentConfig.model_fields["cell"].annotation)) == set(CELLS)
     config = load_config(REPO / "pipelines" / "sentiment.yaml", ["model.rnn.cell=cifg_lstm"])
     assert config.model.rnn.cell == "cifg_lstm"
     with pytest.raises(ConfigError, match=r"model.rnn: fused: require, but .* cell is mlstm: only lstm and gru"):
