@@ -79,6 +79,15 @@ def recurrent_layers(config: PipelineConfig, backend: str) -> list[RecurrentLaye
     return reports
 
 
+def _scans_over_time(config: PipelineConfig) -> list[str]:
+    """The parts of the model whose `call` scans over time (see `models.layers.scans_over_time`)."""
+    model = config.model
+    scans = ["the CRF"] if getattr(model, "decoder", None) == "crf" else []
+    if isinstance(getattr(model, "decoder", None), DecoderConfig) and model.decoder.input_feeding:
+        scans.append("the input-feeding decoder")
+    return scans
+
+
 def info_text(config: PipelineConfig | None = None, config_name: str = "") -> str:
     import keras
 
@@ -92,5 +101,10 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
             verdict = "fused kernel" if report.fused else "generic loop: " + "; ".join(report.blockers)
             lines.append(f"  {report.key}: {report.description}: {verdict}")
         training = config.training
-        lines.append(f"  training: mixed_precision {training.mixed_precision}, jit_compile {training.jit_compile}")
+        line = f"  training: mixed_precision {training.mixed_precision}, jit_compile {training.jit_compile}"
+        scans = _scans_over_time(config) if backend == "tensorflow" and training.jit_compile is True else []
+        if scans:
+            verb = "runs" if len(scans) == 1 else "run"
+            line += f" (falls back to off on tensorflow: {' and '.join(scans)} {verb} an ops.scan XLA cannot differentiate)"
+        lines.append(line)
     return "\n".join(lines)

@@ -114,3 +114,6 @@ def test_fused_require_fails_before_any_work_and_info_reports_each_layer():
     assert "model.rnn: 1 x bidirectional lstm" in result.stdout
     assert "generic loop: recurrent_dropout is 0.1 (needs 0)" in result.stdout
     assert "training: mixed_precision float32, jit_compile auto" in result.stdout
+    result = run_cli("info", "pipelines/ner_bilstm_crf.yaml", "--set", "training.jit_compile=true")
+    fallback = "jit_compile True (falls back to off on tensorflow: the CRF runs an ops.scan"
+    assert (fallback in result.stdout) == (keras.config.backend() == "tensorflow"), result.stdout

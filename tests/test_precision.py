@@ -102,3 +102,28 @@ def test_jit_compile_setting_reaches_the_model():
         assert model.jit_compile is True
         x = np.array([[4, 5, 0], [6, 0, 0]], dtype="int32")
         assert np.isfinite(float(model.train_on_batch(x, np.array([0, 1]))))
+
+
+@pytest.mark.parametrize("builder", ["tagger", "translator"])
+def test_jit_compile_true_trains_models_that_scan_over_time(builder):
+    """The CRF and the input-feeding decoder run `ops.scan`, whose gradient TensorFlow's XLA refuses: on
+    TensorFlow they opt out (jit falls back to off, as for Keras's fused LSTM) instead of failing in fit."""
+    from nlp_lstm.training.trainer import compile_model
+
+    if builder == "translator" and keras.config.backend() != "tensorflow":
+        pytest.skip("the opt-out is TensorFlow's; JAX always compiles, and its translator trace is slow")
+    keras.utils.set_random_seed(0)
+    if builder == "translator":
+        model, x, y, loss = _translator()
+    else:
+        (model, y, loss), x = _tagger(), TOKENS
+    if keras.config.backend() == "tensorflow":
+        with pytest.warns(UserWarning, match="jit_compile"):
+            compile_model(model, TrainingConfig(jit_compile=True), loss=loss)
+        assert model.jit_compile is False
+    elif keras.config.backend() == "jax":
+        compile_model(model, TrainingConfig(jit_compile=True), loss=loss)
+        assert model.jit_compile is True
+    else:
+        pytest.skip("torch's jit is torch.compile, too slow to start in a unit test")
+    assert np.isfinite(float(model.train_on_batch(x, y)))

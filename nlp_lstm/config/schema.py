@@ -437,8 +437,9 @@ class TrainingConfig(Section):
         "(mixed_float16 also scales the loss)"
     )
     jit_compile: Literal["auto"] | bool = Field(
-        "auto", description="XLA-compile the train and predict steps; auto lets Keras decide (off on CPU-only "
-        "TensorFlow, on for JAX)"
+        "auto", description="XLA-compile the train and predict steps; auto lets Keras decide (on for JAX; off on "
+        "TensorFlow when a fused LSTM, the CRF or an input-feeding decoder is in the model, where true also "
+        "falls back to off with a warning)"
     )
 
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nlp_lstm.models.layers import lengths_from_mask
+from nlp_lstm.models.layers import lengths_from_mask, scans_over_time
 
 _FORBIDDEN = -1e4  # added to forbidden transitions: exp(-1e4) underflows to exactly zero in float32
 
@@ -62,6 +62,7 @@ class CRF(layers.Layer):
         self.allowed_start = None if allowed_start is None else list(allowed_start)
         self.allowed_end = None if allowed_end is None else list(allowed_end)
         self.supports_masking = True
+        scans_over_time(self)
         self._transition_penalty = _constraint_matrix(num_tags, self.allowed_transitions)
         self._start_penalty = _constraint_vector(num_tags, self.allowed_start)
         self._end_penalty = _constraint_vector(num_tags, self.allowed_end)

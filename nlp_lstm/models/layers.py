@@ -6,6 +6,17 @@ import keras
 from keras import layers, ops
 
 
+def scans_over_time(layer: layers.Layer) -> None:
+    """Marks a layer whose `call` runs `ops.scan` over time as not XLA-compilable on TensorFlow.
+
+    Keras's TensorFlow scan is a `tf.while_loop` without `maximum_iterations`, whose gradient XLA refuses
+    ("requires a fixed tensor list size"). Keras's own cuDNN LSTM opts out the same way; `jit_compile`
+    "auto" then stays off and `True` falls back to off with Keras's warning instead of failing in `fit`.
+    """
+    if keras.backend.backend() == "tensorflow":
+        layer.supports_jit = False
+
+
 def lengths_from_mask(mask, dtype: str = "int32"):
     """Number of valid positions per row of a right-padded (batch, time) mask."""
     return ops.sum(ops.cast(mask, dtype), axis=1)

@@ -20,7 +20,7 @@ import keras
 from keras import layers, ops
 
 from nlp_lstm.models.encoders import RecurrentEncoder
-from nlp_lstm.models.layers import masked_fill_value
+from nlp_lstm.models.layers import masked_fill_value, scans_over_time
 
 ATTENTION_SCORES = ("dot", "general", "additive")
 
@@ -131,6 +131,8 @@ class AttentionDecoder(layers.Layer):
         self.input_feeding = input_feeding
         self.dropout = dropout
         self.tie_embeddings = tie_embeddings
+        if input_feeding:
+            scans_over_time(self)
         # Tied output weights are the embedding matrix, so the attentional vector has its width.
         self.attentional_dim = embedding_dim if tie_embeddings else units
         self.embedding = layers.Embedding(vocab_size, embedding_dim, name="target_embedding")
