@@ -79,13 +79,14 @@ def recurrent_layers(config: PipelineConfig, backend: str) -> list[RecurrentLaye
     return reports
 
 
-def _scans_over_time(config: PipelineConfig) -> list[str]:
-    """The parts of the model whose `call` scans over time (see `models.layers.scans_over_time`)."""
-    model = config.model
-    scans = ["the CRF"] if getattr(model, "decoder", None) == "crf" else []
-    if isinstance(getattr(model, "decoder", None), DecoderConfig) and model.decoder.input_feeding:
-        scans.append("the input-feeding decoder")
-    return scans
+def _part_scanning_over_time(config: PipelineConfig) -> str | None:
+    """The part of the model whose `call` scans over time (see `models.layers.scans_over_time`), if any."""
+    decoder = getattr(config.model, "decoder", None)  # "crf"/"softmax" for NER, a DecoderConfig for translation
+    if decoder == "crf":
+        return "the CRF"
+    if isinstance(decoder, DecoderConfig) and decoder.input_feeding:
+        return "the input-feeding decoder"
+    return None
 
 
 def info_text(config: PipelineConfig | None = None, config_name: str = "") -> str:
@@ -102,9 +103,8 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
             lines.append(f"  {report.key}: {report.description}: {verdict}")
         training = config.training
         line = f"  training: mixed_precision {training.mixed_precision}, jit_compile {training.jit_compile}"
-        scans = _scans_over_time(config) if backend == "tensorflow" and training.jit_compile is True else []
-        if scans:
-            verb = "runs" if len(scans) == 1 else "run"
-            line += f" (falls back to off on tensorflow: {' and '.join(scans)} {verb} an ops.scan XLA cannot differentiate)"
+        scanning = _part_scanning_over_time(config) if backend == "tensorflow" and training.jit_compile is True else None
+        if scanning:
+            line += f" (falls back to off on tensorflow: {scanning} runs an ops.scan XLA cannot differentiate)"
         lines.append(line)
     return "\n".join(lines)
