@@ -405,6 +405,10 @@ class OptimizerConfig(Section):
     weight_decay: float | None = Field(None, ge=0.0)
     clipnorm: float | None = Field(5.0, gt=0.0, description="gradient clipping by norm")
     momentum: float | None = Field(None, ge=0.0, lt=1.0, description="sgd only")
+    ema_momentum: float | None = Field(
+        None, gt=0.0, lt=1.0, description="keep an exponential moving average of the weights (Polyak averaging, "
+        "e.g. 0.999 per step); validation, checkpoints and the saved model use the averaged weights"
+    )
 
 
 class EarlyStoppingConfig(Section):

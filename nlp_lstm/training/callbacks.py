@@ -26,3 +26,47 @@ class ValidationMetrics(keras.callbacks.Callback):
         metrics = self.evaluate()
         for key in self.keys:
             logs[f"{self.prefix}{key}"] = float(metrics[key])
+
+
+class AveragedWeightsForEvaluation(keras.callbacks.Callback):
+    """Evaluate, checkpoint and select epochs with the optimizer's moving average of the weights.
+
+    The optimizer must be built with `use_ema=True`. At each epoch's end (and around the validation
+    pass) the averaged weights are put in the model; at the next epoch's start the raw weights come
+    back, so training itself is unchanged. Placed first among the callbacks, so that the validation
+    metrics, the checkpoint and early stopping's best-weights copy all see the averaged weights.
+
+    Keras's `SwapEMAWeights` swaps the buffers in place instead; on JAX, with a `predict` in an
+    epoch-end callback (as the decoding metrics do), that leaves an optimizer variable holding an array
+    JAX has donated and deleted (Keras 3.15). Here every value assigned is a fresh copy.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._raw_weights: list[Any] | None = None
+
+    def _use_average(self) -> None:
+        if self._raw_weights is not None:
+            return
+        variables = self.model.trainable_variables
+        self._raw_weights = [keras.ops.convert_to_numpy(variable).copy() for variable in variables]
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # LossScaleOptimizer
+        optimizer.finalize_variable_values(variables)
+        for variable in variables:  # detach from the optimizer's average variables
+            variable.assign(keras.ops.convert_to_numpy(variable).copy())
+
+    def _use_raw(self) -> None:
+        if self._raw_weights is None:
+            return
+        for variable, value in zip(self.model.trainable_variables, self._raw_weights):
+            variable.assign(value)
+        self._raw_weights = None
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._use_average()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._use_average()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._use_raw()

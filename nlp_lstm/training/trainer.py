@@ -10,6 +10,7 @@ from typing import Any, Iterator, Sequence
 import keras
 
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
+from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation
 
 
 def set_seed(seed: int) -> None:
@@ -23,6 +24,8 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
         kwargs["clipnorm"] = config.clipnorm
     if config.weight_decay:
         kwargs["weight_decay"] = config.weight_decay
+    if config.ema_momentum:
+        kwargs.update(use_ema=True, ema_momentum=config.ema_momentum)
     if config.name == "sgd":
         return keras.optimizers.SGD(momentum=config.momentum or 0.0, **kwargs)
     classes = {
@@ -77,7 +80,12 @@ def train_model(
     keeps its best model so far.
     """
     stopping = config.early_stopping
-    all_callbacks: list[keras.callbacks.Callback] = list(callbacks)
+    all_callbacks: list[keras.callbacks.Callback] = []
+    if config.optimizer.ema_momentum:
+        # First, so that validation metrics, the checkpoint and the best-epoch copy all see the averaged
+        # weights; the raw weights are swapped back in at the next epoch's start.
+        all_callbacks.append(AveragedWeightsForEvaluation())
+    all_callbacks.extend(callbacks)
     if checkpoint_path is not None:
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         all_callbacks.append(

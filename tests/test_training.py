@@ -1,0 +1,96 @@
+"""training.optimizer.ema_momentum: validation, checkpoints and the kept model use the moving average of the
+weights, while the optimizer keeps training the raw weights exactly as without it."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from nlp_lstm.config.schema import TrainingConfig
+from nlp_lstm.training.trainer import compile_model, train_model
+
+pytestmark = pytest.mark.backends  # CI runs these under JAX too (where Keras's own EMA swap breaks)
+
+MOMENTUM = 0.5
+EPOCHS = 4
+
+
+class _WeightRecorder(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_begin: list[np.ndarray] = []
+        self.at_end: list[np.ndarray] = []
+        self.val_loss: list[float] = []
+
+    def _kernel(self) -> np.ndarray:
+        return keras.ops.convert_to_numpy(self.model.trainable_variables[0]).copy()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.at_begin.append(self._kernel())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.predict(np.ones((2, 4), "float32"), verbose=0)  # as the task metrics do (decoding)
+        self.at_end.append(self._kernel())
+        self.val_loss.append(float(logs["val_loss"]))
+
+
+class _OneBatch(keras.utils.PyDataset):
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        super().__init__()
+        self.batch = (x, y)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int):
+        return self.batch
+
+
+def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint) -> tuple[keras.Model, _WeightRecorder]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    x_val = rng.normal(size=(8, 4)).astype("float32")
+    y_val = x_val @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
+    model.set_weights(initial)
+    config = TrainingConfig(
+        epochs=EPOCHS, verbose=0,
+        optimizer={"name": "adam", "learning_rate": 0.05, "clipnorm": None, "ema_momentum": ema_momentum},
+        early_stopping={"monitor": "val_loss", "mode": "min", "patience": EPOCHS},
+    )
+    compile_model(model, config, loss="mse")
+    recorder = _WeightRecorder()
+    # One batch per epoch, so the raw weights at each epoch's end are one Adam step apart.
+    train_model(model, _OneBatch(x, y), (x_val, y_val), config, checkpoint_path=checkpoint, callbacks=[recorder])
+    return model, recorder
+
+
+def test_ema_validates_on_the_average_and_trains_the_raw_weights(tmp_path):
+    initial = [np.linspace(-1.0, 1.0, 4, dtype="float32").reshape(4, 1)]
+    _, plain = _train(None, initial, tmp_path / "plain.weights.h5")
+    model, averaged = _train(MOMENTUM, initial, tmp_path / "ema.weights.h5")
+
+    raw = plain.at_end  # W_1..W_4: one step each
+    expected_average = [raw[0]]
+    for weights in raw[1:]:
+        expected_average.append(MOMENTUM * expected_average[-1] + (1 - MOMENTUM) * weights)
+
+    # Training itself is unchanged: each epoch starts from the raw weights of the run without averaging.
+    np.testing.assert_allclose(averaged.at_begin[0], initial[0], rtol=1e-6)
+    for epoch in range(1, EPOCHS):
+        np.testing.assert_allclose(averaged.at_begin[epoch], raw[epoch - 1], rtol=1e-5, atol=1e-6)
+    # What validation, the checkpoint and early stopping see at each epoch's end is the average.
+    for epoch in range(EPOCHS):
+        np.testing.assert_allclose(averaged.at_end[epoch], expected_average[epoch], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(averaged.at_end[-1], raw[-1])
+
+    # The model kept is the average of the best validation epoch, the same weights as the checkpoint.
+    best = int(np.argmin(averaged.val_loss))
+    kept = keras.ops.convert_to_numpy(model.trainable_variables[0])
+    np.testing.assert_allclose(kept, expected_average[best], rtol=1e-5, atol=1e-6)
+    restored = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
+    restored.load_weights(tmp_path / "ema.weights.h5")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored.trainable_variables[0]), kept, rtol=1e-6)
