@@ -47,7 +47,8 @@ class _OneBatch(keras.utils.PyDataset):
         return self.batch
 
 
-def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint) -> tuple[keras.Model, _WeightRecorder]:
+def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint,
+           start_epoch: int = 1) -> tuple[keras.Model, _WeightRecorder]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 4)).astype("float32")
     y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
@@ -58,7 +59,8 @@ def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint) ->
     model.set_weights(initial)
     config = TrainingConfig(
         epochs=EPOCHS, verbose=0,
-        optimizer={"name": "adam", "learning_rate": 0.05, "clipnorm": None, "ema_momentum": ema_momentum},
+        optimizer={"name": "adam", "learning_rate": 0.05, "clipnorm": None, "ema_momentum": ema_momentum,
+                   "ema_start_epoch": start_epoch},
         early_stopping={"monitor": "val_loss", "mode": "min", "patience": EPOCHS},
     )
     compile_model(model, config, loss="mse")
@@ -68,15 +70,19 @@ def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint) ->
     return model, recorder
 
 
-def test_ema_validates_on_the_average_and_trains_the_raw_weights(tmp_path):
+@pytest.mark.parametrize("start_epoch", [1, 3])
+def test_ema_validates_on_the_average_and_trains_the_raw_weights(start_epoch, tmp_path):
     initial = [np.linspace(-1.0, 1.0, 4, dtype="float32").reshape(4, 1)]
     _, plain = _train(None, initial, tmp_path / "plain.weights.h5")
-    model, averaged = _train(MOMENTUM, initial, tmp_path / "ema.weights.h5")
+    model, averaged = _train(MOMENTUM, initial, tmp_path / "ema.weights.h5", start_epoch)
 
     raw = plain.at_end  # W_1..W_4: one step each
-    expected_average = [raw[0]]
-    for weights in raw[1:]:
-        expected_average.append(MOMENTUM * expected_average[-1] + (1 - MOMENTUM) * weights)
+    # Before start_epoch the raw weights are judged; the average restarts from that epoch's initial weights.
+    expected_average = list(raw[:start_epoch - 1])
+    average = raw[start_epoch - 2] if start_epoch > 1 else None
+    for weights in raw[start_epoch - 1:]:
+        average = weights if average is None else MOMENTUM * average + (1 - MOMENTUM) * weights
+        expected_average.append(average)
 
     # Training itself is unchanged: each epoch starts from the raw weights of the run without averaging.
     np.testing.assert_allclose(averaged.at_begin[0], initial[0], rtol=1e-6)

@@ -409,6 +409,10 @@ class OptimizerConfig(Section):
         None, gt=0.0, lt=1.0, description="keep an exponential moving average of the weights (Polyak averaging, "
         "e.g. 0.999 per step); validation, checkpoints and the saved model use the averaged weights"
     )
+    ema_start_epoch: int = Field(
+        2, ge=1, description="epoch (1-based) whose start the average begins from; earlier epochs are judged on "
+        "the raw weights (the first epoch's weights move too fast to average)"
+    )
 
 
 class EarlyStoppingConfig(Section):

@@ -36,22 +36,39 @@ class AveragedWeightsForEvaluation(keras.callbacks.Callback):
     back, so training itself is unchanged. Placed first among the callbacks, so that the validation
     metrics, the checkpoint and early stopping's best-weights copy all see the averaged weights.
 
+    Averaging starts at epoch `start_epoch` (1-based), from that epoch's initial weights: an average
+    that still holds the first epochs' fast-moving weights scores far below the raw ones and would
+    trip early stopping and the learning-rate schedule. Before it, epochs are judged on raw weights.
+
     Keras's `SwapEMAWeights` swaps the buffers in place instead; on JAX, with a `predict` in an
     epoch-end callback (as the decoding metrics do), that leaves an optimizer variable holding an array
     JAX has donated and deleted (Keras 3.15). Here every value assigned is a fresh copy.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start_epoch: int = 1) -> None:
         super().__init__()
+        self.start_epoch = start_epoch
+        self._epoch = 0
         self._raw_weights: list[Any] | None = None
 
+    @property
+    def _optimizer(self) -> keras.optimizers.Optimizer:
+        return getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # LossScaleOptimizer
+
+    def _averaging(self) -> bool:
+        return self._epoch + 1 >= self.start_epoch
+
+    def _restart_average(self) -> None:
+        # Keras has no public setter for the average; its own SwapEMAWeights uses this attribute too.
+        for variable, average in zip(self.model.trainable_variables, self._optimizer._model_variables_moving_average):
+            average.assign(keras.ops.convert_to_numpy(variable).copy())
+
     def _use_average(self) -> None:
-        if self._raw_weights is not None:
+        if self._raw_weights is not None or not self._averaging():
             return
         variables = self.model.trainable_variables
         self._raw_weights = [keras.ops.convert_to_numpy(variable).copy() for variable in variables]
-        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # LossScaleOptimizer
-        optimizer.finalize_variable_values(variables)
+        self._optimizer.finalize_variable_values(variables)
         for variable in variables:  # detach from the optimizer's average variables
             variable.assign(keras.ops.convert_to_numpy(variable).copy())
 
@@ -62,11 +79,14 @@ class AveragedWeightsForEvaluation(keras.callbacks.Callback):
             variable.assign(value)
         self._raw_weights = None
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._use_raw()
+        self._epoch = epoch
+        if epoch > 0 and epoch + 1 == self.start_epoch:  # at epoch 1 the optimizer's first step starts it
+            self._restart_average()
+
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._use_average()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._use_average()
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._use_raw()

@@ -84,7 +84,7 @@ def train_model(
     if config.optimizer.ema_momentum:
         # First, so that validation metrics, the checkpoint and the best-epoch copy all see the averaged
         # weights; the raw weights are swapped back in at the next epoch's start.
-        all_callbacks.append(AveragedWeightsForEvaluation())
+        all_callbacks.append(AveragedWeightsForEvaluation(config.optimizer.ema_start_epoch))
     all_callbacks.extend(callbacks)
     if checkpoint_path is not None:
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
