@@ -14,6 +14,7 @@ pytestmark = pytest.mark.backends  # CI runs these under JAX too (where Keras's 
 
 MOMENTUM = 0.5
 EPOCHS = 4
+TRUE_WEIGHTS = np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
 
 
 class _WeightRecorder(keras.callbacks.Callback):
@@ -51,9 +52,9 @@ def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint,
            start_epoch: int = 1) -> tuple[keras.Model, _WeightRecorder]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 4)).astype("float32")
-    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    y = x @ TRUE_WEIGHTS
     x_val = rng.normal(size=(8, 4)).astype("float32")
-    y_val = x_val @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    y_val = x_val @ TRUE_WEIGHTS
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
     model.set_weights(initial)

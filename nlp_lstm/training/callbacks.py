@@ -52,25 +52,28 @@ class AveragedWeightsForEvaluation(keras.callbacks.Callback):
         self._raw_weights: list[Any] | None = None
 
     @property
-    def _optimizer(self) -> keras.optimizers.Optimizer:
-        return getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # LossScaleOptimizer
+    def _averages(self) -> list[Any]:
+        # The optimizer's average of each trainable variable. Keras has no public accessor; its own
+        # SwapEMAWeights reads this attribute too.
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)  # LossScaleOptimizer
+        return optimizer._model_variables_moving_average
 
     def _averaging(self) -> bool:
         return self._epoch + 1 >= self.start_epoch
 
     def _restart_average(self) -> None:
-        # Keras has no public setter for the average; its own SwapEMAWeights uses this attribute too.
-        for variable, average in zip(self.model.trainable_variables, self._optimizer._model_variables_moving_average):
-            average.assign(keras.ops.convert_to_numpy(variable).copy())
+        for variable, average in zip(self.model.trainable_variables, self._averages):
+            if average is not None:  # Keras keeps no average for some variables
+                average.assign(keras.ops.convert_to_numpy(variable).copy())
 
     def _use_average(self) -> None:
         if self._raw_weights is not None or not self._averaging():
             return
         variables = self.model.trainable_variables
         self._raw_weights = [keras.ops.convert_to_numpy(variable).copy() for variable in variables]
-        self._optimizer.finalize_variable_values(variables)
-        for variable in variables:  # detach from the optimizer's average variables
-            variable.assign(keras.ops.convert_to_numpy(variable).copy())
+        for variable, average in zip(variables, self._averages):
+            if average is not None:
+                variable.assign(keras.ops.convert_to_numpy(average).copy())
 
     def _use_raw(self) -> None:
         if self._raw_weights is None:
