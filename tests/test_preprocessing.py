@@ -1,8 +1,15 @@
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nlp_lstm.errors import DataError
+from nlp_lstm.errors import DataError, NlpLstmError
 from nlp_lstm.preprocessing import LabelEncoder, PaddedBatches, TextEncoder, Tokenizer, Vocabulary, pad_batch, restore_order
+from nlp_lstm.preprocessing.subwords import SubwordSegmenter
+from nlp_lstm.preprocessing.tokenizer import JOINER, detokenize
 
 
 def test_tokenizer_normalises_truncates_and_keeps_offsets():
@@ -28,6 +35,8 @@ def test_vocabulary_frequency_size_and_reserved_ids(tmp_path):
     assert Vocabulary.build([["x", "y", "y", "z", "z", "z"]], max_size=2).tokens[2:] == ["z", "y"]
     with_specials = Vocabulary.build([["a"]], specials=["<s>", "</s>"])
     assert with_specials.tokens[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
+    forced = Vocabulary.build([["b", "a", "a", "c"], ["a", "b", "d"]], min_frequency=2, always=["c", "a", "<unk>", "c"])
+    assert forced.tokens == ["<pad>", "<unk>", "a", "b", "c"]
     vocab.save(tmp_path / "vocab.txt")
     assert Vocabulary.load(tmp_path / "vocab.txt").tokens == vocab.tokens
 
@@ -122,3 +131,66 @@ def test_char_encoder_matches_token_lengths_and_round_trips(tmp_path):
     encoder.save(tmp_path)
     again = CharEncoder.load(tmp_path)
     assert again.vocab.tokens == encoder.vocab.tokens and again.max_word_length == 2
+
+
+# ------------------------------------------------------------------------------------------ subwords
+SAMPLE_GERMAN = Path(__file__).resolve().parents[1] / "data" / "sample" / "translation" / "train.de"
+
+
+@lru_cache(maxsize=1)
+def _german_segmenter() -> tuple[Tokenizer, SubwordSegmenter]:
+    tokenizer = Tokenizer("de", lowercase=False, unicode_normalization="NFC")
+    words = tokenizer.tokenize(SAMPLE_GERMAN.read_text(encoding="utf-8").splitlines(), truncate=False)
+    return tokenizer, SubwordSegmenter.train(words, vocab_size=400)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=40))
+def test_subword_pieces_rebuild_any_text_and_mark_every_continuation(text):
+    tokenizer, segmenter = _german_segmenter()
+    tokens = tokenizer.tokenize_with_joiners([text])[0]
+    pieces = segmenter.segment([tokens])[0]
+    assert detokenize(pieces) == detokenize(tokens)
+    per_token = [segmenter.segment([[token]])[0] for token in tokens]
+    assert pieces == [piece for group in per_token for piece in group]
+    for token, (first, *rest) in zip(tokens, per_token):
+        assert first + "".join(rest).replace(JOINER, "") == token and token.startswith(JOINER) == first.startswith(JOINER)
+        assert all(piece.startswith(JOINER) and piece != JOINER for piece in rest)
+
+
+def test_subwords_spell_rare_words_keep_frequent_ones_and_round_trip(tmp_path):
+    tokenizer, segmenter = _german_segmenter()
+    assert 100 < len(segmenter) <= 400
+    frequent, unseen = "Mann", "Wakeboarderinnen"
+    pieces = segmenter.segment([[frequent, unseen]])[0]
+    assert pieces[0] == frequent and len(pieces) >= 3
+    assert "".join(p.removeprefix(JOINER) for p in pieces[1:]) == unseen
+
+    segmenter.save(tmp_path / "pieces.model")
+    assert SubwordSegmenter.load(tmp_path / "pieces.model").segment([[frequent, unseen]]) == [pieces]
+    unigram = SubwordSegmenter.train([["ein", "Hund"], ["zwei", "Hunde"]], method="unigram", vocab_size=8000)
+    assert detokenize(unigram.segment([["Hunde", f"{JOINER}!"]])[0]) == "Hunde!"
+
+    with pytest.raises(NlpLstmError, match=r"preprocessing\.source\.subwords\.vocab_size: cannot learn 50 .*smaller"):
+        SubwordSegmenter.train([[chr(0x4E00 + i) for i in range(300)]], vocab_size=50,
+                               setting="preprocessing.source.subwords.vocab_size")
+    with pytest.raises(NlpLstmError, match="no training text"):
+        SubwordSegmenter.train([[]], vocab_size=50)
+    with pytest.raises(Exception, match="subword model missing"):
+        SubwordSegmenter.load(tmp_path / "absent.model")
+
+
+def test_text_encoder_with_subwords_counts_pieces_and_saves_them(tmp_path):
+    tokenizer, segmenter = _german_segmenter()
+    tokenizer = Tokenizer("de", lowercase=False, unicode_normalization="NFC", max_length=3)
+    pieces = segmenter.segment(tokenizer.tokenize(["Ein Mann", "Wakeboarderinnen springen"], truncate=False))
+    encoder = TextEncoder.fit(pieces, tokenizer, subwords=segmenter)
+    assert encoder.units(["Wakeboarderinnen springen"]) == [pieces[1][:3]]
+    assert len(encoder.encode(["Wakeboarderinnen springen"])[0]) == 3
+    encoder.save(tmp_path)
+    assert (tmp_path / "subwords.model").exists()
+    loaded = TextEncoder.load(tmp_path)
+    assert loaded.encode(["Wakeboarderinnen springen", ""]) == encoder.encode(["Wakeboarderinnen springen", ""])
+    (tmp_path / "plain").mkdir()
+    TextEncoder.fit(pieces, tokenizer).save(tmp_path / "plain")
+    assert TextEncoder.load(tmp_path / "plain").subwords is None

@@ -142,6 +142,34 @@ def test_pair_encoder_length_policy_specials_decoding_and_round_trip(tmp_path):
     assert loaded.encode_sources(sources) == encoder.encode_sources(sources)
 
 
+def test_pair_encoder_with_subwords_spells_rare_words_and_counts_pieces(tmp_path):
+    pairs = _sample_pairs("train", 2000)
+    sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
+    settings = {"subwords": {"enabled": True, "vocab_size": 300}, "max_length": 50, "vocab": {"min_frequency": 1}}
+    encoder = PairEncoder.fit(sources, targets, "de", "en", _preprocessing(source=settings, target=settings))
+    assert any(token.startswith(JOINER) and token[1:].isalpha() for token in encoder.target.vocab.tokens)
+
+    unseen = "Ein Wakeboarderinnen-Team springt."
+    pieces = encoder.source.units([unseen])[0]
+    assert "".join(p.removeprefix(JOINER) for p in pieces) == "EinWakeboarderinnen-Teamspringt."
+    assert len(pieces) > 6 and len(encoder.encode_sources([unseen])[0]) == len(pieces)
+
+    references = ["A man in a red shirt wakeboards.", "Two dogs!"]  # the sample's English has no "!"
+    encoded = encoder.encode_pairs(["Ein Mann.", "Zwei Hunde."], references, apply_length_policy=False)
+    assert [encoder.decode(ids) for ids in encoded.target_out] == [references[0], "Two dogs <unk>"]
+    assert len(encoded.target_out[0]) > len(references[0].split()) + 2  # pieces, not words
+
+    short = {**settings, "max_length": 12}
+    filtering = PairEncoder.fit(sources[:50], targets[:50], "de", "en", _preprocessing(source=short, target=short))
+    kept = filtering.encode_pairs(sources[:50], targets[:50], apply_length_policy=True)
+    assert 0 < len(kept.kept) < 50 and max(len(ids) for ids in kept.target_in) <= 13  # BOS + 12 pieces
+
+    encoder.save(tmp_path)
+    assert (tmp_path / "source_subwords.model").exists() and (tmp_path / "target_subwords.model").exists()
+    loaded = PairEncoder.load(tmp_path)
+    assert loaded.encode_sources([unseen, *sources[:20]]) == encoder.encode_sources([unseen, *sources[:20]])
+
+
 # ---------------------------------------------------------------------------------------- attention
 @pytest.mark.backends
 @pytest.mark.parametrize("score", ["dot", "general", "additive"])
@@ -310,7 +338,7 @@ def test_search_model_outputs_do_not_depend_on_batch_padding(beam):
 # ---------------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def translation_run(tmp_path_factory):
-    """One 2-epoch CLI run of a tiny translator on a slice of the shipped sample."""
+    """One 2-epoch CLI run of a tiny translator (subword pieces on both sides) on a slice of the shipped sample."""
     tmp = tmp_path_factory.mktemp("translation_e2e")
     prefixes = {name: _write_pairs(tmp / name, _sample_pairs(split, count))
                 for name, split, count in (("train", "train", 120), ("validation", "validation", 12),
@@ -327,8 +355,8 @@ data:
   validation: {prefixes['validation']}
   test: {prefixes['test']}
 preprocessing:
-  source: {{vocab: {{min_frequency: 1}}}}
-  target: {{vocab: {{min_frequency: 1}}}}
+  source: {{vocab: {{min_frequency: 1}}, subwords: {{enabled: true, vocab_size: 250}}}}
+  target: {{vocab: {{min_frequency: 1}}, subwords: {{enabled: true, vocab_size: 250}}}}
 model:
   source_embedding_dim: 16
   target_embedding_dim: 16
@@ -401,8 +429,10 @@ def test_translation_predict_cli_and_fresh_process_load(translation_run):
 
     detailed = pipeline.predict(texts[:1], return_attention=True)[0]
     weights = to_numpy(detailed["attention"])
-    assert detailed["source_tokens"] == ["Ein", "Mann", "fährt", "ein", "rotes", "Fahrrad", "."]
-    assert weights.shape == (len(detailed["target_tokens"]), 7) and detailed["target_tokens"][-1] == EOS
+    source_pieces = detailed["source_tokens"]  # subword pieces: continuations carry the joiner
+    assert "".join(p.removeprefix(JOINER) for p in source_pieces) == "EinMannfährteinrotesFahrrad."
+    assert len([p for p in source_pieces if not p.startswith(JOINER)]) == 7
+    assert weights.shape == (len(detailed["target_tokens"]), len(source_pieces)) and detailed["target_tokens"][-1] == EOS
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-4)
 
     wrapper = PipelinePyfunc()

@@ -196,11 +196,21 @@ class TaggingPreprocessingConfig(PreprocessingConfig):
     tag_scheme: Literal["iob1", "iob2", "iobes"] = Field("iobes", description="scheme the model is trained in")
 
 
+class SubwordConfig(Section):
+    """SentencePiece pieces learned from the training side: rare words are spelled, not unknown."""
+
+    enabled: bool = False
+    method: Literal["bpe", "unigram"] = "bpe"
+    vocab_size: int = Field(8000, ge=50, description="pieces to learn (fewer on a corpus that has fewer)")
+
+
 class LanguageSideConfig(Section):
     """Tokenization and vocabulary of one side of a translation pair (language from data.*_lang)."""
 
     lowercase: bool = False
-    max_length: int = Field(50, ge=1, description="tokens per sentence; see long_pairs for training pairs")
+    max_length: int = Field(50, ge=1, description="tokens (subword pieces, if enabled) per sentence; see "
+                            "long_pairs for training pairs")
+    subwords: SubwordConfig = SubwordConfig()
     vocab: VocabConfig = VocabConfig(min_frequency=2)
 
 
@@ -430,6 +440,8 @@ class LRScheduleConfig(Section):
     factor: float = Field(0.5, gt=0.0, lt=1.0)
     patience: int = Field(1, ge=0)
     min_learning_rate: float = Field(1e-6, ge=0.0)
+    start_epoch: int = Field(1, ge=1, description="no reduction before this epoch's end (early decoded "
+                             "metrics are noisy)")
 
 
 class TrainingConfig(Section):

@@ -2,7 +2,8 @@
 
 The source side is tokenized like every other pipeline's text. The target side keeps joiner marks
 (`Tokenizer.tokenize_with_joiners`) so that hypotheses detokenize exactly, and gets BOS/EOS: the decoder
-reads `BOS w1 .. wn` and predicts `w1 .. wn EOS`.
+reads `BOS w1 .. wn` and predicts `w1 .. wn EOS`. With subwords enabled for a side, its words are split into
+pieces learned from the training side (`SubwordSegmenter`), and lengths count pieces.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from nlp_lstm.errors import ModelDirError
+from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.text import TextEncoder
 from nlp_lstm.preprocessing.tokenizer import Tokenizer, detokenize
 
@@ -31,8 +33,16 @@ class EncodedPairs:
 
 
 def _tokenize_pairs(source_tok: Tokenizer, target_tok: Tokenizer, sources: Sequence[str], targets: Sequence[str]):
-    """Untruncated tokens of both sides (the length policy decides what happens to long ones)."""
+    """Untruncated words of both sides (the length policy decides what happens to long ones)."""
     return source_tok.tokenize(sources, truncate=False), target_tok.tokenize_with_joiners(targets, truncate=False)
+
+
+def _train_subwords(token_lists, side, key: str) -> SubwordSegmenter | None:
+    """The side's segmenter learned from its training words, or None when subwords are off."""
+    if not side.subwords.enabled:
+        return None
+    return SubwordSegmenter.train(token_lists, method=side.subwords.method, vocab_size=side.subwords.vocab_size,
+                                  setting=f"preprocessing.{key}.subwords.vocab_size")
 
 
 def _kept(source_tokens, target_tokens, source_max: int, target_max: int, policy: str) -> list[int]:
@@ -61,15 +71,19 @@ class PairEncoder:
             Tokenizer(language=lang, lowercase=side.lowercase, unicode_normalization=norm, max_length=side.max_length)
             for lang, side in zip((source_lang, target_lang), sides)
         )
-        source_tokens, target_tokens = _tokenize_pairs(source_tok, target_tok, sources, targets)
+        source_words, target_words = _tokenize_pairs(source_tok, target_tok, sources, targets)
+        source_subwords = _train_subwords(source_words, sides[0], "source")
+        target_subwords = _train_subwords(target_words, sides[1], "target")
+        source_tokens = source_subwords.segment(source_words) if source_subwords else source_words
+        target_tokens = target_subwords.segment(target_words) if target_subwords else target_words
         kept = _kept(source_tokens, target_tokens, source_tok.max_length, target_tok.max_length, preprocessing.long_pairs)
         source = TextEncoder.fit(
             [source_tokens[i][: source_tok.max_length] for i in kept], source_tok,
-            min_frequency=sides[0].vocab.min_frequency, max_size=sides[0].vocab.max_size,
+            min_frequency=sides[0].vocab.min_frequency, max_size=sides[0].vocab.max_size, subwords=source_subwords,
         )
         target = TextEncoder.fit(
             [target_tokens[i][: target_tok.max_length] for i in kept], target_tok, specials=(BOS, EOS),
-            min_frequency=sides[1].vocab.min_frequency, max_size=sides[1].vocab.max_size,
+            min_frequency=sides[1].vocab.min_frequency, max_size=sides[1].vocab.max_size, subwords=target_subwords,
         )
         return cls(source, target, preprocessing.long_pairs)
 
@@ -89,7 +103,8 @@ class PairEncoder:
     def encode_pairs(self, sources: Sequence[str], targets: Sequence[str], *, apply_length_policy: bool) -> EncodedPairs:
         """Ids for teacher forcing. With `apply_length_policy`, long pairs are filtered or truncated as
         configured (training); otherwise every pair is kept, cut to the maximum lengths."""
-        source_tokens, target_tokens = _tokenize_pairs(self.source.tokenizer, self.target.tokenizer, sources, targets)
+        source_words, target_words = _tokenize_pairs(self.source.tokenizer, self.target.tokenizer, sources, targets)
+        source_tokens, target_tokens = self.source.segment(source_words), self.target.segment(target_words)
         source_max, target_max = self.source.tokenizer.max_length, self.target.tokenizer.max_length
         policy = self.long_pairs if apply_length_policy else "truncate"
         kept = _kept(source_tokens, target_tokens, source_max, target_max, policy)
@@ -121,8 +136,8 @@ class PairEncoder:
         return detokenize(self.target_tokens(ids))
 
     def source_tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        """The source tokens the model sees (for attention plots)."""
-        return self.source.tokenizer.tokenize(texts)
+        """The source tokens (or subword pieces) the model sees (for attention plots)."""
+        return self.source.units(texts)
 
     @property
     def vocab_sizes(self) -> dict[str, int]:

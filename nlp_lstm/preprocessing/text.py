@@ -1,4 +1,5 @@
-"""Text -> token ids: a tokenizer and a vocabulary saved together (one per language side)."""
+"""Text -> token ids: a tokenizer, optional subword pieces and a vocabulary saved together (one per
+language side)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from pathlib import Path
 from typing import Sequence
 
 from nlp_lstm.errors import ModelDirError
+from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.tokenizer import Tokenizer
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
 
 class TextEncoder:
-    """Tokenizes raw texts and maps tokens to ids; an empty text becomes a single OOV token."""
+    """Tokenizes raw texts (into subword pieces when it has a segmenter) and maps them to ids; an empty
+    text becomes a single OOV token. `tokenizer.max_length` counts what the model sees: pieces, if any."""
 
-    def __init__(self, tokenizer: Tokenizer, vocab: Vocabulary):
+    def __init__(self, tokenizer: Tokenizer, vocab: Vocabulary, subwords: SubwordSegmenter | None = None):
         self.tokenizer = tokenizer
         self.vocab = vocab
+        self.subwords = subwords
 
     @classmethod
     def fit(
@@ -27,21 +31,41 @@ class TextEncoder:
         min_frequency: int = 1,
         max_size: int | None = None,
         specials: Sequence[str] = (),
+        subwords: SubwordSegmenter | None = None,
     ) -> "TextEncoder":
-        vocab = Vocabulary.build(token_lists, min_frequency=min_frequency, max_size=max_size, specials=specials)
-        return cls(tokenizer, vocab)
+        """`token_lists` are what the model sees (already segmented when `subwords` is given). With subwords,
+        every character piece is kept too, so no word written in known characters is ever unknown."""
+        always = subwords.character_pieces() if subwords is not None else ()
+        vocab = Vocabulary.build(token_lists, min_frequency=min_frequency, max_size=max_size, specials=specials,
+                                 always=always)
+        return cls(tokenizer, vocab, subwords)
+
+    def segment(self, token_lists: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Tokens -> subword pieces (unchanged without a segmenter)."""
+        if self.subwords is None:
+            return [list(tokens) for tokens in token_lists]
+        return self.subwords.segment(token_lists)
+
+    def units(self, texts: Sequence[str]) -> list[list[str]]:
+        """The tokens or pieces the model sees for each text, cut to max_length."""
+        if self.subwords is None:
+            return self.tokenizer.tokenize(texts)
+        limit = self.tokenizer.max_length
+        return [pieces[:limit] for pieces in self.segment(self.tokenizer.tokenize(texts, truncate=False))]
 
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> list[list[int]]:
         oov = [self.vocab.oov_id]
         return [self.vocab.encode(tokens) or oov for tokens in token_lists]
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.encode_tokens(self.tokenizer.tokenize(texts))
+        return self.encode_tokens(self.units(texts))
 
     def save(self, directory: str | Path, prefix: str = "") -> None:
         directory = Path(directory)
         self.vocab.save(directory / f"{prefix}vocab.txt")
         (directory / f"{prefix}tokenizer.json").write_text(json.dumps(self.tokenizer.get_config(), indent=2))
+        if self.subwords is not None:
+            self.subwords.save(directory / f"{prefix}subwords.model")
 
     @classmethod
     def load(cls, directory: str | Path, prefix: str = "") -> "TextEncoder":
@@ -50,4 +74,6 @@ class TextEncoder:
         if not settings.exists():
             raise ModelDirError(f"tokenizer settings missing: {settings}")
         tokenizer = Tokenizer.from_config(json.loads(settings.read_text()))
-        return cls(tokenizer, Vocabulary.load(directory / f"{prefix}vocab.txt"))
+        pieces = directory / f"{prefix}subwords.model"
+        subwords = SubwordSegmenter.load(pieces) if pieces.exists() else None
+        return cls(tokenizer, Vocabulary.load(directory / f"{prefix}vocab.txt"), subwords)

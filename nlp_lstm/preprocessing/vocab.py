@@ -34,8 +34,10 @@ class Vocabulary:
         min_frequency: int = 1,
         max_size: int | None = None,
         specials: Sequence[str] = (),
+        always: Iterable[str] = (),
     ) -> "Vocabulary":
-        """Most frequent tokens first (ties broken alphabetically, so builds are reproducible)."""
+        """Most frequent tokens first (ties broken alphabetically, so builds are reproducible), then the
+        `always` tokens that frequency left out."""
         counts = Counter(token for tokens in token_lists for token in tokens)
         reserved = [PAD, OOV, *specials]
         for token in reserved:
@@ -43,7 +45,8 @@ class Vocabulary:
         ranked = sorted((t for t, c in counts.items() if c >= min_frequency), key=lambda t: (-counts[t], t))
         if max_size is not None:
             ranked = ranked[:max_size]
-        return cls(reserved + ranked)
+        known = set(reserved) | set(ranked)
+        return cls(reserved + ranked + [t for t in dict.fromkeys(always) if t not in known])
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -93,3 +93,17 @@ class AveragedWeightsForEvaluation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._use_average()
+
+
+class ReduceLROnPlateauFrom(keras.callbacks.ReduceLROnPlateau):
+    """Keras's ReduceLROnPlateau, quiet until `start_epoch` (1-based): a decoded metric such as greedy BLEU is
+    noise in the first epochs (0.8 after 1.6), and a halving triggered by that noise slows the whole run.
+    From `start_epoch` on, the best value and the patience count start afresh."""
+
+    def __init__(self, *args: Any, start_epoch: int = 1, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.start_epoch = start_epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch + 1 >= self.start_epoch:
+            super().on_epoch_end(epoch, logs)

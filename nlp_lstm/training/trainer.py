@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 import keras
 
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
-from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation
+from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom
 
 
 def set_seed(seed: int) -> None:
@@ -97,9 +97,9 @@ def train_model(
     if config.lr_schedule.reduce_on_plateau:
         schedule = config.lr_schedule
         all_callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
+            ReduceLROnPlateauFrom(
                 monitor=stopping.monitor, mode=stopping.mode, factor=schedule.factor, patience=schedule.patience,
-                min_lr=schedule.min_learning_rate, verbose=1,
+                min_lr=schedule.min_learning_rate, verbose=1, start_epoch=schedule.start_epoch,
             )
         )
     # Always track the best epoch; `patience` only decides whether training also stops early.
