@@ -113,6 +113,8 @@ def test_lr_schedule_waits_for_its_start_epoch_then_counts_patience_afresh():
     schedule.on_train_begin()
     rates = []
     for epoch, bleu in enumerate([1.6, 0.8, 0.5, 5.0, 4.0, 6.0, 5.5]):
-        schedule.on_epoch_end(epoch, {"val_bleu": bleu})
+        logs = {"val_bleu": bleu}
+        schedule.on_epoch_end(epoch, logs)
         rates.append(round(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), 6))
+        assert logs["learning_rate"] == pytest.approx(0.002 if epoch < 3 else rates[epoch - 1])  # MLflow's curve
     assert rates == [0.002, 0.002, 0.002, 0.002, 0.001, 0.001, 0.0005]

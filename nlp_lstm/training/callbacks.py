@@ -107,3 +107,5 @@ class ReduceLROnPlateauFrom(keras.callbacks.ReduceLROnPlateau):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if epoch + 1 >= self.start_epoch:
             super().on_epoch_end(epoch, logs)
+        elif logs is not None:  # logged every epoch, as the parent does
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
