@@ -1,4 +1,4 @@
-"""The NER pipeline: casing classes, tag encoding, windowing, pretrained vectors, entity scoring, the
+"""The NER pipeline: casing classes, tag encoding, windowing, entity scoring, the
 BiLSTM tagger variants, and the CLI end to end on tiny CoNLL-2003-style IOB1 files.
 
 Tag-scheme conversion, the CoNLL reader and the CRF against brute force are covered in
@@ -7,7 +7,6 @@ test_tags_and_conll.py and test_crf.py.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nlp_lstm.errors import ConfigError, DataError
+from nlp_lstm.errors import DataError
 from nlp_lstm.preprocessing.casing import CASING_CLASSES, casing_class, encode_casing
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import to_spans
@@ -107,77 +106,6 @@ def test_windows_cover_every_token_once():
             assert all(0 < b - a <= max_length for a, b in mine) or (n == 0 and mine == [(0, 0)])
 
 
-# --------------------------------------------------------------------------------- pretrained vectors
-def _vocab(tokens):
-    from nlp_lstm.preprocessing.vocab import Vocabulary
-
-    return Vocabulary(["<pad>", "<unk>", *tokens])
-
-
-def test_glove_exact_and_lowercase_fallback(tmp_path):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix, vector_dimension
-
-    path = tmp_path / "glove.txt"
-    # "cat" is malformed but not wanted: skipped. "Berlin" is found exactly even though "berlin" comes first.
-    path.write_text("dog 0.1 0.2 0.3\nparis 1 2 3\ncat 9 9\nberlin 7 7 7\nBerlin 4 5 6\n", encoding="utf-8")
-    assert vector_dimension(path) == 3
-    vocab = _vocab(["Paris", "dog", "zebra", "Berlin"])
-
-    matrix, found = load_embedding_matrix(path, vocab, lowercase_fallback=True, seed=1)
-    assert matrix.shape == (6, 3) and matrix.dtype == np.float32
-    assert found == 3
-    np.testing.assert_array_equal(matrix[0], 0.0)  # padding
-    np.testing.assert_allclose(matrix[vocab.index["Paris"]], [1, 2, 3])
-    np.testing.assert_allclose(matrix[vocab.index["dog"]], [0.1, 0.2, 0.3])
-    np.testing.assert_allclose(matrix[vocab.index["Berlin"]], [4, 5, 6])
-    zebra = matrix[vocab.index["zebra"]]
-    assert np.all(np.abs(zebra) <= 1.0) and np.any(zebra != 0)  # random, scale sqrt(3 / dim)
-
-    matrix, found = load_embedding_matrix(path, vocab, lowercase_fallback=False, seed=1)
-    assert found == 2
-    assert not np.allclose(matrix[vocab.index["Paris"]], [1, 2, 3])
-    np.testing.assert_allclose(matrix[vocab.index["Berlin"]], [4, 5, 6])
-    np.testing.assert_array_equal(matrix[0], 0.0)
-
-
-def test_word2vec_header_and_gzip(tmp_path):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix, vector_dimension
-
-    path = tmp_path / "vectors.txt.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
-        handle.write("3 2\nParis 0.5 -0.5\nlondon 1.5 2.5\nother 0 0\n")
-    assert vector_dimension(path) == 2
-    vocab = _vocab(["Paris", "London", "rome"])
-    matrix, found = load_embedding_matrix(path, vocab)
-    assert matrix.shape == (5, 2) and found == 2
-    np.testing.assert_allclose(matrix[vocab.index["Paris"]], [0.5, -0.5])
-    np.testing.assert_allclose(matrix[vocab.index["London"]], [1.5, 2.5])
-    np.testing.assert_array_equal(matrix[0], 0.0)
-
-
-@pytest.mark.parametrize("bad_line, message", [("dog 0.1 0.2", "expected a word and 3 numbers"),
-                                               ("dog 0.1 x 0.3", "not a number")])
-def test_malformed_vector_line_for_a_wanted_word_names_path_and_line(tmp_path, bad_line, message):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
-
-    path = tmp_path / "glove.txt"
-    path.write_text(f"cat 1 2 3\n{bad_line}\n", encoding="utf-8")
-    with pytest.raises(DataError) as info:
-        load_embedding_matrix(path, _vocab(["dog"]))
-    assert f"{path}:2:" in str(info.value) and message in str(info.value)
-
-
-def test_vector_lines_whose_word_contains_spaces_are_not_an_error(tmp_path):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
-
-    path = tmp_path / "glove.840B.txt"
-    path.write_text("to 1 2 3\nto name@domain.com 7 8 9\n", encoding="utf-8")
-    vocab = _vocab(["to"])
-    matrix, found = load_embedding_matrix(path, vocab)
-    assert found == 1
-    np.testing.assert_allclose(matrix[vocab.index["to"]], [1, 2, 3])
-
-
 def _write_conll(path: Path, sentences: list[list[tuple[str, str]]], docstart: bool = True) -> dict[tuple[int, int], int]:
     """CoNLL-2003 layout (token POS chunk NER); returns (sentence, token) -> line number."""
     lines, where = [], {}
@@ -190,31 +118,6 @@ def _write_conll(path: Path, sentences: list[list[tuple[str, str]]], docstart: b
         lines.append("")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return where
-
-
-def test_config_takes_embedding_dim_from_the_vectors_file(tmp_path):
-    from nlp_lstm.config import load_config
-
-    train = tmp_path / "train.conll"
-    _write_conll(train, [[("Paris", "I-LOC"), ("is", "O")]])
-    vectors = tmp_path / "glove.txt"
-    vectors.write_text("paris 1 2 3 4 5\nis 1 1 1 1 1\n", encoding="utf-8")
-    config_path = tmp_path / "ner.yaml"
-    config_path.write_text(f"task: ner\ndata: {{train: {train}}}\nmodel:\n  embeddings: {{path: {vectors}}}\n",
-                           encoding="utf-8")
-    config = load_config(config_path)
-    assert config.model.embedding_dim == 5
-    assert load_config(config_path, ["model.embedding_dim=5"]).model.embedding_dim == 5
-    with pytest.raises(ConfigError) as info:
-        load_config(config_path, ["model.embedding_dim=7"])
-    assert "--set model.embedding_dim: 7, but" in str(info.value) and "5 dimensions" in str(info.value)
-    config_path.write_text(
-        f"task: ner\ndata: {{train: {train}}}\nmodel:\n  embedding_dim: 4\n  embeddings: {{path: {vectors}}}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError) as info:
-        load_config(config_path)
-    assert f"{config_path}:4: model.embedding_dim: 4, but" in str(info.value)
 
 
 # -------------------------------------------------------------------------------------- entity scores

