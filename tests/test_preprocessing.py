@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nlp_lstm.errors import DataError, NlpLstmError
@@ -146,6 +146,8 @@ def _german_segmenter() -> tuple[Tokenizer, SubwordSegmenter]:
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=40))
+@example(JOINER)  # a token that is only the joiner mark: an empty word, which once had no pieces at all
+@example(f"a {JOINER}{JOINER} b")
 def test_subword_pieces_rebuild_any_text_and_mark_every_continuation(text):
     tokenizer, segmenter = _german_segmenter()
     tokens = tokenizer.tokenize_with_joiners([text])[0]

@@ -63,8 +63,9 @@ class SubwordSegmenter:
         for word, pieces in zip(new, self._processor.encode(new, out_type=str)):
             pieces = [pieces[0].removeprefix(_WORD_START), *pieces[1:]] if pieces else []
             pieces = [piece for piece in pieces if piece]
-            # A word holding SentencePiece's own boundary mark cannot be rebuilt from its pieces: keep it whole.
-            self._cache[word] = tuple(pieces) if "".join(pieces) == word else (word,)
+            # A word holding SentencePiece's own boundary mark cannot be rebuilt from its pieces, and an empty
+            # word (a token that is only a literal joiner) has none: keep either whole.
+            self._cache[word] = tuple(pieces) if pieces and "".join(pieces) == word else (word,)
 
     def segment(self, token_lists: Sequence[Sequence[str]]) -> list[list[str]]:
         """Each token -> its pieces; a token's joiner stays on its first piece, later pieces get one."""
