@@ -19,6 +19,12 @@ def _tiny_conll(tmp_path: Path) -> Path:
     return train
 
 
+def load_embedding_matrix(path, vocab, **options):
+    from nlp_lstm.preprocessing.embeddings import TextFileVectors, embedding_matrix
+
+    return embedding_matrix(TextFileVectors(path), vocab, **options)
+
+
 def _vocab(tokens):
     from nlp_lstm.preprocessing.vocab import Vocabulary
 
@@ -26,7 +32,7 @@ def _vocab(tokens):
 
 
 def test_glove_exact_and_lowercase_fallback(tmp_path):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix, vector_dimension
+    from nlp_lstm.preprocessing.embeddings import vector_dimension
 
     path = tmp_path / "glove.txt"
     # "cat" is malformed but not wanted: skipped. "Berlin" is found exactly even though "berlin" comes first.
@@ -52,7 +58,7 @@ def test_glove_exact_and_lowercase_fallback(tmp_path):
 
 
 def test_word2vec_header_and_gzip(tmp_path):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix, vector_dimension
+    from nlp_lstm.preprocessing.embeddings import vector_dimension
 
     path = tmp_path / "vectors.txt.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
@@ -69,7 +75,6 @@ def test_word2vec_header_and_gzip(tmp_path):
 @pytest.mark.parametrize("bad_line, message", [("dog 0.1 0.2", "expected a word and 3 numbers"),
                                                ("dog 0.1 x 0.3", "not a number")])
 def test_malformed_vector_line_for_a_wanted_word_names_path_and_line(tmp_path, bad_line, message):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
 
     path = tmp_path / "glove.txt"
     path.write_text(f"cat 1 2 3\n{bad_line}\n", encoding="utf-8")
@@ -79,7 +84,6 @@ def test_malformed_vector_line_for_a_wanted_word_names_path_and_line(tmp_path, b
 
 
 def test_vector_lines_whose_word_contains_spaces_are_not_an_error(tmp_path):
-    from nlp_lstm.preprocessing.embeddings import load_embedding_matrix
 
     path = tmp_path / "glove.840B.txt"
     path.write_text("to 1 2 3\nto name@domain.com 7 8 9\n", encoding="utf-8")
@@ -261,3 +265,14 @@ def test_a_saved_config_naming_vectors_loads_without_their_package(tmp_path, mon
     }))
     config = load_saved_config(tmp_path)
     assert config.model.embeddings.vectors == "glove.6B.50d" and config.model.embedding_dim == 50
+
+
+def test_the_schema_offers_exactly_the_registered_vector_packages():
+    """The schema names the choices without importing the loader; the two lists must stay one."""
+    from typing import get_args
+
+    from nlp_lstm.config.schema import EmbeddingsConfig
+    from nlp_lstm.preprocessing.embeddings import VECTOR_PACKAGES
+
+    choices = {a for arg in get_args(EmbeddingsConfig.model_fields["vectors"].annotation) for a in get_args(arg)}
+    assert choices == set(VECTOR_PACKAGES)

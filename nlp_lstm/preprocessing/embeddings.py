@@ -206,13 +206,6 @@ def embedding_matrix(
     return matrix, hits
 
 
-def load_embedding_matrix(
-    path: str | Path, vocab: Vocabulary, *, lowercase_fallback: bool = True, seed: int = 0
-) -> tuple[np.ndarray, int]:
-    """`embedding_matrix` for the vectors in a GloVe/word2vec text file."""
-    return embedding_matrix(TextFileVectors(path), vocab, lowercase_fallback=lowercase_fallback, seed=seed)
-
-
 def configured_embedding_matrix(settings, vocab: Vocabulary, seed: int = 0) -> tuple[np.ndarray | None, int | None]:
     """The matrix for a model's `embeddings` config section, or (None, None) when it names no vectors."""
     vectors = open_vectors(settings)
