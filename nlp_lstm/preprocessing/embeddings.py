@@ -117,7 +117,6 @@ class PackagedVectors:
             raise DataError(problem)
         package = VECTOR_PACKAGES[name]
         root = Path(importlib.import_module(package.module).ROOT)
-        self.name = name
         self.dimension = package.dimension
         self.matrix_path = root / package.matrix_file
         self.words_path = root / package.words_file
