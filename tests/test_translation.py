@@ -142,6 +142,24 @@ def test_pair_encoder_length_policy_specials_decoding_and_round_trip(tmp_path):
     assert loaded.encode_sources(sources) == encoder.encode_sources(sources)
 
 
+def test_unknown_words_are_replaced_by_the_most_attended_source_word():
+    sources, targets = ["Ein Hund.", "Eine Katze läuft."], ["A dog.", "A cat runs."]
+    encoder = PairEncoder.fit(sources, targets, "de", "en", _preprocessing(
+        source={"lowercase": True, "max_length": 6, "vocab": {"min_frequency": 1}}))
+    a, unk, eos = encoder.target.vocab.index["A"], encoder.target.vocab.oov_id, encoder.eos_id
+    source = "Ein Zebra namens Otto läuft weg."  # the encoder sees 6 positions: "." is cut
+    assert encoder.source_words(source) == ["Ein", "Zebra", "namens", "Otto", "läuft", "weg"]
+    attention = np.zeros((5, 6))
+    attention[[0, 1, 2, 3], [0, 3, 1, 5]] = 1.0
+    ids = [a, unk, unk, eos, unk]  # nothing after EOS counts
+    assert encoder.has_unknown(ids) and not encoder.has_unknown([a, eos, unk]) and not encoder.has_unknown([a])
+    assert encoder.decode(ids) == "A <unk> <unk>"
+    assert encoder.decode_replacing_unknown(ids, attention, source) == "A Otto Zebra"  # as written, not lowercased
+    attention[1] = [0.1, 0.2, 0.1, 0.1, 0.1, 0.4]
+    assert encoder.decode_replacing_unknown(ids, attention, source) == "A weg Zebra"
+    assert encoder.decode_replacing_unknown([unk, eos], np.ones((2, 1)), "") == ""  # nothing to copy
+
+
 def test_pair_encoder_with_subwords_spells_rare_words_and_counts_pieces(tmp_path):
     pairs = _sample_pairs("train", 2000)
     sources, targets = [s for s, _ in pairs], [t for _, t in pairs]
@@ -153,6 +171,10 @@ def test_pair_encoder_with_subwords_spells_rare_words_and_counts_pieces(tmp_path
     pieces = encoder.source.units([unseen])[0]
     assert "".join(p.removeprefix(JOINER) for p in pieces) == "EinWakeboarderinnen-Teamspringt."
     assert len(pieces) > 6 and len(encoder.encode_sources([unseen])[0]) == len(pieces)
+    words = encoder.source_words(unseen)  # the word each piece belongs to, for unknown-word replacement
+    assert len(words) == len(pieces) and list(dict.fromkeys(words)) == encoder.source.tokenizer.tokenize([unseen])[0]
+    starts = [i for i, p in enumerate(pieces) if not p.startswith(JOINER)] + [len(pieces)]
+    assert all(len(set(words[b:e])) == 1 for b, e in zip(starts, starts[1:]))
 
     references = ["A man in a red shirt wakeboards.", "Two dogs!"]  # the sample's English has no "!"
     encoded = encoder.encode_pairs(["Ein Mann.", "Zwei Hunde."], references, apply_length_policy=False)
@@ -446,6 +468,32 @@ def test_translation_predict_cli_and_fresh_process_load(translation_run):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == here
+
+
+def test_predict_replaces_unknown_outputs_with_attended_source_words(translation_run):
+    import nlp_lstm
+
+    pipeline = nlp_lstm.load(translation_run["model_dir"])
+    output = pipeline.model.get_layer("decoder").output_layer
+    kernel, bias = output.get_weights()
+    bias[:] = -10.0
+    bias[pipeline.pairs.target.vocab.oov_id] = 10.0  # the decoder now says <unk> until the length limit
+    output.set_weights([np.zeros_like(kernel), bias])
+    texts = ["Ein Mann fährt ein rotes Fahrrad.", "Zwei Kinder spielen im Park.", ""]
+
+    detailed = pipeline.predict(texts, beam_size=2, return_attention=True)
+    for text, result in zip(texts, detailed):
+        words = pipeline.pairs.source_words(text)
+        steps = len(result["target_tokens"]) - 1  # the last is EOS
+        assert steps > 0 and set(result["target_tokens"][:-1]) == {"<unk>"}
+        expected = [words[j] for j in np.argmax(np.asarray(result["attention"])[:steps, : len(words)], axis=-1)] if words else []
+        assert result["translation"] == " ".join(expected)
+        assert set(expected) <= set(text.replace(".", " .").split())
+    assert [r["translation"] for r in detailed] == pipeline.predict(texts, beam_size=2)  # re-decoded, same result
+
+    pipeline.config.decoding.replace_unknown = False
+    plain = pipeline.predict(texts, beam_size=2)
+    assert all(set(t.split()) == {"<unk>"} for t in plain)
 
 
 def test_translation_user_errors(translation_run, tmp_path):

@@ -443,6 +443,10 @@ class DecodingConfig(Section):
     max_length_ratio: float = Field(2.0, gt=0.0, description="at most ratio x source length + offset tokens")
     max_length_offset: int = Field(10, ge=0)
     validation_beam_size: int = Field(1, ge=1, description="beam for the per-epoch validation BLEU")
+    replace_unknown: bool = Field(
+        True, description="replace each <unk> in a translation by the source word it attends to most "
+        "(names, numbers and rare words are copied as written)"
+    )
 
 
 # ------------------------------------------------------------------------------------------ training

@@ -52,6 +52,12 @@ def _kept(source_tokens, target_tokens, source_max: int, target_max: int, policy
     return [i for i, (s, t) in enumerate(zip(source_tokens, target_tokens)) if len(s) <= source_max and len(t) <= target_max]
 
 
+def _until_eos(ids: Sequence[int] | np.ndarray, eos_id: int) -> list[int]:
+    """Generated ids before the first EOS, one per decoding step."""
+    ids = [int(i) for i in ids]
+    return ids[: ids.index(eos_id)] if eos_id in ids else ids
+
+
 class PairEncoder:
     """Source and target tokenizers with their own vocabularies; saved with the model."""
 
@@ -121,19 +127,44 @@ class PairEncoder:
     # ----------------------------------------------------------------------------- decoding
     def target_tokens(self, ids: Sequence[int] | np.ndarray) -> list[str]:
         """Generated ids up to EOS (padding and BOS dropped) as target tokens, joiners included."""
-        tokens = []
         specials = {self.target.vocab.pad_id, self.bos_id}
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if i not in specials:
-                tokens.append(self.target.vocab.tokens[i])
-        return tokens
+        return [self.target.vocab.tokens[int(i)] for i in _until_eos(ids, self.eos_id) if int(i) not in specials]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Generated ids -> detokenized text."""
         return detokenize(self.target_tokens(ids))
+
+    def has_unknown(self, ids: Sequence[int] | np.ndarray) -> bool:
+        """Whether the generated ids hold the OOV token before EOS."""
+        oov = self.target.vocab.oov_id
+        return any(int(i) == oov for i in _until_eos(ids, self.eos_id))
+
+    def decode_replacing_unknown(self, ids: Sequence[int] | np.ndarray, attention: np.ndarray, source: str) -> str:
+        """Generated ids -> text, each OOV token replaced by the source word it attends to most (Luong et al.
+        2015's unknown-word replacement): names, numbers and rare words come out as written in the source
+        instead of as "<unk>". `attention` is (output steps, source positions), as the search returns it."""
+        words = self.source_words(source)
+        oov, specials = self.target.vocab.oov_id, {self.target.vocab.pad_id, self.bos_id}
+        tokens = []
+        for step, i in enumerate(_until_eos(ids, self.eos_id)):
+            i = int(i)
+            if i in specials or (i == oov and not words):  # an empty source has no word to copy
+                continue
+            if i == oov:
+                position = int(np.argmax(np.asarray(attention)[step, : len(words)]))
+                tokens.append(self.target.tokenizer.normalize(words[position]))
+            else:
+                tokens.append(self.target.vocab.tokens[i])
+        return detokenize(tokens)
+
+    def source_words(self, text: str) -> list[str]:
+        """For each position the encoder sees in `text`, the source word as written that it belongs to
+        (a word split into subword pieces fills several positions)."""
+        words = [token.text for token in self.source.tokenizer.tokenize_with_offsets([text])[0]]
+        if self.source.subwords is not None:
+            normalized = [[self.source.tokenizer.normalize(word)] for word in words]
+            words = [word for word, pieces in zip(words, self.source.segment(normalized)) for _ in pieces]
+        return words[: self.source.tokenizer.max_length]
 
     def source_tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """The source tokens (or subword pieces) the model sees (for attention plots)."""

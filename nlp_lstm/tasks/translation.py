@@ -95,6 +95,8 @@ class TranslatorPipeline(TrainedPipeline):
         generated = self.generate(sources, beam_size=beam_size, return_attention=return_attention,
                                   batch_size=batch_size)
         translations = [self.pairs.decode(ids) for ids in generated["ids"]]
+        if self.config.decoding.replace_unknown:
+            self._replace_unknown(sources, generated, translations, beam_size=beam_size, batch_size=batch_size)
         if not return_attention:
             return translations
         results = []
@@ -103,6 +105,24 @@ class TranslatorPipeline(TrainedPipeline):
             results.append({"translation": translation, "source_tokens": example.source_tokens,
                             "target_tokens": example.target_tokens, "attention": example.weights.tolist()})
         return results
+
+    def _replace_unknown(self, sources: list[str], generated: dict[str, list[np.ndarray]], translations: list[str],
+                         *, beam_size: int | None, batch_size: int) -> None:
+        """Re-decode, with attention, the translations holding <unk> (usually few, and the search is cheaper
+        without attention) and copy the attended source word in its place; updates `translations` in place."""
+        unknown = [i for i, ids in enumerate(generated["ids"]) if self.pairs.has_unknown(ids)]
+        if not unknown:
+            return
+        if "attention" in generated:
+            redone = {"ids": generated["ids"], "attention": generated["attention"]}
+            rows = unknown
+        else:
+            redone = self.generate([sources[i] for i in unknown], beam_size=beam_size, return_attention=True,
+                                   batch_size=batch_size)
+            rows = range(len(unknown))
+        for i, row in zip(unknown, rows):
+            translations[i] = self.pairs.decode_replacing_unknown(redone["ids"][row], redone["attention"][row],
+                                                                  sources[i])
 
     def _attention_example(self, source: str, ids: np.ndarray, weights: np.ndarray) -> AttentionExample:
         source_tokens = self.pairs.source_tokens([source])[0] or [self.pairs.source.vocab.tokens[1]]
