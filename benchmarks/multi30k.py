@@ -6,8 +6,11 @@ Trains `pipelines/translator_multi30k.yaml` on train (epoch selected on val gree
 sacreBLEU BLEU and chrF (detokenized, cased) on test_2016_flickr and test_2017_flickr for each beam size
 in --beams, with decoding speed in sentences/s (raw text in, median of 3 runs after a warm-up run), the
 training time and the sacreBLEU signatures. The run is logged to MLflow like any `nlp-lstm run`.
-`--model-dir` scores a saved model instead of training; `--max-train N` trains on the first N pairs only
-(a quick smoke run; the subset is written to a temporary folder, never next to the data).
+`--tune-length-penalty A [A ...]` picks the beam search length penalty with the best val BLEU (at the
+largest beam in --beams) and scores the tests with it. `--model-dir` scores a saved model instead of
+training, with the `decoding` settings of --config and --set (`--set decoding.replace_unknown=false`).
+`--max-train N` trains on the first N pairs only (a quick smoke run; the subset is written to a temporary
+folder, never next to the data).
 """
 
 from __future__ import annotations
@@ -51,6 +54,20 @@ def print_translation_table(rows: list[dict]) -> None:
               f"{m['bleu_brevity_penalty']:>7.3f}{m['bleu_length_ratio']:>7.3f}{row['sentences_per_second']:>9,.1f}")
 
 
+def tune_length_penalty(pipeline, validation, penalties: list[float], beam: int) -> float:
+    """Set the pipeline's length penalty to the one of `penalties` with the best val BLEU at this beam."""
+    decoding = pipeline.config.decoding
+    scores = {}
+    for alpha in penalties:
+        decoding.length_penalty = alpha
+        scores[alpha] = pipeline.evaluate(validation, beam_size=beam, attention_examples=0).metrics["bleu"]
+    best = max(scores, key=scores.get)
+    decoding.length_penalty = best
+    tried = ", ".join(f"{alpha:g}: {bleu:.2f}" for alpha, bleu in scores.items())
+    print(f"val BLEU by length penalty (beam {beam}): {tried}; using {best:g}")
+    return best
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True,
@@ -60,6 +77,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model-dir", type=Path, default=None, help="score a saved model instead of training")
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5], metavar="N",
                         help="beam sizes to score and time (1 = greedy; default: 1 5)")
+    parser.add_argument("--tune-length-penalty", type=float, nargs="+", default=None, metavar="ALPHA",
+                        help="length penalties to try on val (largest beam); the best one is used on the tests")
     parser.add_argument("--max-train", type=int, default=None, metavar="N",
                         help="train on the first N training pairs only (smoke runs)")
     args = parser.parse_args(argv)
@@ -93,6 +112,11 @@ def main(argv=None) -> int:
         else:
             model_dir, run_id = args.model_dir, "-"
     pipeline = load_pipeline(model_dir)
+    if args.model_dir is not None:  # decoding settings come from --config and --set, as when training here
+        pipeline.config.decoding = config.decoding
+
+    if args.tune_length_penalty:
+        tune_length_penalty(pipeline, pipeline.read_data(prefixes["val"]), args.tune_length_penalty, max(args.beams))
 
     rows, signatures = [], {}
     for name in TEST_SETS:
@@ -112,7 +136,9 @@ def main(argv=None) -> int:
         print(f"training: {timings['train_seconds']:.0f} s, {int(timings['epochs_run'])} epochs, "
               f"{timings['train_tokens_per_second']:,.0f} tokens/s")
     sizes = ", ".join(f"{name} {next(r['sentences'] for r in rows if r['name'] == name)}" for name in TEST_SETS)
-    print(f"test sentences: {sizes}; decoding speed from raw text, batch 64, median of 3 runs")
+    print(f"test sentences: {sizes}; decoding speed from raw text, batch 64, median of 3 runs; "
+          f"length penalty {pipeline.config.decoding.length_penalty:g}, unknown-word replacement "
+          f"{'on' if pipeline.config.decoding.replace_unknown else 'off'}")
     print_translation_table(rows)
     for metric, signature in signatures.items():
         print(f"sacreBLEU {metric}: {signature}")

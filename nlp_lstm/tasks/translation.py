@@ -35,13 +35,15 @@ class TranslatorPipeline(TrainedPipeline):
     def __init__(self, model: keras.Model, config: TranslationConfig, pairs: PairEncoder):
         super().__init__(model, config)
         self.pairs = pairs
-        self._search_models: dict[tuple[int, bool], keras.Model] = {}
+        self._search_models: dict[tuple, keras.Model] = {}
 
     def search_model(self, beam_size: int, return_attention: bool = False) -> keras.Model:
-        """source ids -> (token ids, scores[, attention]); built once per setting, run compiled."""
-        key = (beam_size, return_attention)
+        """source ids -> (token ids, scores[, attention]); built once per setting, run compiled. The decoding
+        settings are read from `config.decoding` each time, so changing them there takes effect."""
+        decoding = self.config.decoding
+        key = (beam_size, return_attention, decoding.length_penalty, decoding.max_length, decoding.max_length_ratio,
+               decoding.max_length_offset)
         if key not in self._search_models:
-            decoding = self.config.decoding
             self._search_models[key] = build_search_model(
                 self.model, bos_id=self.pairs.bos_id, eos_id=self.pairs.eos_id, beam_size=beam_size,
                 length_penalty=decoding.length_penalty, max_length=decoding.max_length,
