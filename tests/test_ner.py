@@ -106,6 +106,39 @@ def test_windows_cover_every_token_once():
             assert all(0 < b - a <= max_length for a, b in mine) or (n == 0 and mine == [(0, 0)])
 
 
+def test_sequences_pack_whole_sentences_of_a_document_in_order():
+    from nlp_lstm.tasks.ner import sequences
+
+    lengths, documents = [3, 4, 2, 9, 1, 2, 2], [0, 0, 0, 0, 0, 1, 1]
+    assert sequences(lengths, 4) == [[piece] for piece in
+                                     [(0, 0, 3), (1, 0, 4), (2, 0, 2), (3, 0, 4), (3, 4, 8), (3, 8, 9), (4, 0, 1), (5, 0, 2), (6, 0, 2)]]
+    assert sequences(lengths, 8, documents, join_tokens=7) == [
+        [(0, 0, 3), (1, 0, 4)], [(2, 0, 2)], [(3, 0, 8)], [(3, 8, 9)], [(4, 0, 1)], [(5, 0, 2), (6, 0, 2)],
+    ]  # 3 + 4 + 2 > 7; a split sentence keeps its windows; documents 0 and 1 never share a sequence
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(0, 2)), min_size=1, max_size=30),
+       st.integers(1, 10), st.integers(0, 10))
+def test_sequences_cover_every_token_once_within_budget(sentences, max_length, join_tokens):
+    from nlp_lstm.tasks.ner import sequences, windows
+
+    assume(join_tokens <= max_length)
+    lengths = [n for n, _ in sentences]
+    documents = sorted(d for _, d in sentences)  # documents are runs of consecutive sentences
+    packed = sequences(lengths, max_length, documents, join_tokens)
+    assert [piece for sequence in packed for piece in sequence] == windows(lengths, max_length)
+    for sequence in packed:
+        if len(sequence) > 1:
+            assert sum(b - a for _, a, b in sequence) <= join_tokens
+            assert all(b - a == lengths[i] for i, a, b in sequence) and len({documents[i] for i, _, _ in sequence}) == 1
+    for first, second in zip(packed, packed[1:]):  # greedy: a whole next sentence that fit would have joined
+        i, a, b = second[0]
+        size = sum(e - s for _, s, e in first)
+        fits = all(e - s == lengths[j] for j, s, e in first) and size + lengths[i] <= join_tokens
+        assert not (fits and a == 0 and b == lengths[i] and documents[i] == documents[first[-1][0]])
+
+
 def _write_conll(path: Path, sentences: list[list[tuple[str, str]]], docstart: bool = True) -> dict[tuple[int, int], int]:
     """CoNLL-2003 layout (token POS chunk NER); returns (sentence, token) -> line number."""
     lines, where = [], {}
@@ -521,6 +554,34 @@ def test_ner_load_predicts_one_tag_per_token_in_a_fresh_process(ner_run):
 
 
 # ------------------------------------------------------------------------------------- user errors
+def test_joined_sentences_are_tagged_as_one_sequence_and_split_back(ner_run):
+    import nlp_lstm
+    from nlp_lstm.preprocessing.tags import convert
+
+    pipeline = nlp_lstm.load(ner_run["model_dir"])
+    tokens = [["Maria", "visited", "Paris"], ["Berlin", "staff", "."]]  # 6 tokens together
+    gold = [["I-PER", "O", "I-LOC"], ["I-LOC", "O", "O"]]  # read together, IOB1 would make one LOC
+    pipeline.config.preprocessing.join_sentences = MAX_LENGTH
+    joined = pipeline.tag(tokens, documents=[0, 0])
+    whole = pipeline.tag([tokens[0] + tokens[1]])[0]  # what the model says reading both as one sentence
+    assert joined == [whole[: len(tokens[0])], whole[len(tokens[0]):]]
+    assert pipeline.tag(tokens, documents=[0, 1]) == pipeline.tag(tokens)  # different documents: read apart
+
+    batches, packed = pipeline.batches(tokens, gold, documents=[0, 0])
+    assert packed == [[(0, 0, 3), (1, 0, 3)]]
+    expected = [pipeline.tags.index[t] + 1 for tags in gold for t in convert(tags, pipeline.tags.scheme)]
+    assert expected[2] == expected[3] == pipeline.tags.index["S-LOC"] + 1  # each sentence converted on its own
+    np.testing.assert_array_equal(batches[0][1][0][: len(expected)], expected)
+
+
+def test_join_sentences_longer_than_max_length_names_the_key(ner_run):
+    from nlp_lstm.config.loader import load_config
+    from nlp_lstm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"preprocessing.*join_sentences \(9\) is more than max_length \(8\)"):
+        load_config(ner_run["config"], ["preprocessing.join_sentences=9"])
+
+
 def test_ner_user_errors(ner_run, tmp_path):
     sentences = [_sentence(k) for k in range(6)]
     sentences[2][1] = (sentences[2][1][0], "X-PER")

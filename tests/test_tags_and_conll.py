@@ -90,6 +90,7 @@ def test_reads_conll2003_layout(tmp_path):
     assert data.tokens == [["NRU", "backs", "Veronian"], ["Karsten", "Holm"], ["DALBURY"]]
     assert data.tags == [["I-ORG", "O", "I-MISC"], ["I-PER", "I-PER"], ["I-LOC"]]
     assert data.lines == [3, 7, 13]
+    assert data.documents == [0, 0, 1] and data.subset([2, 0]).documents == [1, 0]
     assert read_conll(path, tag_column=None).tags is None
     assert read_conll(path, tag_column=1).tags[0] == ["NNP", "VBZ", "JJ"]
 

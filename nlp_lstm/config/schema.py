@@ -194,6 +194,17 @@ class TaggingPreprocessingConfig(PreprocessingConfig):
     replace_digits: bool = Field(True, description="map every digit to 0 (word ids only; chars see the digits)")
     max_length: int = Field(128, ge=1, description="longer sentences are tagged in consecutive windows")
     tag_scheme: Literal["iob1", "iob2", "iobes"] = Field("iobes", description="scheme the model is trained in")
+    join_sentences: int = Field(
+        0, ge=0, description="pack consecutive sentences of a document (between -DOCSTART- lines) into sequences "
+        "of up to this many tokens, so the BiLSTM reads each sentence with its neighbours; 0 = one sentence each"
+    )
+
+    @model_validator(mode="after")
+    def _joined_sequences_fit(self) -> "TaggingPreprocessingConfig":
+        if self.join_sentences > self.max_length:
+            raise ValueError(f"join_sentences ({self.join_sentences}) is more than max_length ({self.max_length}): "
+                             "a joined sequence would be cut")
+        return self
 
 
 class SubwordConfig(Section):

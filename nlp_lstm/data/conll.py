@@ -21,6 +21,7 @@ class TaggedSentences:
     tags: list[list[str]] | None
     lines: list[int] = field(default_factory=list)  # line of each sentence's first token
     source: str = ""
+    documents: list[int] = field(default_factory=list)  # document of each sentence (counted by -DOCSTART-)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -31,6 +32,7 @@ class TaggedSentences:
             tags=None if self.tags is None else [self.tags[i] for i in indices],
             lines=[self.lines[i] for i in indices] if self.lines else [],
             source=self.source,
+            documents=[self.documents[i] for i in indices] if self.documents else [],
         )
 
 
@@ -44,12 +46,15 @@ def read_conll(
 ) -> TaggedSentences:
     """Read sentences; `tag_column=None` reads tokens only. Negative columns count from the end.
 
-    Every token line must have as many columns as the file's first token line.
+    Every token line must have as many columns as the file's first token line. `-DOCSTART-` lines start a
+    new document; a file without them is one document.
     """
     path = Path(path)
     tokens: list[list[str]] = []
     tags: list[list[str]] | None = None if tag_column is None else []
     lines: list[int] = []
+    documents: list[int] = []
+    document = 0
     sentence_tokens: list[str] = []
     sentence_tags: list[str] = []
     expected_columns: int | None = None
@@ -60,6 +65,7 @@ def read_conll(
         if sentence_tokens:
             tokens.append(sentence_tokens)
             lines.append(start_line)
+            documents.append(document)
             if tags is not None:
                 tags.append(sentence_tags)
         sentence_tokens, sentence_tags = [], []
@@ -74,6 +80,7 @@ def read_conll(
                 columns = line.split(delimiter) if delimiter else line.split()
                 if columns[0] == "-DOCSTART-":
                     close_sentence()
+                    document += bool(documents)  # the first document starts at 0
                     continue
                 if expected_columns is None:
                     expected_columns = len(columns)
@@ -101,7 +108,7 @@ def read_conll(
         raise decoding_error(path, encoding, exc) from None
     if not tokens:
         raise DataError(f"{path}: no sentences found")
-    return TaggedSentences(tokens, tags, lines, str(path))
+    return TaggedSentences(tokens, tags, lines, str(path), documents)
 
 
 def _position(column: int) -> int:

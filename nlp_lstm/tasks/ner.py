@@ -34,6 +34,31 @@ def windows(lengths: Sequence[int], max_length: int) -> list[Window]:
     return [(i, start, min(start + max_length, n)) for i, n in enumerate(lengths) for start in range(0, max(n, 1), max_length)]
 
 
+def sequences(lengths: Sequence[int], max_length: int, documents: Sequence[int] | None = None,
+              join_tokens: int = 0) -> list[list[Window]]:
+    """The token sequences the tagger reads, each a list of windows read one after the other.
+
+    Without `documents` or `join_tokens`, each window is a sequence. Otherwise consecutive whole sentences
+    of the same document are packed, in order, into sequences of at most `join_tokens` tokens, so that each
+    is read with its neighbours; a sentence longer than that keeps its own windows.
+    """
+    pieces = windows(lengths, max_length)
+    if not documents or not join_tokens:
+        return [[piece] for piece in pieces]
+    packed: list[list[Window]] = []
+    size, open_document = 0, None  # the document the last sequence can still take sentences from
+    for piece in pieces:
+        i, a, b = piece
+        whole = b - a == lengths[i] <= join_tokens
+        if whole and open_document == documents[i] and size + b - a <= join_tokens:
+            packed[-1].append(piece)
+            size += b - a
+        else:
+            packed.append([piece])
+            size, open_document = b - a, documents[i] if whole else None
+    return packed
+
+
 class NerPipeline(TrainedPipeline):
     """Raw text in, entities with character offsets out; or tokens in, one tag per token out."""
 
@@ -54,35 +79,46 @@ class NerPipeline(TrainedPipeline):
 
     # ------------------------------------------------------------------------------ batching
     def batches(self, token_lists: Sequence[Sequence[str]], tag_lists: Sequence[Sequence[str]] | None = None, *,
-                shuffle: bool = False, batch_size: int | None = None, seed: int = 0,
-                source: str = "", lines: Sequence[int] | None = None) -> tuple[PaddedBatches, list[Window]]:
-        """Batches of sentence windows (long sentences split at `preprocessing.max_length`)."""
+                shuffle: bool = False, batch_size: int | None = None, seed: int = 0, source: str = "",
+                lines: Sequence[int] | None = None,
+                documents: Sequence[int] | None = None) -> tuple[PaddedBatches, list[list[Window]]]:
+        """Batches of token sequences: sentence windows (long sentences split at `preprocessing.max_length`),
+        packed with their neighbours when `documents` are known and `preprocessing.join_sentences` is set."""
         prep = self.config.preprocessing
-        pieces = windows([len(t) for t in token_lists], prep.max_length)
-        inputs = self.word_inputs.encode_tokens([token_lists[i][a:b] for i, a, b in pieces])
+        packed = sequences([len(t) for t in token_lists], prep.max_length, documents, prep.join_sentences)
+        inputs = self.word_inputs.encode_tokens(
+            [[token for i, a, b in sequence for token in token_lists[i][a:b]] for sequence in packed]
+        )
         targets = None
         if tag_lists is not None:
-            scheme = self.tags.scheme
-            window_tags = [convert(tag_lists[i][a:b], scheme) for i, a, b in pieces]
-            window_lines = [lines[i] + a for i, a, _ in pieces] if lines else None
-            targets = self.tags.encode(window_tags, source, window_lines)
+            scheme = self.tags.scheme  # converted per sentence: a sentence's first entity tag stays a B-/S-
+            targets = [
+                np.concatenate(self.tags.encode([convert(tag_lists[i][a:b], scheme) for i, a, b in sequence], source,
+                                                [lines[i] + a for i, a, _ in sequence] if lines else None))
+                for sequence in packed
+            ]
         batches = PaddedBatches(
             inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
             bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
             length_field="token_ids",
         )
-        return batches, pieces
+        return batches, packed
 
     # ------------------------------------------------------------------------------ prediction
-    def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256) -> list[list[str]]:
-        """Tags (in the model's training scheme) for tokenized sentences."""
+    def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256,
+            documents: Sequence[int] | None = None) -> list[list[str]]:
+        """Tags (in the model's training scheme) for tokenized sentences; with `documents` (one id per
+        sentence), neighbouring sentences are read together as in training."""
         if not token_lists:
             return []
-        batches, pieces = self.batches(token_lists, batch_size=batch_size)
+        batches, packed = self.batches(token_lists, batch_size=batch_size, documents=documents)
         decoded = self.run_batches(batches, self.decoder)
         tagged: list[list[str]] = [[] for _ in token_lists]
-        for (i, a, b), ids in zip(pieces, decoded):
-            tagged[i].extend(self.tags.decode(ids[: b - a]))
+        for sequence, ids in zip(packed, decoded):
+            offset = 0
+            for i, a, b in sequence:
+                tagged[i].extend(self.tags.decode(ids[offset: offset + b - a]))
+                offset += b - a
         return tagged
 
     def predict(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256) -> list[Any]:
@@ -120,13 +156,13 @@ class NerPipeline(TrainedPipeline):
             data = self.read_data(data)
         if data.tags is None:
             raise DataError(f"{data.source}: no tag column to evaluate against")
-        return evaluate_entities(data.tags, self.tag(data.tokens))
+        return evaluate_entities(data.tags, self.tag(data.tokens, documents=data.documents))
 
     def write_predictions(self, data: TaggedSentences | str | Path, path: Path) -> None:
         """conlleval input: `token gold predicted` per line (predicted in the data's scheme), blank between sentences."""
         if not isinstance(data, TaggedSentences):
             data = self.read_data(data)
-        predicted = [convert(tags, self.input_scheme) for tags in self.tag(data.tokens)]
+        predicted = [convert(tags, self.input_scheme) for tags in self.tag(data.tokens, documents=data.documents)]
         with open(path, "w", encoding="utf-8") as handle:
             for i, tokens in enumerate(data.tokens):
                 gold = data.tags[i] if data.tags is not None else ["O"] * len(tokens)
@@ -204,7 +240,7 @@ class NerTask(Task[TaggedSentences]):
 
     def batches(self, pipeline: NerPipeline, data: TaggedSentences, *, shuffle: bool) -> PaddedBatches:
         batches, _ = pipeline.batches(data.tokens, data.tags, shuffle=shuffle, seed=self.config.training.seed,
-                                      source=data.source, lines=data.lines)
+                                      source=data.source, lines=data.lines, documents=data.documents)
         return batches
 
     def data_frame(self, data: TaggedSentences):
