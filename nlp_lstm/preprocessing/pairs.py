@@ -52,12 +52,6 @@ def _kept(source_tokens, target_tokens, source_max: int, target_max: int, policy
     return [i for i, (s, t) in enumerate(zip(source_tokens, target_tokens)) if len(s) <= source_max and len(t) <= target_max]
 
 
-def _until_eos(ids: Sequence[int] | np.ndarray, eos_id: int) -> list[int]:
-    """Generated ids before the first EOS, one per decoding step."""
-    ids = [int(i) for i in ids]
-    return ids[: ids.index(eos_id)] if eos_id in ids else ids
-
-
 class PairEncoder:
     """Source and target tokenizers with their own vocabularies; saved with the model."""
 
@@ -125,10 +119,20 @@ class PairEncoder:
         )
 
     # ----------------------------------------------------------------------------- decoding
+    def _steps(self, ids: Sequence[int] | np.ndarray) -> list[tuple[int, int]]:
+        """(decoding step, id) of the generated tokens before EOS, padding and BOS dropped."""
+        specials = {self.target.vocab.pad_id, self.bos_id}
+        steps = []
+        for step, i in enumerate(int(i) for i in ids):
+            if i == self.eos_id:
+                break
+            if i not in specials:
+                steps.append((step, i))
+        return steps
+
     def target_tokens(self, ids: Sequence[int] | np.ndarray) -> list[str]:
         """Generated ids up to EOS (padding and BOS dropped) as target tokens, joiners included."""
-        specials = {self.target.vocab.pad_id, self.bos_id}
-        return [self.target.vocab.tokens[int(i)] for i in _until_eos(ids, self.eos_id) if int(i) not in specials]
+        return [self.target.vocab.tokens[i] for _, i in self._steps(ids)]
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         """Generated ids -> detokenized text."""
@@ -136,25 +140,20 @@ class PairEncoder:
 
     def has_unknown(self, ids: Sequence[int] | np.ndarray) -> bool:
         """Whether the generated ids hold the OOV token before EOS."""
-        oov = self.target.vocab.oov_id
-        return any(int(i) == oov for i in _until_eos(ids, self.eos_id))
+        return any(i == self.target.vocab.oov_id for _, i in self._steps(ids))
 
     def decode_replacing_unknown(self, ids: Sequence[int] | np.ndarray, attention: np.ndarray, source: str) -> str:
         """Generated ids -> text, each OOV token replaced by the source word it attends to most (Luong et al.
         2015's unknown-word replacement): names, numbers and rare words come out as written in the source
         instead of as "<unk>". `attention` is (output steps, source positions), as the search returns it."""
         words = self.source_words(source)
-        oov, specials = self.target.vocab.oov_id, {self.target.vocab.pad_id, self.bos_id}
         tokens = []
-        for step, i in enumerate(_until_eos(ids, self.eos_id)):
-            i = int(i)
-            if i in specials or (i == oov and not words):  # an empty source has no word to copy
-                continue
-            if i == oov:
+        for step, i in self._steps(ids):
+            if i != self.target.vocab.oov_id:
+                tokens.append(self.target.vocab.tokens[i])
+            elif words:  # an empty source has no word to copy
                 position = int(np.argmax(np.asarray(attention)[step, : len(words)]))
                 tokens.append(self.target.tokenizer.normalize(words[position]))
-            else:
-                tokens.append(self.target.vocab.tokens[i])
         return detokenize(tokens)
 
     def source_words(self, text: str) -> list[str]:

@@ -116,8 +116,7 @@ class TranslatorPipeline(TrainedPipeline):
         if not unknown:
             return
         if "attention" in generated:
-            redone = {"ids": generated["ids"], "attention": generated["attention"]}
-            rows = unknown
+            redone, rows = generated, unknown
         else:
             redone = self.generate([sources[i] for i in unknown], beam_size=beam_size, return_attention=True,
                                    batch_size=batch_size)
