@@ -94,6 +94,8 @@ def test_word_dropout_replaces_only_real_tokens_and_only_in_training():
     dropped = out[:, :4] == 1
     assert set(np.unique(out[:, :4])) <= {1, 5, 6, 7, 8}
     assert 0.23 < dropped.mean() < 0.27
+    spare_first = keras.ops.convert_to_numpy(WordDropout(0.5, oov_id=1, seed=3, keep_first=True)(ids, training=True))
+    assert (spare_first[:, 0] == 5).all() and (spare_first[:, 1:4] == 1).mean() > 0.45
 
 
 def test_char_cnn_ignores_character_and_word_padding():

@@ -214,9 +214,10 @@ def test_attention_ignores_source_padding(score):
 
 
 def _tiny_translator(input_feeding: bool, attention: str = "general", tie: bool = False, layers: int = 1,
-                     encoder_cell: str = "lstm"):
+                     encoder_cell: str = "lstm", word_dropout: float = 0.0):
     config = TranslatorModelConfig.model_validate({
         "source_embedding_dim": 8, "target_embedding_dim": 8, "embedding_dropout": 0.0,
+        "source_word_dropout": word_dropout, "target_word_dropout": word_dropout,
         "encoder": {"cell": encoder_cell, "units": 8, "layers": 2, "dropout": 0.0},
         "decoder": {"units": 16, "layers": layers, "attention": attention, "input_feeding": input_feeding,
                     "dropout": 0.0, "tie_embeddings": tie},
@@ -252,6 +253,29 @@ def test_teacher_forced_logits_equal_step_by_step_decoding(input_feeding, attent
         valid = target_in[:, t] != 0
         np.testing.assert_allclose(to_numpy(log_probs)[valid], expected[valid, t], rtol=1e-4, atol=1e-4)
         assert np.all(to_numpy(weights)[1, 3:] == 0.0)
+
+
+@pytest.mark.backends
+def test_word_dropout_feeds_unknown_words_in_training_only_and_spares_bos(tmp_path):
+    """Training replaces source tokens and decoder inputs after BOS by <unk> (id 1), padding and the attention
+    mask untouched; inference is the model without word dropout, which the search model reuses."""
+    model = _tiny_translator(True, word_dropout=0.999999)  # every token, bar one in a million
+    source, target_in = _source_batch()
+    inputs = {"source_ids": source, "target_in": target_in}
+    all_unknown = {"source_ids": np.where(source > 0, 1, 0).astype("int32"),
+                   "target_in": np.where(target_in > 0, 1, 0).astype("int32")}
+    all_unknown["target_in"][:, 0] = target_in[:, 0]
+    np.testing.assert_allclose(to_numpy(model(inputs, training=True)), to_numpy(model(all_unknown, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    plain = _tiny_translator(True)
+    for name in ("encoder", "decoder"):
+        plain.get_layer(name).set_weights(model.get_layer(name).get_weights())
+    expected = to_numpy(plain(inputs, training=False))
+    np.testing.assert_allclose(to_numpy(model(inputs, training=False)), expected, rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "translator.keras")
+    again = keras.saving.load_model(tmp_path / "translator.keras")
+    assert again.get_layer("target_word_dropout").keep_first
+    np.testing.assert_allclose(to_numpy(again(inputs, training=False)), expected, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------- search

@@ -431,6 +431,14 @@ class TranslatorModelConfig(Section):
     source_embedding_dim: int = Field(256, ge=1)
     target_embedding_dim: int = Field(256, ge=1)
     embedding_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="on the source embeddings")
+    source_word_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="training: replace source tokens by <unk> at this rate (Sennrich and "
+        "Zhang 2019: small corpora gain from it)"
+    )
+    target_word_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="training: replace the decoder's input tokens (not the predicted ones) by "
+        "<unk> at this rate, so it leans on the source rather than on its own history"
+    )
     encoder: RecurrentConfig = RecurrentConfig(units=256, layers=2, dropout=0.3)
     decoder: DecoderConfig = DecoderConfig()
 

@@ -40,13 +40,15 @@ class WordDropout(layers.Layer):
 
     Teaches the OOV embedding and stops the model leaning on single words (Iyyer et al. 2015; Lample et
     al. 2016 replace singletons likewise). Padding (id 0) is left alone; inference is untouched.
+    `keep_first` spares each row's first token (a decoder's BOS, which inference always feeds as is).
     """
 
-    def __init__(self, rate: float, oov_id: int = 1, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float, oov_id: int = 1, seed: int | None = None, keep_first: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.rate = rate
         self.oov_id = oov_id
         self.seed = seed
+        self.keep_first = keep_first
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, token_ids, training=None):
@@ -54,13 +56,16 @@ class WordDropout(layers.Layer):
             return token_ids
         drop = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator) < self.rate
         drop = ops.logical_and(drop, ops.not_equal(token_ids, 0))
+        if self.keep_first:
+            drop = ops.logical_and(drop, ops.expand_dims(ops.arange(ops.shape(token_ids)[1]) > 0, 0))
         return ops.where(drop, ops.cast(self.oov_id, token_ids.dtype), token_ids)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "oov_id": self.oov_id, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate, "oov_id": self.oov_id, "seed": self.seed,
+                "keep_first": self.keep_first}
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

@@ -20,7 +20,8 @@ import keras
 from keras import layers, ops
 
 from nlp_lstm.models.encoders import RecurrentEncoder
-from nlp_lstm.models.layers import masked_fill_value, scans_over_time
+from nlp_lstm.models.layers import WordDropout, masked_fill_value, scans_over_time
+from nlp_lstm.preprocessing.vocab import Vocabulary
 
 ATTENTION_SCORES = ("dot", "general", "additive")
 
@@ -260,6 +261,12 @@ class SequenceLoss(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+def _word_dropout(token_ids, rate: float, name: str, keep_first: bool = False):
+    if not rate:
+        return token_ids
+    return WordDropout(rate, oov_id=Vocabulary.oov_id, keep_first=keep_first, name=name)(token_ids)
+
+
 def build_translator(source_vocab_size: int, target_vocab_size: int, config) -> keras.Model:
     """The teacher-forced training model from a `TranslatorModelConfig`."""
     rnn = config.encoder.model_dump()
@@ -267,12 +274,16 @@ def build_translator(source_vocab_size: int, target_vocab_size: int, config) -> 
     decoder_config = config.decoder
     source_ids = keras.Input((None,), dtype="int32", name="source_ids")
     target_in = keras.Input((None,), dtype="int32", name="target_in")
+    # Word dropout sits outside the encoder and decoder layers, which the search model reuses: inference never
+    # sees it. The decoder still gets the true source ids for its attention mask (padding is never dropped).
+    encoder_ids = _word_dropout(source_ids, config.source_word_dropout, "source_word_dropout")
+    decoder_ids = _word_dropout(target_in, config.target_word_dropout, "target_word_dropout", keep_first=True)
     memory, final = SourceEncoder(
         source_vocab_size, config.source_embedding_dim, config.embedding_dropout, rnn, name="encoder"
-    )(source_ids)
+    )(encoder_ids)
     logits = AttentionDecoder(
         target_vocab_size, config.target_embedding_dim, decoder_config.units, decoder_config.layers,
         attention=decoder_config.attention, input_feeding=decoder_config.input_feeding,
         dropout=decoder_config.dropout, tie_embeddings=decoder_config.tie_embeddings, name="decoder",
-    )(target_in, memory, final, source_ids)
+    )(decoder_ids, memory, final, source_ids)
     return keras.Model({"source_ids": source_ids, "target_in": target_in}, logits, name="translator")
