@@ -68,6 +68,17 @@ def test_overrides_are_yaml_scalars_and_flagged_as_set(tmp_path, train_csv):
     ]
 
 
+def test_an_item_of_a_list_set_on_the_command_line_is_blamed_on_set(tmp_path, train_csv):
+    path = write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\nmodel:\n  hidden_units: [4]\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["model.hidden_units=[4, 0]", "model.char_features.kernel_size=[]"])
+    assert sorted(problems_of(exc)) == [
+        "--set model.char_features.kernel_size: List should have at least 1 item after validation, not 0",
+        "--set model.hidden_units.1: Input should be greater than or equal to 1 (got 0)",
+    ]
+    assert load_config(path, ["model.char_features.kernel_size=5"]).model.char_features.kernel_size == [5]
+
+
 def test_every_documented_set_key_is_accepted(tmp_path, train_csv):
     keys = {
         "data.train": str(train_csv), "data.validation": str(train_csv), "data.test": str(train_csv),

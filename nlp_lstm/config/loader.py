@@ -119,9 +119,9 @@ def _config_loc(loc: tuple[Any, ...], config_cls: type[BaseModel]) -> KeyPath:
 
 
 def _where(loc: KeyPath, source: str, lines: Mapping[KeyPath, int], from_cli: set[KeyPath]) -> str:
-    if loc in from_cli:
-        return "--set "
-    for depth in range(len(loc), 0, -1):  # the key's own line, else its section's
+    for depth in range(len(loc), 0, -1):  # the key's own line, else its section's (or --set of either)
+        if loc[:depth] in from_cli:
+            return "--set "
         if loc[:depth] in lines:
             return f"{source}:{lines[loc[:depth]]}: "
     return f"{source}: "

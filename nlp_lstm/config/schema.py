@@ -51,6 +51,7 @@ def _spacy_language(code: str) -> str:
 SpacyLanguage = Annotated[str, AfterValidator(_spacy_language)]
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 ColumnRef = Union[int, str]
+PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class Section(BaseModel):
@@ -287,10 +288,17 @@ class CharFeaturesConfig(Section):
     encoder: Literal["cnn", "lstm"] = Field("cnn", description="char CNN (Ma & Hovy) or char BiLSTM (Lample et al.)")
     embedding_dim: int = Field(32, ge=1)
     filters: int = Field(64, ge=1, description="cnn: number of filters")
-    kernel_size: int = Field(3, ge=1, description="cnn: window width")
+    kernel_size: list[PositiveInt] = Field(
+        [3], min_length=1, description="cnn: window width, or a list of widths (Kim et al. 2016) each with "
+                                       "`filters` filters, their outputs concatenated")
     lstm_units: int = Field(25, ge=1, description="lstm: units per direction")
     max_word_length: int = Field(20, ge=1, description="characters kept per token")
     min_frequency: int = Field(1, ge=1, description="rarer characters map to the unknown character")
+
+    @field_validator("kernel_size", mode="before")
+    @classmethod
+    def _one_width_is_a_list(cls, value):
+        return [value] if isinstance(value, int) else value
 
 
 class CasingFeaturesConfig(Section):
@@ -387,7 +395,7 @@ class ClassifierModelConfig(WordFeaturesConfig):
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
     rnn: RecurrentConfig = RecurrentConfig()
     pooling: Literal["max", "mean", "last", "attention"] = "max"
-    hidden_units: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    hidden_units: list[PositiveInt] = Field(default_factory=list)
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before each dense layer")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 from keras import layers, ops
 
@@ -72,39 +74,48 @@ class WordDropout(layers.Layer):
 class CharCNN(layers.Layer):
     """Character-level word features (Ma & Hovy 2016): embed characters, convolve, max over each word.
 
-    Input: (batch, words, chars) character ids, 0 = padding. Output: (batch, words, filters); all-padding
-    words give zeros and are masked.
+    `kernel_size` may list several widths (Kim et al. 2016): each gets `filters` filters and their pooled
+    outputs are concatenated, so longer affixes are seen whole. Input: (batch, words, chars) character ids,
+    0 = padding. Output: (batch, words, filters * widths); all-padding words give zeros and are masked.
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 32, filters: int = 64, kernel_size: int = 3,
-                 **kwargs):
+    def __init__(self, vocab_size: int, embedding_dim: int = 32, filters: int = 64,
+                 kernel_size: int | Sequence[int] = 3, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.filters = filters
-        self.kernel_size = kernel_size
+        self.kernel_size = kernel_size if isinstance(kernel_size, int) else [int(k) for k in kernel_size]
+        widths = [self.kernel_size] if isinstance(self.kernel_size, int) else self.kernel_size
         self.embedding = layers.Embedding(vocab_size, embedding_dim, name="char_embedding")
-        self.conv = layers.Conv1D(filters, kernel_size, padding="same", activation="tanh", name="char_conv")
+        # The first width keeps the name and attribute of the single-width layer, so saved models still load.
+        self.conv = layers.Conv1D(filters, widths[0], padding="same", activation="tanh", name="char_conv")
+        self.wider_convs = [layers.Conv1D(filters, width, padding="same", activation="tanh", name=f"char_conv_{width}")
+                            for width in widths[1:]]
+        self.output_dim = filters * len(widths)
 
     def build(self, input_shape):
         self.embedding.build((None, None))
-        self.conv.build((None, None, self.embedding_dim))
+        for conv in (self.conv, *self.wider_convs):
+            conv.build((None, None, self.embedding_dim))
 
     def call(self, char_ids):
         batch, words, chars = ops.shape(char_ids)[0], ops.shape(char_ids)[1], ops.shape(char_ids)[2]
         flat = ops.reshape(char_ids, (-1, chars))
-        features = self.conv(self.embedding(flat))
+        embedded = self.embedding(flat)
+        features = [conv(embedded) for conv in (self.conv, *self.wider_convs)]
+        features = features[0] if len(features) == 1 else ops.concatenate(features, axis=-1)
         valid = ops.expand_dims(ops.not_equal(flat, 0), -1)
         pooled = ops.max(ops.where(valid, features, masked_fill_value(features.dtype)), axis=1)
         pooled = ops.where(ops.any(valid, axis=1), pooled, ops.zeros_like(pooled))
-        return ops.reshape(pooled, (batch, words, self.filters))
+        return ops.reshape(pooled, (batch, words, self.output_dim))
 
     def compute_mask(self, char_ids, mask=None):
         # Keras merges masks with `any`: without its own mask this input would unmask the padding words.
         return ops.any(ops.not_equal(char_ids, 0), axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.filters)
+        return (input_shape[0], input_shape[1], self.output_dim)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
