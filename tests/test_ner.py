@@ -613,3 +613,27 @@ def test_ner_user_errors(ner_run, tmp_path):
     result = run_cli("run", str(ner_run["config"]), "--set", "data.scheme=bio", cwd=tmp_path)
     assert result.returncode == 2
     assert "data.scheme" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ensemble_benchmark_decodes_like_the_pipeline(ner_run):
+    """benchmarks/conll2003_ensemble.py: one member, or a member averaged with itself, gives the pipeline's tags."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from conll2003_ensemble import ensemble_tags
+
+    from nlp_lstm.pipeline import load_pipeline
+
+    pipeline = load_pipeline(ner_run["model_dir"])
+    data = pipeline.read_data(ner_run["files"]["test"])
+    assert max(len(t) for t in data.tokens) > MAX_LENGTH  # windows of a long sentence are decoded apart
+    expected = pipeline.tag(data.tokens)
+    assert ensemble_tags([pipeline], data) == expected
+    twin = load_pipeline(ner_run["model_dir"])
+    assert ensemble_tags([pipeline, twin], data) == expected
+    weights = [w.copy() for w in pipeline.model.get_weights()]
+    other = load_pipeline(ner_run["model_dir"])
+    other.model.set_weights([w * 0.5 for w in weights])  # a different member changes the average
+    mixed = ensemble_tags([pipeline, other], data)
+    assert [len(t) for t in mixed] == [len(t) for t in expected]
+    assert all(np.array_equal(a, b) for a, b in zip(pipeline.model.get_weights(), weights))  # restored
