@@ -22,12 +22,12 @@ import numpy as np
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 
 
-def sequence_scores(pipeline, data) -> tuple[list, list[np.ndarray]]:
-    """The token sequences the tagger reads (windows of long sentences, packed neighbours) and, per
-    sequence, its (words, tags) scores, unpadded."""
+def sequence_scores(pipeline, data) -> list[np.ndarray]:
+    """Per token sequence the tagger reads (windows of long sentences, packed neighbours), its unpadded
+    (words, tags) scores."""
     batches, packed = pipeline.batches(data.tokens, documents=data.documents)
     outputs = pipeline.run_batches(batches)
-    return packed, [scores[: sum(b - a for _, a, b in sequence)] for sequence, scores in zip(packed, outputs)]
+    return [scores[: sum(b - a for _, a, b in sequence)] for sequence, scores in zip(packed, outputs)]
 
 
 def ensemble_tags(pipelines, data, members: Sequence[int] | None = None,
@@ -38,34 +38,29 @@ def ensemble_tags(pipelines, data, members: Sequence[int] | None = None,
     from keras import ops
 
     from nlp_lstm.models.tagger import _crf_layer
+    from nlp_lstm.tasks.ner import per_sentence, sequences
 
     members = list(range(len(pipelines))) if members is None else list(members)
     if scores is None:
-        scores = [sequence_scores(p, data)[1] for p in pipelines]
-    _, packed = pipelines[0].batches(data.tokens, documents=data.documents)
-    crfs = [_crf_layer(p.model) for p in pipelines]
-    crf = crfs[members[0]]
-    saved = [ops.convert_to_numpy(w) for w in (crf.transitions, crf.start_scores, crf.end_scores)]
+        scores = [sequence_scores(p, data) for p in pipelines]
+    prep = pipelines[0].config.preprocessing
+    packed = sequences([len(t) for t in data.tokens], prep.max_length, data.documents, prep.join_sentences)
+    crfs = [_crf_layer(pipelines[m].model) for m in members]
+    tables = [(c.transitions, c.start_scores, c.end_scores) for c in crfs]
+    saved = [ops.convert_to_numpy(v) for v in tables[0]]
     try:
-        for index, variable in enumerate((crf.transitions, crf.start_scores, crf.end_scores)):
-            tables = [(c.transitions, c.start_scores, c.end_scores)[index] for c in (crfs[m] for m in members)]
-            variable.assign(np.mean([ops.convert_to_numpy(t) for t in tables], axis=0))
+        for index, variable in enumerate(tables[0]):
+            variable.assign(np.mean([ops.convert_to_numpy(t[index]) for t in tables], axis=0))
         averaged = [np.mean([scores[m][k] for m in members], axis=0) for k in range(len(packed))]
-        paths = decode(crf, averaged)
+        paths = decode(crfs[0], averaged)
     finally:
-        for variable, value in zip((crf.transitions, crf.start_scores, crf.end_scores), saved):
+        for variable, value in zip(tables[0], saved):
             variable.assign(value)
-    tagged: list[list[str]] = [[] for _ in data.tokens]
-    for sequence, path in zip(packed, paths):
-        offset = 0
-        for i, a, b in sequence:
-            tagged[i].extend(pipelines[0].tags.decode(path[offset: offset + b - a]))
-            offset += b - a
-    return tagged
+    return [pipelines[0].tags.decode(ids) for ids in per_sentence(packed, paths, len(data.tokens))]
 
 
 def decode(crf, scores: list[np.ndarray], batch_size: int = 256) -> list[np.ndarray]:
-    """Viterbi paths of `scores` (one array per sentence) through `crf`."""
+    """Viterbi paths of `scores` (one (words, tags) array per sequence) through `crf`."""
     from keras import ops
 
     paths: list[np.ndarray] = [np.zeros(0, dtype=np.int32)] * len(scores)
@@ -113,7 +108,7 @@ def main(argv=None) -> int:
             return 2
 
     splits = {name: pipelines[0].read_data(args.data_dir / f"eng.{name}") for name in ("testa", "testb")}
-    scores = {name: [sequence_scores(p, data)[1] for p in pipelines] for name, data in splits.items()}
+    scores = {name: [sequence_scores(p, data) for p in pipelines] for name, data in splits.items()}
 
     def f1(members: tuple[int, ...], split: str) -> float:
         predicted = ensemble_tags(pipelines, splits[split], members, scores[split])

@@ -633,7 +633,8 @@ def test_ensemble_benchmark_decodes_like_the_pipeline(ner_run):
     assert ensemble_tags([pipeline, twin], data) == expected
     weights = [w.copy() for w in pipeline.model.get_weights()]
     other = load_pipeline(ner_run["model_dir"])
-    other.model.set_weights([w * 0.5 for w in weights])  # a different member changes the average
+    other.model.set_weights([w * 0.5 for w in weights])  # a different member: its average is written into
+    # the first member's CRF for decoding, which must get its own weights back afterwards
     mixed = ensemble_tags([pipeline, other], data)
     assert [len(t) for t in mixed] == [len(t) for t in expected]
     assert all(np.array_equal(a, b) for a, b in zip(pipeline.model.get_weights(), weights))  # restored

@@ -59,6 +59,17 @@ def sequences(lengths: Sequence[int], max_length: int, documents: Sequence[int] 
     return packed
 
 
+def per_sentence(packed: Sequence[list[Window]], outputs: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """Per-word outputs of the sequences `sequences` packed, put back together per sentence (`count` of them)."""
+    pieces: list[list[np.ndarray]] = [[] for _ in range(count)]
+    for sequence, output in zip(packed, outputs):
+        offset = 0
+        for i, a, b in sequence:
+            pieces[i].append(output[offset: offset + b - a])
+            offset += b - a
+    return [np.concatenate(p) for p in pieces]  # every sentence has a window, even an empty one
+
+
 class NerPipeline(TrainedPipeline):
     """Raw text in, entities with character offsets out; or tokens in, one tag per token out."""
 
@@ -113,13 +124,7 @@ class NerPipeline(TrainedPipeline):
             return []
         batches, packed = self.batches(token_lists, batch_size=batch_size, documents=documents)
         decoded = self.run_batches(batches, self.decoder)
-        tagged: list[list[str]] = [[] for _ in token_lists]
-        for sequence, ids in zip(packed, decoded):
-            offset = 0
-            for i, a, b in sequence:
-                tagged[i].extend(self.tags.decode(ids[offset: offset + b - a]))
-                offset += b - a
-        return tagged
+        return [self.tags.decode(ids) for ids in per_sentence(packed, decoded, len(token_lists))]
 
     def predict(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256) -> list[Any]:
         """Raw texts -> per text, a list of `{'text', 'label', 'start', 'end'}` entities (character offsets).
