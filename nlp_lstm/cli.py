@@ -1,4 +1,4 @@
-"""`nlp-lstm` command line: run, validate, predict, evaluate.
+"""`nlp-lstm` command line: run (and resume), validate, predict, evaluate, info, runs.
 
 User mistakes (bad YAML, unknown key, missing or malformed file, bad model directory) print one clear
 message and exit non-zero, without a traceback. Exit codes: 0 ok, 1 unexpected error, 2 invalid
@@ -10,21 +10,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
-from nlp_lstm.errors import ConfigError, DataError, ModelDirError, NlpLstmError, Terminated
+from nlp_lstm.errors import ConfigError, DataError, InputWarning, ModelDirError, NlpLstmError, Terminated, UsageError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA = 0, 1, 2, 3
 
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", type=Path, help="pipeline YAML file, e.g. pipelines/sentiment.yaml")
+def _add_config_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    parser.add_argument("config", type=Path, nargs="?" if optional else None,
+                        help="pipeline YAML file, e.g. pipelines/sentiment.yaml")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config value by its dotted key (repeatable), e.g. --set training.epochs=3 "
         "--set data.train=path/train.tsv; values are parsed as YAML scalars",
     )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,11 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="validate, train, evaluate, save and log a pipeline to MLflow",
+        "run", help="validate, train, evaluate, save and log a pipeline to MLflow (or resume one)",
         description="Validate the config, preprocess, train, evaluate on the test split, save the trained "
-        "pipeline and log the run to MLflow. Prints the run id, the saved model's path and the test metrics.",
+        "pipeline and log the run to MLflow. Prints the run id, the saved model's path and the test metrics. "
+        "A run writes a resume checkpoint after every epoch: if it is stopped (Ctrl-C, kill, crash, reboot), "
+        "`--resume` continues it in the same folder and MLflow run.",
     )
-    _add_config_arguments(run)
+    _add_config_arguments(run, optional=True)
+    run.add_argument(
+        "--resume", metavar="FOLDER|RUN_ID", default=None,
+        help="continue an interrupted run: its folder (as `run` printed) or its MLflow run id. CONFIG is then "
+        "optional (default: the run's saved config); only training.epochs may change",
+    )
 
     validate = commands.add_parser(
         "validate", help="check a pipeline config (and its data files) without training",
@@ -54,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model_dir", type=Path, help="directory printed by `nlp-lstm run`")
     predict.add_argument("--input", type=Path, default=None, help="text file, one input per line (default: stdin)")
-    predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument("--encoding", default="utf-8", help="encoding of the input (default utf-8; a BOM is dropped)")
+    predict.add_argument("--batch-size", type=_positive_int, default=256, help="texts per batch (default 256)")
 
     evaluate = commands.add_parser(
         "evaluate", help="metrics of a saved pipeline on a labelled file, as JSON",
@@ -76,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="as for `run`",
     )
+
+    runs = commands.add_parser(
+        "runs", help="list the MLflow runs still marked RUNNING, and mark those whose process died KILLED",
+        description="List the runs of a tracking store that are marked RUNNING, with whether their process is "
+        "alive. A run killed with SIGKILL (or lost in a crash or reboot) cannot close its MLflow run; "
+        "`--cleanup` marks such runs of this host KILLED (`nlp-lstm run` does it too before it starts).",
+    )
+    runs.add_argument("--tracking-uri", default=None,
+                      help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    runs.add_argument("--cleanup", action="store_true", help="mark the dead runs of this host KILLED")
     return parser
 
 
@@ -98,10 +128,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from nlp_lstm.config import load_config
 
-    config = load_config(args.config, args.overrides)
-    from nlp_lstm.pipeline import run_pipeline  # heavy imports (Keras, MLflow) only after validation
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    if args.resume is not None:
+        from nlp_lstm.pipeline import resume_pipeline
 
-    result = run_pipeline(config, args.config, log=lambda msg: print(msg, flush=True))
+        result = resume_pipeline(args.resume, args.overrides, args.config, log=log)
+    elif args.config is None:
+        raise UsageError("run: give a pipeline CONFIG (or --resume FOLDER|RUN_ID)")
+    else:
+        config = load_config(args.config, args.overrides)
+        from nlp_lstm.pipeline import run_pipeline  # heavy imports (Keras, MLflow) only after validation
+
+        result = run_pipeline(config, args.config, log=log)
     print()
     print(f"run id:      {result.run_id or '(tracking disabled)'}")
     print(f"run name:    {result.run_name}")
@@ -114,22 +152,72 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from nlp_lstm.data.readers import read_lines
+def _load_for_use(model_dir: Path):
     from nlp_lstm.pipeline import load_pipeline
 
-    pipeline = load_pipeline(args.model_dir)
-    texts = read_lines(args.input) if args.input else read_lines(sys.stdin)
+    pipeline = load_pipeline(model_dir)
+    if pipeline.unfinished:
+        warnings.warn(InputWarning(f"{model_dir} is the folder of an unfinished run: using its best epoch so far "
+                                   f"(continue it with: nlp-lstm run --resume {model_dir})"))
+    return pipeline
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from nlp_lstm.data.readers import read_lines
+
+    if args.input is not None:
+        texts = read_lines(args.input, args.encoding)
+    else:
+        texts = read_lines(sys.stdin, args.encoding, name="<stdin>")
+    pipeline = _load_for_use(args.model_dir)
     for prediction in pipeline.predict(texts, batch_size=args.batch_size):
         print(json.dumps(prediction, ensure_ascii=False))
     return EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from nlp_lstm.pipeline import evaluate_saved
+    out = args.predictions_out
+    if out is not None:  # before the (long) evaluation, so a bad path loses nothing
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--predictions-out {out}: cannot create its folder ({exc.strerror or exc})") from None
+    pipeline = _load_for_use(args.model_dir)
+    data = pipeline.read_data(args.data)
+    metrics = pipeline.evaluate(data).metrics
+    print(json.dumps(metrics, indent=2), flush=True)
+    if out is not None:
+        try:
+            pipeline.write_predictions(data, out)
+        except OSError as exc:
+            raise UsageError(f"--predictions-out {out}: cannot write ({exc.strerror or exc}); the metrics are "
+                             "above") from None
+    return EXIT_OK
 
-    metrics = evaluate_saved(args.model_dir, args.data, args.predictions_out)
-    print(json.dumps(metrics, indent=2))
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import mlflow
+    from mlflow.entities import ViewType
+
+    from nlp_lstm.tracking.liveness import PID_TAG, HOST_TAG, process_alive
+    from nlp_lstm.tracking.mlflow_run import mark_dead_runs_killed
+
+    client = mlflow.MlflowClient(tracking_uri=args.tracking_uri)
+    experiments = {e.experiment_id: e.name for e in client.search_experiments(view_type=ViewType.ALL)}
+    running = client.search_runs(list(experiments), filter_string="attributes.status = 'RUNNING'",
+                                 max_results=50_000) if experiments else []
+    if not running:
+        print(f"no run is marked RUNNING in {client.tracking_uri}")
+    for run in running:
+        alive = process_alive(run.data.tags)
+        state = {True: "alive", False: "process gone", None: "not of this host"}[alive]
+        where = f"pid {run.data.tags.get(PID_TAG, '?')} on {run.data.tags.get(HOST_TAG, '?')}"
+        print(f"{run.info.run_id}  {run.info.run_name:<40} {experiments.get(run.info.experiment_id, '?')}: {where}, {state}")
+    if args.cleanup:
+        marked = mark_dead_runs_killed(args.tracking_uri)
+        for run_id, name in marked:
+            print(f"marked {name} ({run_id}) KILLED")
+        print(f"{len(marked)} run{'s' if len(marked) != 1 else ''} marked KILLED")
     return EXIT_OK
 
 
@@ -142,13 +230,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's inputs as one line each; others as Python prints them."""
+    if issubclass(category, InputWarning):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": _cmd_run, "validate": _cmd_validate, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
-               "info": _cmd_info}
+               "info": _cmd_info, "runs": _cmd_runs}
+    previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return handler[args.command](args)
-    except ConfigError as exc:
+    except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (DataError, ModelDirError) as exc:
@@ -165,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     except BrokenPipeError:
         return EXIT_OK
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

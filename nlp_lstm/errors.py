@@ -29,3 +29,12 @@ class Terminated(BaseException):
 
 class ModelDirError(NlpLstmError):
     """A saved model directory is missing or incomplete."""
+
+
+class UsageError(NlpLstmError):
+    """A command asked for something that cannot be done (resume a finished run, a bad option value)."""
+
+
+class InputWarning(UserWarning):
+    """Something about the inputs a user should know (texts cut to the maximum length, an unfinished
+    model); the CLI prints it as one `warning:` line."""

@@ -1,20 +1,36 @@
-"""The shared runner: validate -> read -> preprocess -> train -> evaluate -> save -> track, for any task."""
+"""The shared runner: validate -> read -> preprocess -> train -> evaluate -> save -> track, for any task.
+
+A run survives being stopped at any moment: its folder is written when training starts (`status: training`)
+and a resume state after every epoch, so `nlp-lstm run --resume FOLDER_OR_RUN_ID` continues it in the same
+folder and the same MLflow run, ending exactly as the uninterrupted run would have.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from nlp_lstm.config.loader import flatten_config, load_config
 from nlp_lstm.config.schema import PipelineConfig
-from nlp_lstm.errors import ModelDirError
-from nlp_lstm.tasks.base import TrainedPipeline, get_task, load_saved_config
-from nlp_lstm.tracking.mlflow_run import RunTracker
-from nlp_lstm.training.trainer import dtype_policy, set_seed, train_model
+from nlp_lstm.errors import DataError, ModelDirError, Terminated, UsageError
+from nlp_lstm.files import atomic_write_text, create_unique_directory, file_fingerprint, remove_temporaries
+from nlp_lstm.tracking.liveness import process_alive, process_tags
+from nlp_lstm.model_dir import (
+    CHECKPOINTS, FINISHED, TRAINING, is_finished, load_saved_config, read_manifest, write_manifest,
+)
+
+if TYPE_CHECKING:  # Keras loads with the tasks: only when a run or a model needs them
+    from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
+
+# What may differ between a run and its resumption: more epochs extend it; the run keeps its name and store.
+RESUMABLE_CHANGES = ("training.epochs", "tracking.run_name", "tracking.uri")
 
 
 @dataclass
@@ -25,6 +41,17 @@ class RunResult:
     metrics: dict[str, float]
     tracking_uri: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class ResumePoint:
+    """Where an interrupted run stopped: its folder, MLflow run and last resume state (None before epoch 1)."""
+
+    model_dir: Path
+    run_id: str | None
+    state: Any | None  # training.checkpoints.TrainingState
+    tracking_uri: str | None = None  # the store the run lives in
 
 
 def _safe_name(text: str) -> str:
@@ -32,32 +59,60 @@ def _safe_name(text: str) -> str:
 
 
 def run_pipeline(
-    config: PipelineConfig, config_path: str | Path | None = None, log: Callable[[str], None] = print
+    config: PipelineConfig, config_path: str | Path | None = None, log: Callable[[str], None] = print,
+    *, resume: ResumePoint | None = None,
 ) -> RunResult:
-    """Train, evaluate, save and track one pipeline run. Returns where everything went."""
+    """Train, evaluate, save and track one pipeline run (or continue `resume`). Returns where everything went."""
+    from nlp_lstm.tasks import get_task
+    from nlp_lstm.training.trainer import set_seed
+
     task = get_task(config.task)(config)
     set_seed(config.training.seed)
-    # Data errors surface before an MLflow run is opened, so a typo in a file leaves no failed run behind.
+    # Every data error surfaces before a folder or an MLflow run exists, so a typo in a file leaves nothing behind.
     splits = task.read_splits()
+    task.check_splits(splits)
     log(
         f"data: {len(splits.train)} train, {len(splits.validation)} validation, {len(splits.test)} test "
         f"({', '.join(f'{k}: {v}' for k, v in splits.origin.items())})"
     )
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    if config.tracking.run_name is None:
-        config.tracking.run_name = f"{config.name or config.task}-{stamp}"
-    model_dir = Path(config.output_dir) / _safe_name(config.tracking.run_name)
-    if model_dir.exists():
-        model_dir = model_dir.with_name(f"{model_dir.name}-{stamp}")
+    fingerprints = [file_fingerprint(path) for path in task.data_files(splits)]
+    if resume is not None:
+        _check_same_data(resume.model_dir, fingerprints)
+    if config.tracking.enabled:
+        _mark_dead_runs(resume.tracking_uri if resume else config.tracking.uri, log)
+    model_dir = resume.model_dir if resume is not None else _new_run_folder(config)
+    try:
+        return _run(task, splits, config, config_path, model_dir, fingerprints, resume, log)
+    except (KeyboardInterrupt, Terminated):
+        if (model_dir / "pipeline.json").exists():
+            log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}")
+        raise
 
-    with RunTracker(config, config_path) as tracker:
+
+def _new_run_folder(config: PipelineConfig) -> Path:
+    """A folder of its own for this run (exclusive creation: concurrent runs with one name get `-2`, `-3`...);
+    the run name follows the folder's."""
+    requested = config.tracking.run_name or f"{config.name or config.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    base = _safe_name(requested)
+    model_dir = create_unique_directory(config.output_dir, base)
+    config.tracking.run_name = requested + model_dir.name[len(base):]
+    return model_dir
+
+
+def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, model_dir: Path,
+         fingerprints: list[dict[str, Any]], resume: ResumePoint | None, log: Callable[[str], None]) -> RunResult:
+    from nlp_lstm.tracking.mlflow_run import RunTracker
+    from nlp_lstm.training.trainer import dtype_policy, train_model
+
+    state = resume.state if resume is not None else None
+    with RunTracker(config, config_path, run_id=resume.run_id if resume else None, model_dir=model_dir,
+                    tracking_uri=resume.tracking_uri if resume else None) as tracker:
         for name in ("train", "validation", "test"):
             data = getattr(splits, name)
             tracker.log_dataset(
                 task.data_frame(data), source=splits.files[name], name=f"{config.name}-{name}",
                 context={"validation": "eval"}.get(name, name if name != "train" else "training"),
             )
-        started = time.perf_counter()
         with dtype_policy(config.training.mixed_precision):
             pipeline = task.build_pipeline(splits.train)
         train_batches = task.batches(pipeline, splits.train, shuffle=True)
@@ -71,40 +126,56 @@ def run_pipeline(
                 "test_examples": len(splits.test),
             }
         )
-        log(f"model: {pipeline.model.count_params():,} parameters; saving to {model_dir}")
-        history = train_model(
-            pipeline.model,
-            train_batches.as_keras_input(),
-            val_batches.as_keras_input(),
-            config.training,
-            checkpoint_path=model_dir / "checkpoints" / "best.weights.h5",
-            # Task callbacks add validation metrics to the logs, so they run before the logger (and early stopping).
-            callbacks=[*task.callbacks(pipeline, splits), tracker.epoch_logger()],
+        run_info = {
+            "mlflow_run_id": tracker.run_id, "tracking_uri": _absolute_uri(tracker.tracking_uri),
+            "working_directory": os.getcwd(), "process": process_tags(), "data": fingerprints,
+        }
+        # The folder is usable from now on: `predict` loads its best epoch so far, `--resume` continues it.
+        pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=resume is None)
+        checkpoints = model_dir / CHECKPOINTS
+        if checkpoints.exists():
+            remove_temporaries(checkpoints)  # what a kill while writing a checkpoint left
+        if state is not None:
+            tracker.log_missing_epochs(state.history)
+            log(f"resuming {model_dir} after epoch {state.epochs_done}"
+                + (" (training had ended; evaluating)" if state.complete(config.training.epochs) else ""))
+        else:
+            log(f"model: {pipeline.model.count_params():,} parameters; saving to {model_dir}")
+        outcome = train_model(
+            pipeline.model, train_batches, val_batches, config.training,
+            checkpoint_dir=checkpoints,
+            # Task callbacks add validation metrics to the logs, so they run before the checkpoints (and early
+            # stopping); the logger runs after the resume state is written.
+            callbacks=task.callbacks(pipeline, splits),
+            after_checkpoint=[tracker.epoch_logger()],
+            resume=state, metadata={"mlflow_run_id": tracker.run_id},
         )
-        train_seconds = time.perf_counter() - started
-        epochs_run = len(history.history.get("loss", []))
-        train_tokens = int(train_batches.lengths.sum()) * epochs_run
-        pipeline.save(model_dir)
+        train_tokens = int(train_batches.lengths.sum()) * outcome.epochs_run
+        pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=False)  # the kept weights
 
         started = time.perf_counter()
         evaluation = pipeline.evaluate(splits.test)
         eval_seconds = time.perf_counter() - started
         metrics = {f"test_{k}": v for k, v in evaluation.metrics.items()}
         timings = {
-            "train_seconds": train_seconds,
-            "epochs_run": epochs_run,
-            "train_tokens_per_second": train_tokens / train_seconds if train_seconds else 0.0,
+            "train_seconds": outcome.train_seconds,
+            "epochs_run": outcome.epochs_run,
+            "train_tokens_per_second": train_tokens / outcome.train_seconds if outcome.train_seconds else 0.0,
             "test_examples_per_second": len(splits.test) / eval_seconds if eval_seconds else 0.0,
         }
-        tracker.log_metrics({**metrics, **timings})
-        (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-
+        atomic_write_text(model_dir / "metrics.json", json.dumps(metrics, indent=2))
         reports = evaluation.save(model_dir / "evaluation", prefix="test_")
+
+        tracker.log_final_metrics({**metrics, **timings})
         for path in reports.values():
             tracker.log_artifact(path, "evaluation")
         tracker.log_artifact(model_dir / "preprocessing", "preprocessing")
         tracker.log_keras_model(pipeline.model, task.model_signature(pipeline))
-        tracker.log_pipeline_model(model_dir, signature=_text_signature())
+        finished = {**pipeline._manifest(FINISHED, run_info), "epochs_run": outcome.epochs_run,
+                    "best_epoch": outcome.best_epoch}
+        tracker.log_pipeline_model(model_dir, signature=_text_signature(), manifest=finished)
+        write_manifest(model_dir, finished)  # last: a finished folder has everything
+        (checkpoints / "resume.npz").unlink(missing_ok=True)  # only unfinished runs resume
         return RunResult(
             run_id=tracker.run_id,
             run_name=config.tracking.run_name,
@@ -112,7 +183,35 @@ def run_pipeline(
             metrics=metrics,
             tracking_uri=tracker.tracking_uri,
             timings=timings,
+            history=outcome.history,
         )
+
+
+def _check_same_data(model_dir: Path, fingerprints: list[dict[str, Any]]) -> None:
+    recorded = read_manifest(model_dir).get("run", {}).get("data")
+    if recorded is None:
+        return
+    before = {f["path"]: f for f in recorded}
+    for now in fingerprints:
+        then = before.get(now["path"])
+        if then is not None and then != now:
+            raise DataError(f"{now['path']}: changed since the run in {model_dir} started (size {then['size']} -> "
+                            f"{now['size']} bytes, content differs); resuming would train on other data. Start a "
+                            "new run instead")
+
+
+def _absolute_uri(uri: str | None) -> str | None:
+    """`sqlite:///mlflow.db` (relative to the working directory) as an absolute sqlite URI."""
+    if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).resolve()}"
+    return uri
+
+
+def _mark_dead_runs(tracking_uri: str | None, log: Callable[[str], None]) -> None:
+    from nlp_lstm.tracking.mlflow_run import mark_dead_runs_killed
+
+    for run_id, name in mark_dead_runs_killed(tracking_uri):
+        log(f"marked run {name} ({run_id}) KILLED: its process on this host is gone")
 
 
 def _text_signature():
@@ -122,17 +221,106 @@ def _text_signature():
     return ModelSignature(inputs=Schema([ColSpec("string", "text")]))
 
 
+# ----------------------------------------------------------------------------------------------- resume
+def resume_pipeline(
+    target: str | Path, overrides: Iterable[str] = (), config_path: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> RunResult:
+    """Continue the interrupted run in folder `target` (or the MLflow run with that id) where it stopped.
+
+    Args:
+        target: the run's folder, or its MLflow run id (found in the store `tracking.uri` names).
+        overrides: `--set` values; only `training.epochs` may differ from the run's config.
+        config_path: the pipeline YAML to compare with the run's saved config (default: the saved one).
+    """
+    from nlp_lstm.config.loader import parse_overrides
+
+    overrides = parse_overrides(list(overrides))
+    model_dir = _locate_run(target, overrides.get("tracking.uri"))
+    if model_dir.is_dir() and not (model_dir / "pipeline.json").exists():
+        raise UsageError(f"--resume {target}: the run stopped before its training started (no pipeline.json in "
+                         f"{model_dir}); start it again")
+    manifest = read_manifest(model_dir)
+    if is_finished(manifest):
+        raise UsageError(f"--resume {target}: the run in {model_dir} finished; there is nothing to resume (start a "
+                         "new run to train more)")
+    run = manifest.get("run", {})
+    _refuse_if_running(model_dir, run)
+    saved = load_saved_config(model_dir, manifest["task"])
+    with contextlib.chdir(run.get("working_directory") or os.getcwd()):  # relative paths mean what they meant
+        if config_path is not None:
+            requested = load_config(config_path, overrides)
+        else:
+            requested = load_config(data=saved.model_dump(mode="json"), overrides=overrides)
+        _refuse_changes(saved, requested, target)
+        requested.tracking.run_name = saved.tracking.run_name
+        requested.tracking.uri = saved.tracking.uri
+
+        from nlp_lstm.training.checkpoints import RESUME_STATE, describe_state, read_training_state
+
+        state_path = model_dir / CHECKPOINTS / RESUME_STATE
+        state = read_training_state(state_path) if state_path.exists() else None
+        log(f"resume state: {describe_state(state)}" if state else "no epoch had finished: training starts over")
+        run_id = run.get("mlflow_run_id") if saved.tracking.enabled else None
+        return run_pipeline(requested, config_path, log,
+                            resume=ResumePoint(model_dir, run_id, state, run.get("tracking_uri")))
+
+
+def _locate_run(target: str | Path, tracking_uri: str | None) -> Path:
+    path = Path(target)
+    if path.exists():
+        return path
+    if not re.fullmatch(r"[0-9a-f]{32}", str(target)):
+        raise UsageError(f"--resume {target}: neither a run folder nor an MLflow run id")
+    import mlflow
+
+    from nlp_lstm.tracking.mlflow_run import MODEL_DIR_TAG
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    try:
+        run = client.get_run(str(target))
+    except mlflow.exceptions.MlflowException:
+        raise UsageError(f"--resume {target}: no such run in {client.tracking_uri} (set tracking.uri or "
+                         "MLFLOW_TRACKING_URI to its store)") from None
+    folder = run.data.tags.get(MODEL_DIR_TAG)
+    if folder is None:
+        raise UsageError(f"--resume {target}: the run records no model folder (not started by this nlp_lstm)")
+    if run.info.status == "FINISHED":
+        raise UsageError(f"--resume {target}: the run finished; there is nothing to resume")
+    if not Path(folder).exists():
+        raise ModelDirError(f"{folder}: the folder of run {target} is gone")
+    return Path(folder)
+
+
+def _refuse_if_running(model_dir: Path, run: Mapping[str, Any]) -> None:
+    from nlp_lstm.tracking.liveness import PID_TAG
+
+    process = run.get("process", {})
+    if process.get(PID_TAG) != str(os.getpid()) and process_alive(process):
+        raise UsageError(f"--resume {model_dir}: its run is still going (process {process[PID_TAG]} on this host); "
+                         "stop it first")
+
+
+def _refuse_changes(saved: PipelineConfig, requested: PipelineConfig, target) -> None:
+    before, after = flatten_config(saved), flatten_config(requested)
+    changed = [key for key in sorted(set(before) | set(after))
+               if before.get(key) != after.get(key) and key not in RESUMABLE_CHANGES]
+    if changed:
+        shown = ", ".join(f"{key} ({before.get(key)!r} -> {after.get(key)!r})" for key in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise UsageError(f"--resume {target}: the config differs from the run's in {shown}{more}; only training.epochs "
+                         "may change when resuming (start a new run for the rest)")
+
+
+# ------------------------------------------------------------------------------------------ saved folders
 def load_pipeline(model_dir: str | Path) -> TrainedPipeline:
-    """Load a pipeline saved by `run_pipeline` (what `nlp_lstm.load` returns)."""
+    """Load a pipeline saved by `run_pipeline` (what `nlp_lstm.load` returns). An unfinished run's folder
+    loads with its best epoch so far (`pipeline.unfinished` is then true)."""
+    from nlp_lstm.tasks import TASKS, get_task
+
     model_dir = Path(model_dir)
-    manifest_path = model_dir / "pipeline.json"
-    if not model_dir.is_dir():
-        raise ModelDirError(f"{model_dir}: no such model directory")
-    if not manifest_path.exists():
-        raise ModelDirError(f"{model_dir}: not a saved nlp_lstm pipeline (pipeline.json missing)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    task_cls = get_task(manifest["task"])
-    return task_cls.pipeline_class.load(model_dir)
+    manifest = read_manifest(model_dir, tuple(TASKS))
+    return get_task(manifest["task"]).pipeline_class.load(model_dir)
 
 
 def evaluate_saved(model_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None) -> dict[str, Any]:
@@ -141,8 +329,9 @@ def evaluate_saved(model_dir: str | Path, data_path: str | Path, predictions_out
     data = pipeline.read_data(data_path)
     evaluation = pipeline.evaluate(data)
     if predictions_out is not None:
+        Path(predictions_out).parent.mkdir(parents=True, exist_ok=True)
         pipeline.write_predictions(data, Path(predictions_out))
     return evaluation.metrics
 
 
-__all__ = ["RunResult", "run_pipeline", "load_pipeline", "evaluate_saved", "load_saved_config"]
+__all__ = ["RunResult", "run_pipeline", "resume_pipeline", "load_pipeline", "evaluate_saved", "load_saved_config"]

@@ -71,13 +71,18 @@ output_dir: {tmp_path / 'outputs'}
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None, env: dict | None = None):
-    """Run `nlp-lstm` in a fresh Python process (as a user would)."""
+def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None, env: dict | None = None,
+            input_bytes: bytes | None = None):
+    """Run `nlp-lstm` in a fresh Python process (as a user would); `input_bytes` feeds stdin raw bytes."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "nlp_lstm.cli", *args], cwd=cwd or REPO, input=stdin, capture_output=True,
-        text=True, env=full_env, timeout=600,
+    result = subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", *args], cwd=cwd or REPO,
+        input=input_bytes if input_bytes is not None else stdin, capture_output=True,
+        text=input_bytes is None, env=full_env, timeout=600,
     )
+    if input_bytes is not None:
+        result.stdout, result.stderr = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+    return result
 
 
 def run_pipeline(config: Path, *args: str, cwd: Path) -> tuple[str, str, Path]:

@@ -146,3 +146,30 @@ def test_shipped_pipelines_validate(monkeypatch):
     with pytest.raises(ConfigError) as exc:
         load_config("pipelines/sentiment_sst2.yaml", ["data.train=nope.tsv"])
     assert all("file not found" in p for p in problems_of(exc))
+
+
+def test_validating_imports_no_deep_learning_framework():
+    """`nlp-lstm validate` answers in well under a second (measured by benchmarks/validate_time.py): it must not
+    import Keras, a backend, spaCy or MLflow, for any shipped pipeline."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    sample = {"sentiment_sst2.yaml": ["data.train=data/sample/sentiment/train.csv",
+                                      "data.validation=data/sample/sentiment/validation.csv",
+                                      "data.test=data/sample/sentiment/test.csv"],
+              "ner_conll2003.yaml": ["data.train=data/sample/ner/train.conll"],
+              "translator_multi30k.yaml": ["data.train=data/sample/translation/train"]}
+    checks = []
+    for path in sorted((REPO / "pipelines").glob("*.yaml")):
+        sets = [arg for value in sample.get(path.name, []) for arg in ("--set", value)]
+        checks.append(f"assert main(['validate', {str(path)!r}, *{sets!r}]) == 0, {path.name!r}")
+    script = "\n".join([
+        "import sys", "from nlp_lstm.cli import main", *checks,
+        "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch', 'spacy', 'mlflow', 'sklearn') if m in sys.modules]",
+        "assert not heavy, heavy",
+    ])
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("valid") == len(checks)

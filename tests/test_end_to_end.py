@@ -83,7 +83,8 @@ def test_logged_pipeline_model_predicts_from_raw_text(trained):
              if m.name == "pipeline"][0]
     loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
     out = loaded.predict(pd.DataFrame({"text": ["a wonderful film", ""]}))
-    assert list(out["label"]) and set(out["label"]) <= {"positive", "negative"} and len(out) == 2
+    assert len(out) == 2 and out["label"][0] in {"positive", "negative"}
+    assert pd.isna(out["label"][1])  # an empty text gets no label, as from predict
 
 
 def test_save_load_in_fresh_process_gives_same_predictions(trained):
@@ -102,6 +103,9 @@ def test_save_load_in_fresh_process_gives_same_predictions(trained):
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert [p["label"] for p in there] == [p["label"] for p in here]
     for a, b in zip(here, there):
+        if a["label"] is None:  # the empty text: no label invented
+            assert a == b == {"label": None, "score": None, "probabilities": {}}
+            continue
         assert abs(a["score"] - b["score"]) < 1e-5
         assert set(a["probabilities"]) == {"negative", "positive"}
 
@@ -143,8 +147,8 @@ def test_user_errors_are_one_clear_message_without_traceback(trained, tmp_path):
         assert run_cli(command, "--help").returncode == 0
 
 
-def test_failed_run_is_marked_failed_and_keeps_the_trained_model(trained):
-    """A label only in the test file fails evaluation after training: FAILED run, model still saved."""
+def test_a_label_only_in_the_test_file_is_found_before_anything_is_written(trained):
+    """Data checks run before the MLflow run and the output folder exist: a bad file leaves nothing behind."""
     import mlflow
 
     bad_test = write_csv(trained["tmp"] / "bad_test.csv", [("a film", "neutral")])
@@ -152,9 +156,25 @@ def test_failed_run_is_marked_failed_and_keeps_the_trained_model(trained):
                      "--set", f"tracking.uri={trained['uri']}", "--set", "tracking.experiment=e2e-fail",
                      "--set", "tracking.run_name=doomed", cwd=trained["tmp"])
     assert result.returncode == 3 and "label 'neutral' was not seen in training" in result.stderr
-    assert "bad_test.csv:2" in result.stderr
-    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
-    experiment = client.get_experiment_by_name("e2e-fail")
-    runs = client.search_runs([experiment.experiment_id])
-    assert [r.info.status for r in runs] == ["FAILED"]
-    assert (trained["tmp"] / "outputs" / "doomed" / "model.keras").exists()
+    assert "bad_test.csv:2" in result.stderr and "Traceback" not in result.stderr
+    assert mlflow.MlflowClient(tracking_uri=trained["uri"]).get_experiment_by_name("e2e-fail") is None
+    assert not (trained["tmp"] / "outputs" / "doomed").exists()
+
+
+def test_training_data_with_a_single_class_or_no_entity_is_refused_before_anything_is_written(tmp_path, capsys):
+    from nlp_lstm import cli
+
+    one_class = write_csv(tmp_path / "one.csv", [("a film", "positive"), ("another film", "positive")] * 10)
+    no_entity = tmp_path / "none.conll"
+    no_entity.write_text("Nothing O\nhere O\n\nor O\nthere O\n" * 10, encoding="utf-8")
+    cases = [("sentiment", one_class, "every training example has the label 'positive'; a classifier needs at least "
+                                      "two classes"),
+             ("ner", no_entity, "no entity in the training data (every tag is O)")]
+    for task, train, message in cases:
+        config = tmp_path / f"{task}.yaml"
+        config.write_text(f"task: {task}\ndata: {{train: {train}}}\ntracking: {{uri: 'sqlite:///{tmp_path}/m.db'}}\n"
+                          f"output_dir: {tmp_path / 'out'}\n", encoding="utf-8")
+        assert cli.main(["run", str(config)]) == 3
+        err = capsys.readouterr().err
+        assert f"error: {train}: {message}" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()

@@ -476,6 +476,8 @@ def test_ner_entities_map_token_spans_to_character_offsets(ner_run):
         {"text": "New York Times", "label": "ORG", "start": text.index("New"), "end": text.index("Times") + 5},
     ]
     assert pipeline.predict("") == [[]]
+    loaded = nlp_lstm.load(ner_run["model_dir"])
+    assert loaded.predict(["", "   \t"]) == [[], []] and loaded.predict([[]]) == [[]]  # no entity invented
 
 
 def test_ner_evaluate_cli_and_conlleval_predictions(ner_run, tmp_path):
@@ -583,6 +585,8 @@ def test_join_sentences_longer_than_max_length_names_the_key(ner_run):
 
 
 def test_ner_user_errors(ner_run, tmp_path):
+    import mlflow
+
     sentences = [_sentence(k) for k in range(6)]
     sentences[2][1] = (sentences[2][1][0], "X-PER")
     bad = tmp_path / "bad_train.conll"
@@ -602,8 +606,9 @@ def test_ner_user_errors(ner_run, tmp_path):
     result = run_cli("run", str(ner_run["config"]), "--set", f"data.validation={bad}", "--set",
                      f"output_dir={tmp_path / 'out'}", "--set", "tracking.experiment=ner-e2e-fail", cwd=tmp_path)
     assert result.returncode == 3, result.stderr[-2000:]
-    assert f"{bad}:{where[1, position]}:" in result.stderr and "'S-MISC'" in result.stderr
-    assert "not seen in training" in result.stderr and "Traceback" not in result.stderr
+    assert f"{bad}:{where[1, position]}: entity type 'MISC' (tag 'I-MISC') was not seen in training" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert mlflow.MlflowClient(tracking_uri=ner_run["uri"]).get_experiment_by_name("ner-e2e-fail") is None  # no run
 
     result = run_cli("run", str(ner_run["config"]), "--set", "model.char_features.encodr=lstm", cwd=tmp_path)
     assert result.returncode == 2

@@ -68,15 +68,15 @@ def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint,
     compile_model(model, config, loss="mse")
     recorder = _WeightRecorder()
     # One batch per epoch, so the raw weights at each epoch's end are one Adam step apart.
-    train_model(model, _OneBatch(x, y), (x_val, y_val), config, checkpoint_path=checkpoint, callbacks=[recorder])
+    train_model(model, _OneBatch(x, y), (x_val, y_val), config, checkpoint_dir=checkpoint, callbacks=[recorder])
     return model, recorder
 
 
 @pytest.mark.parametrize("start_epoch", [1, 3])
 def test_ema_validates_on_the_average_and_trains_the_raw_weights(start_epoch, tmp_path):
     initial = [np.linspace(-1.0, 1.0, 4, dtype="float32").reshape(4, 1)]
-    _, plain = _train(None, initial, tmp_path / "plain.weights.h5")
-    model, averaged = _train(MOMENTUM, initial, tmp_path / "ema.weights.h5", start_epoch)
+    _, plain = _train(None, initial, tmp_path / "plain")
+    model, averaged = _train(MOMENTUM, initial, tmp_path / "ema", start_epoch)
 
     raw = plain.at_end  # W_1..W_4: one step each
     # Before start_epoch the raw weights are judged; the average restarts from that epoch's initial weights.
@@ -100,7 +100,7 @@ def test_ema_validates_on_the_average_and_trains_the_raw_weights(start_epoch, tm
     kept = keras.ops.convert_to_numpy(model.trainable_variables[0])
     np.testing.assert_allclose(kept, expected_average[best], rtol=1e-5, atol=1e-6)
     restored = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
-    restored.load_weights(tmp_path / "ema.weights.h5")
+    restored.load_weights(tmp_path / "ema" / "best.weights.h5")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored.trainable_variables[0]), kept, rtol=1e-6)
 
 

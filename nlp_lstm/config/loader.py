@@ -23,7 +23,7 @@ KeyPath = tuple[str, ...]
 def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """Parse YAML into plain data plus a map from each key path to its 1-based line number."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the first key
     except FileNotFoundError:
         raise ConfigError([f"configuration file not found: {path.resolve()}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -41,16 +41,26 @@ def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of sections, got {type(data).__name__}"])
     lines: dict[KeyPath, int] = {}
+    duplicates: list[str] = []
 
     def walk(n: yaml.Node, prefix: KeyPath) -> None:
         if isinstance(n, yaml.MappingNode):
             for key_node, value_node in n.value:
                 key = (*prefix, str(key_node.value))
-                lines[key] = key_node.start_mark.line + 1
+                line = key_node.start_mark.line + 1
+                if key in lines:  # PyYAML keeps the last silently; a repeated section would reset the first
+                    duplicates.append(f"{path}:{line}: {'.'.join(key)}: repeats the key at line {lines[key]} "
+                                      "(YAML would keep only the last one; merge them)")
+                lines[key] = line
                 walk(value_node, key)
+        elif isinstance(n, yaml.SequenceNode):
+            for index, item in enumerate(n.value):
+                walk(item, (*prefix, str(index)))
 
     if node is not None:
         walk(node, ())
+    if duplicates:
+        raise ConfigError(duplicates, str(path))
     return data, lines
 
 

@@ -39,13 +39,26 @@ def _existing_file(path: Path) -> Path:
 
 
 def _spacy_language(code: str) -> str:
-    import spacy.util
+    if _spacy_ships_language(code):
+        return code
+    import spacy.util  # a language registered by another package (importing spaCy takes a second)
 
     try:
         spacy.util.get_lang_class(code)
     except Exception:
         raise ValueError(f"spaCy has no language {code!r} (e.g. en, de, fr, es; xx for multi-language)") from None
     return code
+
+
+def _spacy_ships_language(code: str) -> bool:
+    """Whether spaCy's own `spacy/lang/<code>` package exists, found without importing spaCy."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or not spec.submodule_search_locations or not code.isidentifier():
+        return False
+    return any((Path(location) / "lang" / code / "__init__.py").is_file()
+               for location in spec.submodule_search_locations)
 
 
 SpacyLanguage = Annotated[str, AfterValidator(_spacy_language)]
@@ -271,11 +284,9 @@ class RecurrentConfig(Section):
     def _fused_kernel_possible(self) -> "RecurrentConfig":
         if self.fused != "require":
             return self
-        import keras
+        from nlp_lstm.fused_kernels import configured_backend, fused_kernel_blockers
 
-        from nlp_lstm.models.encoders import fused_kernel_blockers
-
-        blockers = fused_kernel_blockers(self, keras.config.backend())
+        blockers = fused_kernel_blockers(self, configured_backend())
         if blockers:
             raise ValueError("fused: require, but the fused (cuDNN) kernel cannot run: " + "; ".join(blockers))
         return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp_lstm.data.readers import decoding_error, open_text
+from nlp_lstm.data.readers import reading
 from nlp_lstm.errors import DataError
 
 
@@ -70,42 +70,39 @@ def read_conll(
                 tags.append(sentence_tags)
         sentence_tokens, sentence_tags = [], []
 
-    try:
-        with open_text(path, encoding) as handle:
-            for line_number, raw in enumerate(handle, start=1):
-                line = raw.rstrip("\r\n")
-                if not line.strip():
-                    close_sentence()
-                    continue
-                columns = line.split(delimiter) if delimiter else line.split()
-                if columns[0] == "-DOCSTART-":
-                    close_sentence()
-                    document += bool(documents)  # the first document starts at 0
-                    continue
-                if expected_columns is None:
-                    expected_columns = len(columns)
-                    needed = max(_position(token_column), _position(tag_column) if tag_column is not None else 0) + 1
-                    if expected_columns < needed:
-                        raise DataError(
-                            f"{path}:{line_number}: {expected_columns} column(s), but data.token_column/tag_column "
-                            f"need {needed}"
-                        )
-                elif len(columns) != expected_columns:
+    with reading(path, encoding) as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                close_sentence()
+                continue
+            columns = line.split(delimiter) if delimiter else line.split()
+            if columns[0] == "-DOCSTART-":
+                close_sentence()
+                document += bool(documents)  # the first document starts at 0
+                continue
+            if expected_columns is None:
+                expected_columns = len(columns)
+                needed = max(_position(token_column), _position(tag_column) if tag_column is not None else 0) + 1
+                if expected_columns < needed:
                     raise DataError(
-                        f"{path}:{line_number}: expected {expected_columns} columns like the first token line, "
-                        f"found {len(columns)}: {line!r}"
+                        f"{path}:{line_number}: {expected_columns} column(s), but data.token_column/tag_column "
+                        f"need {needed}"
                     )
-                if not sentence_tokens:
-                    start_line = line_number
-                sentence_tokens.append(columns[token_column])
-                if tags is not None:
-                    tag = columns[tag_column].strip()
-                    if not tag:
-                        raise DataError(f"{path}:{line_number}: empty tag")
-                    sentence_tags.append(tag)
-            close_sentence()
-    except UnicodeDecodeError as exc:
-        raise decoding_error(path, encoding, exc) from None
+            elif len(columns) != expected_columns:
+                raise DataError(
+                    f"{path}:{line_number}: expected {expected_columns} columns like the first token line, "
+                    f"found {len(columns)}: {line!r}"
+                )
+            if not sentence_tokens:
+                start_line = line_number
+            sentence_tokens.append(columns[token_column])
+            if tags is not None:
+                tag = columns[tag_column].strip()
+                if not tag:
+                    raise DataError(f"{path}:{line_number}: empty tag")
+                sentence_tags.append(tag)
+        close_sentence()
     if not tokens:
         raise DataError(f"{path}: no sentences found")
     return TaggedSentences(tokens, tags, lines, str(path), documents)

@@ -6,7 +6,6 @@ import warnings
 from collections import Counter
 from typing import Sequence
 
-from sklearn.model_selection import train_test_split
 
 
 def split_off(
@@ -17,6 +16,8 @@ def split_off(
     Stratifies by `stratify_by` when every class has at least two members, so tiny classes do not break
     the split; otherwise falls back to a plain shuffled split with a warning.
     """
+    from sklearn.model_selection import train_test_split  # a second to import: not when validating a config
+
     indices = list(range(n_items))
     stratify = None
     if stratify_by is not None:

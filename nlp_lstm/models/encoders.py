@@ -17,35 +17,16 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from nlp_lstm.fused_kernels import CELLS, fused_kernel_blockers
 from nlp_lstm.models.cells import VARIANT_CELLS
 from nlp_lstm.models.layers import gather_time_step, lengths_from_mask
 
 _FUSABLE = {"lstm": layers.LSTM, "gru": layers.GRU}
-CELLS = (*_FUSABLE, *VARIANT_CELLS)
 FUSED_MODES = ("auto", "require", "off")
+# the config names the cells without importing Keras; these are the classes behind the names
+assert set(CELLS) == {*_FUSABLE, *VARIANT_CELLS}, "fused_kernels.CELLS and the buildable cells differ"
 
-
-def fused_kernel_blockers(settings, backend: str) -> list[str]:
-    """Why Keras would run these recurrent layers in its generic loop rather than the fused cuDNN kernel
-    on a GPU (empty when it can fuse). `settings` is a `RecurrentConfig` or anything with its fields."""
-    blockers = []
-    if settings.cell in VARIANT_CELLS:
-        blockers.append(f"cell is {settings.cell}: only lstm and gru have a fused kernel")
-    if settings.activation != "tanh":
-        blockers.append(f"activation is {settings.activation!r} (the kernel needs 'tanh')")
-    if settings.recurrent_activation != "sigmoid":
-        blockers.append(f"recurrent_activation is {settings.recurrent_activation!r} (needs 'sigmoid')")
-    if not settings.use_bias:
-        blockers.append("use_bias is false")
-    if settings.recurrent_dropout:
-        blockers.append(f"recurrent_dropout is {settings.recurrent_dropout} (needs 0)")
-    if settings.unroll:
-        blockers.append("unroll is true")
-    if settings.fused == "off" and backend != "tensorflow":
-        blockers.append(f"fused is off: masked layers only fuse on TensorFlow, not on {backend}")
-    if settings.cell == "gru" and backend == "jax":
-        blockers.append("cell is gru: Keras's JAX backend has no fused GRU kernel")
-    return blockers
+__all__ = ["CELLS", "FUSED_MODES", "RecurrentEncoder", "fused_kernel_blockers", "reverse_within_length"]
 
 
 def reverse_within_length(sequences, lengths):

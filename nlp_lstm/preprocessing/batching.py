@@ -83,6 +83,8 @@ class PaddedBatches(keras.utils.PyDataset):
         if len(self.lengths) and self.lengths.min() == 0:
             row = int(np.argmin(self.lengths))
             raise ValueError(f"example {row} has no tokens; encode empty texts as one OOV token")
+        self.seed = seed
+        self.epoch = 0
         self._rng = np.random.default_rng(seed)
         self._plan = self._make_plan()
 
@@ -115,21 +117,32 @@ class PaddedBatches(keras.utils.PyDataset):
         return self._plan
 
     def __getitem__(self, index: int):
-        rows = self._plan[index]
+        return self._batch(self._plan[index])
+
+    def _batch(self, rows: np.ndarray):
         x = {name: pad_batch([values[i] for i in rows], self.pad_to_multiple) for name, values in self.inputs.items()}
         x = next(iter(x.values())) if len(x) == 1 else x
         if self.targets is None:
             return (x,)
         return x, pad_batch([self.targets[i] for i in rows], self.pad_to_multiple, self.target_dtype)
 
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
+    def set_epoch(self, epoch: int) -> None:
+        """Serve the batch order of `epoch` (0-based): a function of the seed and the epoch alone, so a run
+        resumed at epoch k sees the batches the uninterrupted run saw. `train_model` calls this at each
+        epoch's start; Keras's own `on_epoch_end` calls, whose timing differs per backend, change nothing."""
+        if not self.shuffle or epoch == self.epoch:
+            return
+        if epoch < self.epoch:
+            self._rng, self.epoch = np.random.default_rng(self.seed), 0
             self._plan = self._make_plan()
+        while self.epoch < epoch:  # each epoch's order is drawn after the previous one's
+            self._plan = self._make_plan()
+            self.epoch += 1
 
     def __iter__(self) -> Iterator:
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
+        plan = self._plan  # one epoch's order, even if the next epoch is set while this one is read
+        for rows in plan:
+            yield self._batch(rows)
 
     def as_keras_input(self):
         """What to pass to `fit`/`evaluate`.

@@ -40,5 +40,5 @@ class CharEncoder:
         directory = Path(directory)
         settings = directory / f"{prefix}settings.json"
         if not settings.exists():
-            raise ModelDirError(f"character settings missing: {settings}")
+            raise ModelDirError(f"{settings}: missing (the character settings); the folder is incomplete")
         return cls(Vocabulary.load(directory / f"{prefix}vocab.txt"), **json.loads(settings.read_text()))

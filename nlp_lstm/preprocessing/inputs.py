@@ -93,7 +93,20 @@ class WordInputs:
         return inputs
 
     def encode_texts(self, texts: Sequence[str]) -> dict[str, list]:
-        return self.encode_tokens([[t.text for t in tokens] for tokens in self.tokenize(texts)])
+        return self.encode_texts_noting_truncation(texts)[0]
+
+    def encode_texts_noting_truncation(self, texts: Sequence[str]) -> tuple[dict[str, list], list[bool]]:
+        """`encode_texts`, and whether each text had more than `max_length` tokens (only those were read)."""
+        limit = self.tokenizer.max_length
+        documents = self.tokenizer.tokenize_with_offsets(texts)
+        truncated = [limit is not None and len(tokens) > limit for tokens in documents]
+        return self.encode_tokens([[t.text for t in tokens[:limit]] for tokens in documents]), truncated
+
+    @property
+    def input_names(self) -> list[str]:
+        """The model inputs `encode_tokens` fills."""
+        return ["token_ids", *(["char_ids"] if self.char_encoder is not None else []),
+                *(["casing_ids"] if self.casing else [])]
 
     @property
     def vocab_sizes(self) -> dict[str, int]:
@@ -124,7 +137,7 @@ class WordInputs:
     def load(cls, directory: Path) -> "WordInputs":
         settings_path = directory / "word_inputs.json"
         if not settings_path.exists():
-            raise ModelDirError(f"input settings missing: {settings_path}")
+            raise ModelDirError(f"{settings_path}: missing (the input settings); the folder is incomplete")
         settings = json.loads(settings_path.read_text())
         chars = CharEncoder.load(directory) if settings["chars"] else None
         return cls(TextEncoder.load(directory), chars, settings["casing"])

@@ -100,6 +100,10 @@ class PairEncoder:
         """Token ids, cut at source.max_length; an empty text is one OOV token (never an empty row)."""
         return self.source.encode(texts)
 
+    def source_truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Whether each source has more tokens (subword pieces, if any) than source.max_length."""
+        return [len(units) > self.source.tokenizer.max_length for units in self.source.units(texts, truncate=False)]
+
     def encode_pairs(self, sources: Sequence[str], targets: Sequence[str], *, apply_length_policy: bool) -> EncodedPairs:
         """Ids for teacher forcing. With `apply_length_policy`, long pairs are filtered or truncated as
         configured (training); otherwise every pair is kept, cut to the maximum lengths."""
@@ -183,6 +187,6 @@ class PairEncoder:
     def load(cls, directory: Path) -> "PairEncoder":
         settings = directory / "pairs.json"
         if not settings.exists():
-            raise ModelDirError(f"translation settings missing: {settings}")
+            raise ModelDirError(f"{settings}: missing (the translation settings); the folder is incomplete")
         long_pairs = json.loads(settings.read_text(encoding="utf-8"))["long_pairs"]
         return cls(TextEncoder.load(directory, "source_"), TextEncoder.load(directory, "target_"), long_pairs)

@@ -103,5 +103,5 @@ class SubwordSegmenter:
     def load(cls, path: str | Path) -> "SubwordSegmenter":
         path = Path(path)
         if not path.exists():
-            raise ModelDirError(f"subword model missing: {path}")
+            raise ModelDirError(f"{path}: missing (the subword model); the folder is incomplete")
         return cls(path.read_bytes())

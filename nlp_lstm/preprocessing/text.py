@@ -48,11 +48,11 @@ class TextEncoder:
             return [list(tokens) for tokens in token_lists]
         return self.subwords.segment(token_lists)
 
-    def units(self, texts: Sequence[str]) -> list[list[str]]:
-        """The tokens or pieces the model sees for each text, cut to max_length."""
+    def units(self, texts: Sequence[str], *, truncate: bool = True) -> list[list[str]]:
+        """The tokens or pieces the model sees for each text, cut to max_length unless `truncate` is false."""
         if self.subwords is None:
-            return self.tokenizer.tokenize(texts)
-        limit = self.tokenizer.max_length
+            return self.tokenizer.tokenize(texts, truncate=truncate)
+        limit = self.tokenizer.max_length if truncate else None
         return [pieces[:limit] for pieces in self.segment(self.tokenizer.tokenize(texts, truncate=False))]
 
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> list[list[int]]:
@@ -74,7 +74,7 @@ class TextEncoder:
         directory = Path(directory)
         settings = directory / f"{prefix}tokenizer.json"
         if not settings.exists():
-            raise ModelDirError(f"tokenizer settings missing: {settings}")
+            raise ModelDirError(f"{settings}: missing (the tokenizer settings); the folder is incomplete")
         tokenizer = Tokenizer.from_config(json.loads(settings.read_text()))
         pieces = directory / f"{prefix}subwords.model"
         subwords = SubwordSegmenter.load(pieces) if pieces.exists() else None

@@ -69,6 +69,6 @@ class Vocabulary:
     def load(cls, path: str | Path) -> "Vocabulary":
         path = Path(path)
         if not path.exists():
-            raise ModelDirError(f"vocabulary file missing: {path}")
+            raise ModelDirError(f"{path}: missing (the vocabulary); the folder is incomplete")
         text = path.read_text(encoding="utf-8")
         return cls(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"))

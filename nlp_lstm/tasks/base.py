@@ -7,7 +7,7 @@ CLI) is shared.
 
 from __future__ import annotations
 
-import json
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +19,13 @@ import numpy as np
 from nlp_lstm.config.loader import config_to_yaml
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.data.splits import split_off
-from nlp_lstm.errors import ModelDirError
+from nlp_lstm.errors import InputWarning, ModelDirError
+from nlp_lstm.files import atomic_path, atomic_write_text
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
-
-PIPELINE_FORMAT = 1
+from nlp_lstm.model_dir import (
+    CONFIG, FINISHED, MODEL, PIPELINE_FORMAT, is_finished, load_best_weights, load_keras_model, load_saved_config,
+    read_manifest, write_manifest,
+)
 Dataset = TypeVar("Dataset")
 
 
@@ -51,6 +54,7 @@ class TrainedPipeline(ABC):
     def __init__(self, model: keras.Model, config: PipelineConfig):
         self.model = model
         self.config = config
+        self.manifest: dict[str, Any] = {"task": self.task, "status": FINISHED}
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
@@ -84,44 +88,79 @@ class TrainedPipeline(ABC):
         outputs = [model.predict_on_batch(batches[i][0]) for i in range(len(batches))]
         return restore_order([np.asarray(o) for o in outputs], batches.batch_indices)
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, *, status: str = FINISHED, run: dict[str, Any] | None = None,
+             preprocessing: bool = True) -> Path:
+        """Write the folder `nlp_lstm.load` reads: model, preprocessing, config and manifest (last, so a folder
+        with a manifest is complete). `status` "training" marks the folder of a run still in progress."""
+        directory = Path(directory)
+        if preprocessing:
+            (directory / "preprocessing").mkdir(parents=True, exist_ok=True)
+            self.save_preprocessing(directory / "preprocessing")
+            atomic_write_text(directory / CONFIG, config_to_yaml(self.config))
+        with atomic_path(directory / MODEL, suffix=".keras") as temporary:
+            self.model.save(temporary)
+        self.manifest = self._manifest(status, run)
+        write_manifest(directory, self.manifest)
+        return directory
+
+    def _manifest(self, status: str, run: dict[str, Any] | None) -> dict[str, Any]:
         import nlp_lstm
 
-        directory = Path(directory)
-        (directory / "preprocessing").mkdir(parents=True, exist_ok=True)
-        self.model.save(directory / "model.keras")
-        self.save_preprocessing(directory / "preprocessing")
-        (directory / "config.yaml").write_text(config_to_yaml(self.config), encoding="utf-8")
         manifest = {
             "format": PIPELINE_FORMAT,
             "task": self.task,
+            "status": status,
             "nlp_lstm_version": nlp_lstm.__version__,
             "keras_version": keras.__version__,
             "keras_backend": keras.backend.backend(),
         }
-        (directory / "pipeline.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        return directory
+        if run:
+            manifest["run"] = run
+        return manifest
+
+    @property
+    def unfinished(self) -> bool:
+        """Loaded from the folder of a run that has not finished (its best epoch so far)."""
+        return not is_finished(self.manifest)
+
+    def check_model(self, directory: Path) -> None:
+        """A `model.keras` that does not fit this folder's preprocessing (copied from another run or task) is
+        an error here rather than wrong predictions later."""
+        expected_inputs, expected_outputs = self.model_io()
+        inputs = sorted(tensor.name.split(":")[0] for tensor in self.model.inputs)
+        outputs = self.model.outputs[0].shape[-1] if self.model.outputs else None
+        if inputs != sorted(expected_inputs) or outputs != expected_outputs:
+            raise ModelDirError(
+                f"{directory / MODEL}: not the {self.task} model this folder's preprocessing feeds (its inputs: "
+                f"{', '.join(inputs)}, {outputs} outputs; expected: {', '.join(sorted(expected_inputs))}, "
+                f"{expected_outputs} outputs); was it copied from another run?"
+            )
+
+    @abstractmethod
+    def model_io(self) -> tuple[list[str], int]:
+        """The model's input names and output size that this pipeline's preprocessing implies."""
 
     @classmethod
     def load(cls, directory: str | Path) -> "TrainedPipeline":
         directory = Path(directory)
-        if not (directory / "pipeline.json").exists():
-            raise ModelDirError(f"{directory}: not a saved nlp_lstm pipeline (pipeline.json missing)")
-        config = load_saved_config(directory)
-        kwargs = cls.load_preprocessing(directory / "preprocessing", config)
-        model = keras.saving.load_model(directory / "model.keras", compile=False)
-        return cls(model=model, config=config, **kwargs)
-
-
-def load_saved_config(directory: Path) -> PipelineConfig:
-    """The config saved with a pipeline, validated without checking that its data files still exist."""
-    import yaml
-
-    from nlp_lstm.config.schema import TASK_CONFIGS, skip_file_checks
-
-    raw = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
-    with skip_file_checks():
-        return TASK_CONFIGS[raw["task"]].model_validate(raw)
+        manifest = read_manifest(directory, (cls.task,))
+        config = load_saved_config(directory, cls.task)
+        try:
+            kwargs = cls.load_preprocessing(directory / "preprocessing", config)
+        except ModelDirError:
+            raise
+        except FileNotFoundError as exc:
+            missing = Path(exc.filename).name if exc.filename else "a file"
+            raise ModelDirError(f"{directory}: preprocessing/{missing} missing; the folder is incomplete") from None
+        except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+            raise ModelDirError(f"{directory / 'preprocessing'}: damaged ({type(exc).__name__}: {exc})") from None
+        model = load_keras_model(directory)
+        pipeline = cls(model=model, config=config, **kwargs)
+        pipeline.manifest = manifest
+        pipeline.check_model(directory)
+        if not is_finished(manifest):
+            load_best_weights(model, directory)
+        return pipeline
 
 
 class Task(ABC, Generic[Dataset]):
@@ -165,6 +204,14 @@ class Task(ABC, Generic[Dataset]):
     def model_signature(self, pipeline: TrainedPipeline):
         return None
 
+    def data_files(self, splits: DataSplits[Dataset]) -> list[Path]:
+        """The files the splits were read from (a resumed run checks they did not change)."""
+        return sorted({Path(path) for path in splits.files.values()}, key=str)
+
+    def check_splits(self, splits: DataSplits[Dataset]) -> None:
+        """Raise `DataError` for data that would fail or mislead only after training started (one class, a
+        validation label never seen in training), so that a bad file leaves no folder and no MLflow run."""
+
     def callbacks(self, pipeline: TrainedPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
         return []
 
@@ -194,6 +241,13 @@ class Task(ABC, Generic[Dataset]):
             origin[name] = f"{fraction:g} of {data.train}"
         files = {name: getattr(data, name) or data.train for name in ("train", "validation", "test")}
         return DataSplits(train=train, validation=held["validation"], test=held["test"], files=files, origin=origin)
+
+
+def warn_truncated(count: int, total: int, setting: str, limit: int | None) -> None:
+    """One warning for the inputs of a `predict` call that were cut to the model's maximum length."""
+    if count:
+        warnings.warn(InputWarning(f"{count} of {total} input{'s' if total != 1 else ''} had more than {setting} "
+                                   f"({limit}) tokens; only the first {limit} were read"), stacklevel=3)
 
 
 TASKS: dict[str, type[Task]] = {}

@@ -176,6 +176,9 @@ class NerPipeline(TrainedPipeline):
                 handle.write("\n")
 
     # ------------------------------------------------------------------------------ persistence
+    def model_io(self) -> tuple[list[str], int]:
+        return self.word_inputs.input_names, len(self.tags)
+
     def save_preprocessing(self, directory: Path) -> None:
         self.word_inputs.save(directory)
         self.tags.save(directory / "tags.json")
@@ -185,7 +188,7 @@ class NerPipeline(TrainedPipeline):
     def load_preprocessing(cls, directory: Path, config: NerConfig) -> dict[str, Any]:
         settings = directory / "ner.json"
         if not settings.exists():
-            raise ModelDirError(f"NER settings missing: {settings}")
+            raise ModelDirError(f"{settings}: missing (the NER settings); the folder is incomplete")
         return {
             "word_inputs": WordInputs.load(directory),
             "tags": TagEncoder.load(directory / "tags.json"),
@@ -222,6 +225,20 @@ class NerTask(Task[TaggedSentences]):
 
     def stratify_key(self, data: TaggedSentences) -> None:
         return None
+
+    def check_splits(self, splits: DataSplits[TaggedSentences]) -> None:
+        known = {split_tag(tag)[1] for tags in splits.train.tags for tag in tags} - {""}
+        if not known:
+            raise DataError(f"{splits.train.source}: no entity in the training data (every tag is O); is "
+                            f"data.tag_column {self.config.data.tag_column} right?")
+        validation = splits.validation  # encoded as training targets: a tag of an unknown type cannot be
+        for i, tags in enumerate(validation.tags or []):
+            for j, tag in enumerate(tags):
+                kind = split_tag(tag)[1]
+                if kind and kind not in known:
+                    where = f"{validation.source}:{validation.lines[i] + j}" if validation.lines else validation.source
+                    raise DataError(f"{where}: entity type {kind!r} (tag {tag!r}) was not seen in training (known: "
+                                    f"{', '.join(sorted(known))})")
 
     def build_pipeline(self, train: TaggedSentences) -> NerPipeline:
         config = self.config

@@ -11,13 +11,14 @@ import numpy as np
 
 from nlp_lstm.config.schema import SentimentConfig
 from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
+from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
-from nlp_lstm.tasks.base import Task, TrainedPipeline, register_task
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task, warn_truncated
 from nlp_lstm.training.trainer import compile_model
 
 
@@ -48,31 +49,45 @@ class SentimentPipeline(TrainedPipeline):
         targets = None
         if isinstance(data, LabelledTexts) and data.labels is not None:
             targets = self.labels.encode(data.labels, data.source, data.lines)
+        return self._batches(self.word_inputs.encode_texts(texts), targets, shuffle=shuffle, batch_size=batch_size,
+                             seed=seed)
+
+    def _batches(self, inputs: dict[str, list], targets=None, *, shuffle: bool = False, batch_size: int | None = None,
+                 seed: int = 0) -> PaddedBatches:
         prep = self.config.preprocessing
         return PaddedBatches(
-            self.word_inputs.encode_texts(texts), targets,
-            batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
+            inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
             bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
             length_field="token_ids",
         )
 
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 256) -> np.ndarray:
-        texts = _as_texts(texts)
+        """Class probabilities per text, as the model gives them (an empty text reads as one unknown word)."""
+        return self._probabilities(_as_texts(texts), batch_size)[0]
+
+    def _probabilities(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[bool]]:
+        """Probabilities, and whether each text was cut to preprocessing.max_length."""
         if not texts:
-            return np.zeros((0, len(self.labels)), dtype="float32")
-        return np.stack(self.run_batches(self.batches(texts, batch_size=batch_size)))
+            return np.zeros((0, len(self.labels)), dtype="float32"), []
+        inputs, truncated = self.word_inputs.encode_texts_noting_truncation(texts)
+        return np.stack(self.run_batches(self._batches(inputs, batch_size=batch_size))), truncated
 
     def predict(self, texts: str | Sequence[str], batch_size: int = 256) -> list[dict[str, Any]]:
-        probabilities = self.predict_proba(texts, batch_size)
-        best = probabilities.argmax(axis=1)
-        return [
-            {
-                "label": self.labels.classes[k],
-                "score": float(p[k]),
-                "probabilities": {c: float(v) for c, v in zip(self.labels.classes, p)},
-            }
-            for k, p in zip(best, probabilities)
-        ]
+        """Per text `{'label', 'score', 'probabilities'}`, plus `'truncated': True` when the text was longer
+        than preprocessing.max_length and only its beginning was read (one warning counts them). An empty or
+        whitespace-only text gets `{'label': None, 'score': None, 'probabilities': {}}`: no label is invented."""
+        texts = _as_texts(texts)
+        results: list[dict[str, Any]] = [{"label": None, "score": None, "probabilities": {}} for _ in texts]
+        present = [i for i, text in enumerate(texts) if text.strip()]
+        probabilities, truncated = self._probabilities([texts[i] for i in present], batch_size)
+        for i, p, cut in zip(present, probabilities, truncated):
+            k = int(p.argmax())
+            results[i] = {"label": self.labels.classes[k], "score": float(p[k]),
+                          "probabilities": {c: float(v) for c, v in zip(self.labels.classes, p)}}
+            if cut:
+                results[i]["truncated"] = True
+        warn_truncated(sum(truncated), len(texts), "preprocessing.max_length", self.word_inputs.tokenizer.max_length)
+        return results
 
     def read_data(self, path: str | Path) -> LabelledTexts:
         return read_table(self.config, path)
@@ -81,7 +96,7 @@ class SentimentPipeline(TrainedPipeline):
         if not isinstance(data, LabelledTexts):
             data = self.read_data(data)
         self.labels.encode(data.labels, data.source, data.lines)  # an unseen gold label is a data error
-        predicted = [p["label"] for p in self.predict(data.texts)]
+        predicted = [p["label"] or "" for p in self.predict(data.texts)]  # an empty text has no label: wrong
         return evaluate_classification(data.labels, predicted, self.labels.classes)
 
     def write_predictions(self, data: LabelledTexts | str | Path, path: Path) -> None:
@@ -93,7 +108,11 @@ class SentimentPipeline(TrainedPipeline):
             writer.writerow(["text", "gold", "predicted", "score"])
             for i, prediction in enumerate(self.predict(data.texts)):
                 gold = data.labels[i] if data.labels else ""
-                writer.writerow([data.texts[i], gold, prediction["label"], f"{prediction['score']:.6f}"])
+                score = "" if prediction["score"] is None else f"{prediction['score']:.6f}"
+                writer.writerow([data.texts[i], gold, prediction["label"] or "", score])
+
+    def model_io(self) -> tuple[list[str], int]:
+        return self.word_inputs.input_names, len(self.labels)
 
     def save_preprocessing(self, directory: Path) -> None:
         self.word_inputs.save(directory)
@@ -129,6 +148,16 @@ class SentimentTask(Task[LabelledTexts]):
 
     def stratify_key(self, data: LabelledTexts) -> Sequence[str]:
         return data.labels
+
+    def check_splits(self, splits: DataSplits[LabelledTexts]) -> None:
+        classes = LabelEncoder.fit(splits.train.labels)
+        if len(classes) < 2:
+            raise DataError(
+                f"{splits.train.source}: every training example has the label {classes.classes[0]!r}; a classifier "
+                f"needs at least two classes (is data.label_column {self.config.data.label_column!r} right?)"
+            )
+        for data in (splits.validation, splits.test):
+            classes.encode(data.labels, data.source, data.lines)  # a label unseen in training names its line
 
     def build_pipeline(self, train: LabelledTexts) -> SentimentPipeline:
         config = self.config

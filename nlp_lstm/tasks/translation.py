@@ -18,7 +18,7 @@ from nlp_lstm.models.seq2seq import SequenceLoss, build_translator
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task, warn_truncated
 from nlp_lstm.training.callbacks import ValidationMetrics
 from nlp_lstm.training.trainer import compile_model
 
@@ -87,25 +87,40 @@ class TranslatorPipeline(TrainedPipeline):
     def predict(self, inputs: str | Sequence[str], batch_size: int = 64, *, beam_size: int | None = None,
                 return_attention: bool = False) -> list[Any]:
         """Translations (strings). With `return_attention`, dicts with the translation, its tokens, the
-        source tokens and the attention weights (target tokens + EOS, source tokens)."""
+        source tokens and the attention weights (target tokens + EOS, source tokens).
+
+        An empty or whitespace-only source translates to "" (nothing is generated for it). Sources longer
+        than preprocessing.source.max_length are cut (one warning counts them; with `return_attention` their
+        dicts say `'truncated': True`)."""
         sources = [inputs] if isinstance(inputs, str) else list(inputs)
         for i, text in enumerate(sources):
             if not isinstance(text, str):
                 raise TypeError(f"predict() takes strings; item {i} is {type(text).__name__}")
-        if not sources:
-            return []
-        generated = self.generate(sources, beam_size=beam_size, return_attention=return_attention,
+        present = [i for i, text in enumerate(sources) if text.strip()]
+        results: list[Any] = [
+            {"translation": "", "source_tokens": [], "target_tokens": [], "attention": []} if return_attention else ""
+            for _ in sources
+        ]
+        if not present:
+            return results
+        texts = [sources[i] for i in present]
+        truncated = self.pairs.source_truncated(texts)
+        warn_truncated(sum(truncated), len(sources), "preprocessing.source.max_length",
+                       self.pairs.source.tokenizer.max_length)
+        generated = self.generate(texts, beam_size=beam_size, return_attention=return_attention,
                                   batch_size=batch_size)
         translations = [self.pairs.decode(ids) for ids in generated["ids"]]
         if self.config.decoding.replace_unknown:
-            self._replace_unknown(sources, generated, translations, beam_size=beam_size, batch_size=batch_size)
-        if not return_attention:
-            return translations
-        results = []
-        for i, (text, translation) in enumerate(zip(sources, translations)):
-            example = self._attention_example(text, generated["ids"][i], generated["attention"][i])
-            results.append({"translation": translation, "source_tokens": example.source_tokens,
-                            "target_tokens": example.target_tokens, "attention": example.weights.tolist()})
+            self._replace_unknown(texts, generated, translations, beam_size=beam_size, batch_size=batch_size)
+        for row, (i, text, translation) in enumerate(zip(present, texts, translations)):
+            if not return_attention:
+                results[i] = translation
+                continue
+            example = self._attention_example(text, generated["ids"][row], generated["attention"][row])
+            results[i] = {"translation": translation, "source_tokens": example.source_tokens,
+                          "target_tokens": example.target_tokens, "attention": example.weights.tolist()}
+            if truncated[row]:
+                results[i]["truncated"] = True
         return results
 
     def _replace_unknown(self, sources: list[str], generated: dict[str, list[np.ndarray]], translations: list[str],
@@ -164,6 +179,9 @@ class TranslatorPipeline(TrainedPipeline):
                 handle.write(hypothesis.replace("\n", " ") + "\n")
 
     # ------------------------------------------------------------------------------ persistence
+    def model_io(self) -> tuple[list[str], int]:
+        return ["source_ids", "target_in"], len(self.pairs.target.vocab)
+
     def save_preprocessing(self, directory: Path) -> None:
         self.pairs.save(directory)
 
@@ -199,6 +217,14 @@ class TranslationTask(Task[ParallelTexts]):
         if pairs.targets is None:
             raise DataError(f"{parallel_file(path, self.config.data.target_lang)}: file not found")
         return pairs
+
+    def data_files(self, splits: DataSplits[ParallelTexts]) -> list[Path]:
+        data = self.config.data
+        if data.format != "parallel":
+            return super().data_files(splits)
+        prefixes = {Path(p) for p in splits.files.values()}
+        return sorted({parallel_file(p, lang) for p in prefixes for lang in (data.source_lang, data.target_lang)
+                       if parallel_file(p, lang).exists()}, key=str)
 
     def subset(self, data: ParallelTexts, indices: list[int]) -> ParallelTexts:
         return data.subset(indices)

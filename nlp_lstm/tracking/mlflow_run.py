@@ -1,23 +1,34 @@
 """One MLflow run per pipeline run: params, per-epoch metrics, artifacts, datasets, tags and models.
 
 The store is MLflow's own default (`sqlite:///mlflow.db`, artifacts in `./mlruns`) unless `tracking.uri`
-or `MLFLOW_TRACKING_URI` says otherwise. A run that raises is ended FAILED, an interrupted one KILLED.
+or `MLFLOW_TRACKING_URI` says otherwise. A run that raises is ended FAILED, an interrupted one KILLED; one
+killed outright (SIGKILL) is found RUNNING by a later command on its host and marked KILLED then
+(`mark_dead_runs_killed`). A resumed run reopens its MLflow run and logs only what is not there yet.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import keras
 
 from nlp_lstm.config.loader import config_to_yaml, flatten_config
 from nlp_lstm.config.schema import PipelineConfig
-from nlp_lstm.errors import Terminated
+from nlp_lstm.errors import Terminated, UsageError
+from nlp_lstm.files import exclusive_lock
+from nlp_lstm.tracking.liveness import process_alive, process_tags
+
+MODEL_DIR_TAG = "nlp_lstm.model_dir"
+RESUMED_TAG = "nlp_lstm.resumed"
 
 _MAX_PARAM_LENGTH = 6000
 # Logging a model downloads nothing a user needs to watch; the bars flood logs and notebooks.
@@ -40,15 +51,32 @@ def git_commit(directory: Path) -> str | None:
 
 
 class RunTracker:
-    """Context manager around an MLflow run; a disabled tracker accepts the same calls and does nothing."""
+    """Context manager around an MLflow run; a disabled tracker accepts the same calls and does nothing.
 
-    def __init__(self, config: PipelineConfig, config_path: str | Path | None = None):
+    Args:
+        config: the pipeline config (its `tracking` section decides where and whether to log).
+        config_path: the YAML file, recorded as a tag.
+        run_id: reopen this run (resuming) instead of starting one: its status goes back to RUNNING and
+            only params, datasets, epochs, metrics and models it does not have yet are logged.
+        model_dir: the run's output folder, recorded as a tag (`nlp-lstm run --resume RUN_ID` finds it).
+        tracking_uri: the store, instead of the config's (a resumed run's own store).
+    """
+
+    def __init__(self, config: PipelineConfig, config_path: str | Path | None = None, *, run_id: str | None = None,
+                 model_dir: Path | None = None, tracking_uri: str | None = None):
         self.config = config
         self.config_path = Path(config_path) if config_path else None
         self.enabled = config.tracking.enabled
-        self.run_id: str | None = None
+        self.run_id: str | None = run_id
+        self.resumed = run_id is not None
+        self.model_dir = model_dir
+        self.store = tracking_uri or config.tracking.uri
         self.experiment_id: str | None = None
         self._previous_sigterm = None
+        self._logged_params: dict[str, str] = {}
+        self._logged_metrics: set[str] = set()
+        self._logged_models: set[str] = set()
+        self._has_datasets = False
 
     # ------------------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "RunTracker":
@@ -57,18 +85,48 @@ class RunTracker:
         import mlflow
 
         tracking = self.config.tracking
-        if tracking.uri:
-            mlflow.set_tracking_uri(tracking.uri)
-        experiment = mlflow.set_experiment(tracking.experiment or f"nlp_lstm-{self.config.task}")
-        self.experiment_id = experiment.experiment_id
-        run = mlflow.start_run(run_name=tracking.run_name, tags=self._tags())
+        if self.store:
+            mlflow.set_tracking_uri(self.store)
+        tags = {**process_tags()}
+        if self.model_dir is not None:
+            tags[MODEL_DIR_TAG] = str(Path(self.model_dir).resolve())
+        if self.resumed:
+            previous = self._previous_run()
+            tags[RESUMED_TAG] = str(int(previous.data.tags.get(RESUMED_TAG, "0")) + 1)
+            run = mlflow.start_run(run_id=self.run_id)  # status back to RUNNING
+            mlflow.set_tags(tags)
+        else:
+            with store_lock(mlflow.get_tracking_uri()):
+                experiment = mlflow.set_experiment(tracking.experiment or f"nlp_lstm-{self.config.task}")
+            run = mlflow.start_run(experiment_id=experiment.experiment_id, run_name=tracking.run_name,
+                                   tags={**self._tags(), **tags})
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
+        self.experiment_id = run.info.experiment_id
         self._log_params()
         mlflow.log_text(config_to_yaml(self.config), "config.yaml")
         if threading_main():
             self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
         return self
+
+    def _previous_run(self):
+        """The run being resumed, with what it already holds."""
+        import mlflow
+
+        client = mlflow.MlflowClient()
+        try:
+            run = client.get_run(self.run_id)
+        except mlflow.exceptions.MlflowException:
+            raise UsageError(f"--resume: no MLflow run {self.run_id} in {mlflow.get_tracking_uri()}") from None
+        if run.info.lifecycle_stage == "deleted":
+            raise UsageError(f"--resume: MLflow run {self.run_id} is deleted; restore it first (mlflow runs restore)")
+        self._logged_params = dict(run.data.params)
+        self._logged_metrics = set(run.data.metrics)
+        self._has_datasets = bool(run.inputs.dataset_inputs) if run.inputs else False
+        self._logged_models = {m.name for m in mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{self.run_id}'",
+            output_format="list")}
+        return run
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._previous_sigterm is not None:
@@ -83,7 +141,8 @@ class RunTracker:
             status = "KILLED"
         else:
             status = "FAILED"
-        mlflow.end_run(status=status)
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status=status)
 
     @property
     def tracking_uri(self) -> str | None:
@@ -115,12 +174,7 @@ class RunTracker:
         return tags
 
     def _log_params(self) -> None:
-        import mlflow
-
-        params = {k: _param_value(v) for k, v in flatten_config(self.config).items()}
-        items = list(params.items())
-        for start in range(0, len(items), 100):  # MLflow accepts at most 100 params per call
-            mlflow.log_params(dict(items[start : start + 100]))
+        self.log_params(flatten_config(self.config))
 
     # ------------------------------------------------------------------------------- logging
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -129,11 +183,39 @@ class RunTracker:
 
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        if self.enabled:
-            import mlflow
+    def log_final_metrics(self, metrics: Mapping[str, float]) -> None:
+        """End-of-run metrics; a resumed run that already logged one keeps it (same value, no second entry)."""
+        self.log_metrics({k: v for k, v in metrics.items() if k not in self._logged_metrics})
 
-            mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+    def log_missing_epochs(self, history: Iterable[Mapping[str, Any]]) -> None:
+        """Log the per-epoch metrics of finished epochs the run does not have (a resumed run whose process
+        was killed between writing its resume checkpoint and logging that epoch)."""
+        if not self.enabled:
+            return
+        import mlflow
+
+        client = mlflow.MlflowClient()
+        for epoch, logs in enumerate(history, start=1):
+            metrics = epoch_metrics(logs)
+            if not metrics:
+                continue
+            key = next(iter(metrics))
+            if epoch not in {m.step for m in client.get_metric_history(self.run_id, key)}:
+                self.log_metrics(metrics, step=epoch)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        import mlflow
+
+        values = {k: _param_value(v) for k, v in params.items()}
+        changed = {k: v for k, v in values.items() if k in self._logged_params and self._logged_params[k] != v}
+        new = list((k, v) for k, v in values.items() if k not in self._logged_params)
+        for start in range(0, len(new), 100):  # MLflow accepts at most 100 params per call
+            mlflow.log_params(dict(new[start: start + 100]))
+        if changed:  # params cannot change: a resumed run that extends training.epochs says so in a tag
+            mlflow.set_tags({f"nlp_lstm.resumed_with.{k}": v for k, v in changed.items()})
+        self._logged_params.update(dict(new))
 
     def log_artifact(self, path: str | Path, artifact_dir: str | None = None) -> None:
         if self.enabled:
@@ -146,7 +228,7 @@ class RunTracker:
 
     def log_dataset(self, frame, source: str | Path, name: str, context: str, targets: str | None = None) -> None:
         """Record an input file as an MLflow dataset (shown under the run's Datasets)."""
-        if not (self.enabled and self.config.tracking.log_datasets):
+        if not (self.enabled and self.config.tracking.log_datasets) or self._has_datasets:
             return
         import mlflow
 
@@ -154,27 +236,36 @@ class RunTracker:
             # MLflow registers its local-file source class twice and warns that the path is ambiguous.
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             dataset = mlflow.data.from_pandas(frame, source=str(Path(source).resolve()), name=name, targets=targets)
-        mlflow.log_input(dataset, context=context)
+        with store_lock(mlflow.get_tracking_uri()):  # concurrent runs on one file would insert it twice
+            mlflow.log_input(dataset, context=context)
 
     def log_keras_model(self, model: keras.Model, signature) -> None:
         """The bare Keras model (token ids in, scores out) with an explicit integer-input signature."""
-        if not (self.enabled and self.config.tracking.log_model):
+        if not (self.enabled and self.config.tracking.log_model) or "model" in self._logged_models:
             return
         import mlflow
 
         mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=_requirements())
 
-    def log_pipeline_model(self, model_dir: Path, signature, input_example=None) -> None:
-        """The whole saved pipeline as a pyfunc model: raw text in, predictions out."""
-        if not (self.enabled and self.config.tracking.log_model):
+    def log_pipeline_model(self, model_dir: Path, signature, input_example=None,
+                           manifest: Mapping[str, Any] | None = None) -> None:
+        """The whole saved pipeline as a pyfunc model: raw text in, predictions out. The training
+        checkpoints stay out of it (`model.keras` holds the kept weights); `manifest` replaces its
+        `pipeline.json` (the folder itself is marked finished only after everything is logged)."""
+        if not (self.enabled and self.config.tracking.log_model) or "pipeline" in self._logged_models:
             return
         import mlflow
 
-        with warnings.catch_warnings():
-            # The signature is explicit (a `text` column); type-hint inference and input examples are not needed.
-            warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
-            warnings.filterwarnings("ignore", message=".*input example was not provided")
-            self._log_pyfunc(mlflow, model_dir, signature, input_example)
+        with tempfile.TemporaryDirectory() as staging:
+            staged = Path(staging) / model_dir.name
+            shutil.copytree(model_dir, staged, ignore=shutil.ignore_patterns("checkpoints"))
+            if manifest is not None:
+                (staged / "pipeline.json").write_text(json.dumps(dict(manifest), indent=2), encoding="utf-8")
+            with warnings.catch_warnings():
+                # The signature is explicit (a `text` column); type-hint inference and input examples are not needed.
+                warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
+                warnings.filterwarnings("ignore", message=".*input example was not provided")
+                self._log_pyfunc(mlflow, staged, signature, input_example)
 
     def _log_pyfunc(self, mlflow, model_dir: Path, signature, input_example) -> None:
         mlflow.pyfunc.log_model(
@@ -191,22 +282,64 @@ class RunTracker:
         return EpochMetricsLogger(self)
 
 
+def epoch_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
+    """Keras's epoch logs as MLflow metrics: `loss` -> `train_loss`, `val_loss` stays `val_loss`."""
+    metrics = {}
+    for name, value in logs.items():
+        key = name if name.startswith("val_") or name == "learning_rate" else f"train_{name}"
+        try:
+            metrics[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return metrics
+
+
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Logs Keras's per-epoch logs to MLflow: `loss` -> `train_loss`, `val_loss` stays `val_loss`."""
+    """Logs each epoch's metrics to MLflow at step = epoch number (1-based)."""
 
     def __init__(self, tracker: RunTracker):
         super().__init__()
         self.tracker = tracker
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        metrics = {}
-        for name, value in (logs or {}).items():
-            key = name if name.startswith("val_") or name == "learning_rate" else f"train_{name}"
-            try:
-                metrics[key] = float(value)
-            except (TypeError, ValueError):
-                continue
-        self.tracker.log_metrics(metrics, step=epoch + 1)
+        self.tracker.log_metrics(epoch_metrics(logs or {}), step=epoch + 1)
+
+
+@contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """Serialise what concurrent runs on one local sqlite store would race on: MLflow creating and migrating
+    the database (two processes at once fail with "table _alembic_tmp_experiments already exists"), creating
+    the same experiment, recording the same dataset. Other stores handle their own concurrency."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    with exclusive_lock(database.with_name(database.name + ".lock")):
+        import mlflow
+
+        mlflow.MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)  # creates/migrates it
+        yield
+
+
+def mark_dead_runs_killed(tracking_uri: str | None = None) -> list[tuple[str, str]]:
+    """Mark KILLED the RUNNING runs of this host whose process is gone (killed with SIGKILL, lost in a
+    crash or a reboot). Returns (run id, run name) of each run marked."""
+    import mlflow
+    from mlflow.entities import ViewType
+
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    with store_lock(uri):
+        client = mlflow.MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    marked = []
+    for start in range(0, len(experiments), 100):
+        runs = client.search_runs(experiments[start: start + 100], filter_string="attributes.status = 'RUNNING'",
+                                  run_view_type=ViewType.ALL, max_results=50_000)
+        for run in runs:
+            if process_alive(run.data.tags) is False:
+                client.set_terminated(run.info.run_id, status="KILLED")
+                marked.append((run.info.run_id, run.info.run_name))
+    return marked
 
 
 def _param_value(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import keras
+import numpy as np
 
 
 class ValidationMetrics(keras.callbacks.Callback):
@@ -45,11 +46,22 @@ class AveragedWeightsForEvaluation(keras.callbacks.Callback):
     JAX has donated and deleted (Keras 3.15). Here every value assigned is a fresh copy.
     """
 
+    state_name = "averaged_weights"
+
     def __init__(self, start_epoch: int = 1) -> None:
         super().__init__()
         self.start_epoch = start_epoch
         self._epoch = 0
         self._raw_weights: list[Any] | None = None
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
+        """The raw weights held while the model holds the average (resume checkpoints)."""
+        return {"epoch": self._epoch}, ({"raw_weights": self._raw_weights} if self._raw_weights is not None else {})
+
+    def set_state(self, values: dict[str, Any], arrays: dict[str, list[np.ndarray]]) -> None:
+        self._epoch = values.get("epoch", 0)
+        raw = arrays.get("raw_weights")
+        self._raw_weights = [np.array(value) for value in raw] if raw else None
 
     @property
     def _averages(self) -> list[Any]:
@@ -100,9 +112,20 @@ class ReduceLROnPlateauFrom(keras.callbacks.ReduceLROnPlateau):
     noise in the first epochs (0.8 after 1.6), and a halving triggered by that noise slows the whole run.
     From `start_epoch` on, the best value and the patience count start afresh."""
 
+    state_name = "lr_schedule"
+
     def __init__(self, *args: Any, start_epoch: int = 1, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.start_epoch = start_epoch
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
+        best = None if self.best is None else float(self.best)
+        return {"wait": self.wait, "best": best, "cooldown_counter": self.cooldown_counter}, {}
+
+    def set_state(self, values: dict[str, Any], arrays: dict[str, list[np.ndarray]]) -> None:
+        self.wait = values.get("wait", 0)
+        self.best = values.get("best")
+        self.cooldown_counter = values.get("cooldown_counter", 0)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if epoch + 1 >= self.start_epoch:

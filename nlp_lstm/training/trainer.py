@@ -1,16 +1,22 @@
-"""Fit a compiled Keras model with early stopping, best-weights restore, checkpointing and LR schedule."""
+"""Fit a compiled Keras model with early stopping, best-weights restore, crash-safe checkpoints (resumable)
+and LR schedule."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import keras
 
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
+from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom
+from nlp_lstm.training.checkpoints import (
+    BEST_WEIGHTS, RESUME_STATE, BestEpoch, ResumeCheckpoint, TrainingState, restore_variables,
+)
 
 
 def set_seed(seed: int) -> None:
@@ -65,59 +71,108 @@ def _verbosity(setting: str | int) -> int:
     return int(setting)
 
 
+class EpochOrder(keras.callbacks.Callback):
+    """Sets the training batches' epoch at each epoch's start, so their order depends on the epoch alone."""
+
+    def __init__(self, batches: PaddedBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches.set_epoch(epoch)
+
+
+@dataclass
+class TrainingOutcome:
+    """Per-epoch logs of the whole run (resumed epochs included), the kept (best) epoch and the time spent."""
+
+    history: list[dict[str, float]]
+    best_epoch: int | None  # 1-based
+    train_seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+def _as_keras_input(data: Any) -> Any:
+    return data.as_keras_input() if isinstance(data, PaddedBatches) else data
+
+
 def train_model(
     model: keras.Model,
-    train_data: Any,
-    validation_data: Any,
+    train_data: PaddedBatches | Any,
+    validation_data: PaddedBatches | Any,
     config: TrainingConfig,
     *,
-    checkpoint_path: Path | None = None,
+    checkpoint_dir: Path | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> keras.callbacks.History:
+    after_checkpoint: Sequence[keras.callbacks.Callback] = (),
+    resume: TrainingState | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> TrainingOutcome:
     """Fit `model` (already compiled) and leave it holding the best validation weights.
 
-    The best weights are also written to `checkpoint_path` as training goes, so an interrupted run
-    keeps its best model so far.
+    Args:
+        train_data, validation_data: `PaddedBatches` (training batches then take their order from the epoch
+            number) or anything `Model.fit` accepts.
+        checkpoint_dir: where the best epoch's weights (`best.weights.h5`) and the resume state
+            (`resume.npz`) are written after each epoch, atomically.
+        callbacks: run before the checkpoints (task metrics that add to the epoch's logs).
+        after_checkpoint: run after the resume state is written (loggers: a kill between the two loses
+            nothing that resuming does not log again).
+        resume: a state read from a resume checkpoint: training continues after its last epoch.
+        metadata: saved in the resume state.
     """
     stopping = config.early_stopping
+    stateful: list[Any] = []
     all_callbacks: list[keras.callbacks.Callback] = []
+    if isinstance(train_data, PaddedBatches):
+        all_callbacks.append(EpochOrder(train_data))
     if config.optimizer.ema_momentum:
         # First, so that validation metrics, the checkpoint and the best-epoch copy all see the averaged
         # weights; the raw weights are swapped back in at the next epoch's start.
-        all_callbacks.append(AveragedWeightsForEvaluation(config.optimizer.ema_start_epoch))
+        averaging = AveragedWeightsForEvaluation(config.optimizer.ema_start_epoch)
+        all_callbacks.append(averaging)
+        stateful.append(averaging)
     all_callbacks.extend(callbacks)
-    if checkpoint_path is not None:
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        all_callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                str(checkpoint_path), monitor=stopping.monitor, mode=stopping.mode, save_best_only=True,
-                save_weights_only=True, verbose=0,
-            )
-        )
     if config.lr_schedule.reduce_on_plateau:
         schedule = config.lr_schedule
-        all_callbacks.append(
-            ReduceLROnPlateauFrom(
-                monitor=stopping.monitor, mode=stopping.mode, factor=schedule.factor, patience=schedule.patience,
-                min_lr=schedule.min_learning_rate, verbose=1, start_epoch=schedule.start_epoch,
-            )
+        plateau = ReduceLROnPlateauFrom(
+            monitor=stopping.monitor, mode=stopping.mode, factor=schedule.factor, patience=schedule.patience,
+            min_lr=schedule.min_learning_rate, verbose=1, start_epoch=schedule.start_epoch,
         )
+        all_callbacks.append(plateau)
+        stateful.append(plateau)
     # Always track the best epoch; `patience` only decides whether training also stops early.
-    all_callbacks.append(
-        keras.callbacks.EarlyStopping(
-            monitor=stopping.monitor,
-            mode=stopping.mode,
-            patience=stopping.patience if stopping.enabled else config.epochs,
-            min_delta=stopping.min_delta,
-            restore_best_weights=True,
-            verbose=1,
-        )
+    best = BestEpoch(
+        checkpoint_dir / BEST_WEIGHTS if checkpoint_dir is not None else None,
+        monitor=stopping.monitor, mode=stopping.mode, min_delta=stopping.min_delta, verbose=1,
+        patience=stopping.patience if stopping.enabled else config.epochs,
     )
-    return model.fit(
-        train_data,
-        validation_data=validation_data,
+    all_callbacks.append(best)
+    stateful.append(best)
+    state_path = checkpoint_dir / RESUME_STATE if checkpoint_dir is not None else None
+    recorder = ResumeCheckpoint(state_path, stateful, metadata, previous=resume)
+    all_callbacks.append(recorder)
+    all_callbacks.extend(after_checkpoint)
+
+    if resume is not None:
+        restore_variables(model, resume, state_path or Path("the resume state"))
+    if resume is not None and resume.complete(config.epochs):
+        # Training had ended (early stop or last epoch) before the interruption: keep its best epoch.
+        best_weights = resume.callback_arrays.get(best.state_name, {}).get("best_weights")
+        if best_weights is not None:
+            model.set_weights(best_weights)
+        return TrainingOutcome(list(resume.history), resume.best_epoch, resume.train_seconds)
+    model.fit(
+        _as_keras_input(train_data),
+        validation_data=_as_keras_input(validation_data),
         epochs=config.epochs,
+        initial_epoch=resume.epochs_done if resume is not None else 0,
         callbacks=all_callbacks,
         shuffle=False,  # the batches reshuffle themselves each epoch (keeping length buckets)
         verbose=_verbosity(config.verbose),
     )
+    best_epoch = best.best_epoch + 1 if best.best is not None else None
+    return TrainingOutcome(recorder.history, best_epoch, recorder.train_seconds)

@@ -1,0 +1,69 @@
+"""Which process a run belongs to, and whether that process still exists.
+
+A run killed with SIGKILL (or lost with its machine) cannot end its MLflow run; it stays RUNNING. Each run
+records its host, process id, the process's start time and the machine's boot id as tags, so a later
+command on the same host can tell a live run from a dead one, even after the process id was reused or
+the machine rebooted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+HOST_TAG = "nlp_lstm.host"
+PID_TAG = "nlp_lstm.pid"
+START_TAG = "nlp_lstm.process_start"
+BOOT_TAG = "nlp_lstm.boot_id"
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Fields 3 on of /proc/PID/stat (Linux; empty elsewhere). The command name (field 2) may hold spaces
+    and parentheses, so fields are counted after its closing one."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def _process_start(pid: int) -> str:
+    """Start time of `pid` in clock ticks since boot, '' where unknown."""
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 else ""
+
+
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    pid = os.getpid() if pid is None else pid
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), START_TAG: _process_start(pid), BOOT_TAG: _boot_id()}
+
+
+def on_this_host(tags: dict[str, str]) -> bool:
+    return tags.get(HOST_TAG) == socket.gethostname()
+
+
+def process_alive(tags: dict[str, str]) -> bool | None:
+    """Whether the process the tags name is still running: None if they name no process of this host."""
+    if not on_this_host(tags) or not tags.get(PID_TAG, "").isdigit():
+        return None
+    if tags.get(BOOT_TAG) and _boot_id() and tags[BOOT_TAG] != _boot_id():
+        return False  # the machine rebooted since
+    pid = int(tags[PID_TAG])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    fields = _stat_fields(pid)
+    if fields and fields[0] == "Z":
+        return False  # exited, not yet reaped by its parent
+    started, now = tags.get(START_TAG), _process_start(pid)
+    return not (started and now and now != started)  # a different start time: the pid was reused

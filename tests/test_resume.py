@@ -1,0 +1,198 @@
+"""`kill -9`, crashes and resume, as a user meets them: a run killed at any point of training and resumed with
+`nlp-lstm run --resume` ends with exactly the per-epoch and test metrics of the same run uninterrupted, in the
+same folder and MLflow run; dead runs do not stay RUNNING; resuming refuses what would not be the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from nlp_lstm import cli
+from tests.conftest import REPO, run_cli, sentiment_rows, write_csv
+
+EPOCHS = 4
+
+
+def _config(tmp: Path, files: dict[str, Path], epochs: int = EPOCHS) -> Path:
+    """Every piece of training state is in play: dropout and word dropout (seeds), Adam with EMA, a
+    learning-rate schedule that acts, early stopping's best epoch, bucketed shuffled batches."""
+    path = tmp / "resumable.yaml"
+    path.write_text(
+        f"""
+task: sentiment
+data: {{train: {files['train']}, validation: {files['validation']}, test: {files['test']}}}
+preprocessing: {{max_length: 16}}
+model: {{embedding_dim: 8, word_dropout: 0.1, rnn: {{units: 8}}, dropout: 0.3}}
+training:
+  epochs: {epochs}
+  batch_size: 8
+  optimizer: {{learning_rate: 0.05, ema_momentum: 0.9}}
+  lr_schedule: {{reduce_on_plateau: true, patience: 0}}
+  early_stopping: {{monitor: val_accuracy, mode: max, patience: {EPOCHS}}}
+tracking: {{uri: "sqlite:///{tmp / 'mlflow.db'}", experiment: resume}}
+output_dir: {tmp / 'outputs'}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _killed(point: str, epoch: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`nlp-lstm ARGS` that kills itself at `point` of epoch `epoch` (see tests/helpers/killed_run.py)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.helpers.killed_run", point, str(epoch), *args], cwd=cwd, capture_output=True,
+        text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _printed(stdout: str, what: str) -> str:
+    return re.search(rf"{what}:\s+(\S+)", stdout).group(1)
+
+
+def _run_record(uri: str, run_id: str) -> dict:
+    """Status, every metric's full history (step, value) and the final metrics of a run."""
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
+    history = {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+               for key in run.data.metrics}
+    return {"status": run.info.status, "history": history, "tags": run.data.tags}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("resume")
+    rows = sentiment_rows(repeat=4)
+    files = {name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[::3])
+             for name in ("train", "validation", "test")}
+    config = _config(tmp, files)
+    result = run_cli("run", str(config), "--set", "tracking.run_name=uninterrupted", cwd=tmp)
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    run_id = _printed(result.stdout, "run id")
+    record = _run_record(uri, run_id)
+    assert len({value for _, value in record["history"]["learning_rate"]}) > 1  # the schedule acted
+    metrics = json.loads((Path(_printed(result.stdout, "model saved")) / "metrics.json").read_text())
+    return {"tmp": tmp, "files": files, "config": config, "uri": uri, "record": record, "metrics": metrics}
+
+
+def _assert_same_run(setup, resumed_stdout: str, killed_dir: Path, run_id: str) -> None:
+    assert _printed(resumed_stdout, "model saved") == str(killed_dir)  # same folder
+    assert _printed(resumed_stdout, "run id") == run_id  # same MLflow run
+    record = _run_record(setup["uri"], run_id)
+    assert record["status"] == "FINISHED"
+    full = setup["record"]["history"]
+    per_epoch = [key for key, points in full.items() if len(points) == EPOCHS]
+    assert {"train_loss", "val_loss", "val_accuracy", "learning_rate"} <= set(per_epoch)
+    for key, points in full.items():
+        if key in ("train_seconds", "train_tokens_per_second", "test_examples_per_second"):
+            continue  # timings
+        assert record["history"][key] == points, key  # same steps (none twice) and bit-identical values
+    assert json.loads((killed_dir / "metrics.json").read_text()) == setup["metrics"]
+    manifest = json.loads((killed_dir / "pipeline.json").read_text())
+    assert manifest["status"] == "finished" and manifest["epochs_run"] == EPOCHS
+    assert not (killed_dir / "checkpoints" / "resume.npz").exists()  # a finished run does not resume
+    assert record["tags"]["nlp_lstm.resumed"] == "1"
+
+
+def test_killed_after_a_checkpoint_then_resumed_by_folder_is_the_uninterrupted_run(setup, capsys):
+    """SIGKILL right after epoch 2's checkpoint, before MLflow got epoch 2's metrics: the folder is usable
+    meanwhile, and the resumed run logs epoch 2 once, then 3 and 4."""
+    tmp = setup["tmp"]
+    killed = _killed("after-checkpoint", 2, "run", str(setup["config"]), "--set", "tracking.run_name=killed",
+                     cwd=tmp)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    folder = tmp / "outputs" / "killed"
+    manifest = json.loads((folder / "pipeline.json").read_text())
+    assert manifest["status"] == "training"
+    run_id = manifest["run"]["mlflow_run_id"]
+    record = _run_record(setup["uri"], run_id)
+    assert record["status"] == "RUNNING" and [s for s, _ in record["history"]["val_loss"]] == [1]
+
+    # the unfinished folder predicts with its best epoch so far, and says so
+    texts = tmp / "texts.txt"
+    texts.write_text("a wonderful film\n", encoding="utf-8")
+    assert cli.main(["predict", str(folder), "--input", str(texts)]) == 0
+    printed = capsys.readouterr()
+    assert "unfinished run" in printed.err and "--resume" in printed.err
+    assert json.loads(printed.out)["label"] in {"positive", "negative"}
+
+    resumed = run_cli("run", "--resume", str(folder), cwd=tmp)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stdout and "after epoch 2" in resumed.stdout
+    assert f"marked run killed ({run_id}) KILLED" in resumed.stdout  # found dead, then reopened
+    _assert_same_run(setup, resumed.stdout, folder, run_id)
+
+
+def test_killed_while_writing_a_checkpoint_then_resumed_by_run_id(setup):
+    """SIGKILL half-way through writing epoch 3's checkpoint: epoch 2's is intact, epoch 3 is trained again.
+    Before resuming, `nlp-lstm runs --cleanup` finds the dead run and marks it KILLED."""
+    tmp = setup["tmp"]
+    killed = _killed("mid-write", 3, "run", str(setup["config"]), "--set", "tracking.run_name=mid-write", cwd=tmp)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    folder = tmp / "outputs" / "mid-write"
+    assert any(".tmp" in p.name for p in (folder / "checkpoints").iterdir())  # the half-written file
+    run_id = json.loads((folder / "pipeline.json").read_text())["run"]["mlflow_run_id"]
+
+    listed = run_cli("runs", "--tracking-uri", setup["uri"], "--cleanup", cwd=tmp)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert run_id in listed.stdout and "process gone" in listed.stdout and "1 run marked KILLED" in listed.stdout
+    assert _run_record(setup["uri"], run_id)["status"] == "KILLED"
+
+    resumed = run_cli("run", "--resume", run_id, "--set", f"tracking.uri={setup['uri']}", cwd=tmp)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "after epoch 2" in resumed.stdout
+    assert not any(".tmp" in p.name for p in (folder / "checkpoints").iterdir())
+    _assert_same_run(setup, resumed.stdout, folder, run_id)
+
+
+def test_a_crashed_run_resumes_only_as_the_same_run_and_may_be_extended(setup):
+    """A crash (an exception, not a kill) in a 3-epoch run after epoch 2: FAILED, resumable. Resuming refuses a
+    changed config or changed data, accepts more epochs (ending like the 4-epoch run), and refuses a
+    finished run."""
+    tmp, files = setup["tmp"], setup["files"]
+    short = _config(tmp, files, epochs=3)
+    crashed = _killed("crash", 2, "run", str(short), "--set", "tracking.run_name=crashed", cwd=tmp)
+    assert crashed.returncode == 1 and "a bug in the middle of training" in crashed.stderr
+    folder = tmp / "outputs" / "crashed"
+    run_id = json.loads((folder / "pipeline.json").read_text())["run"]["mlflow_run_id"]
+    assert _run_record(setup["uri"], run_id)["status"] == "FAILED"
+
+    changed = run_cli("run", "--resume", str(folder), "--set", "model.rnn.units=16", cwd=tmp)
+    assert changed.returncode == 2 and "model.rnn.units (8 -> 16)" in changed.stderr
+    assert "only training.epochs may change" in changed.stderr and "Traceback" not in changed.stderr
+
+    original = files["train"].read_bytes()
+    files["train"].write_bytes(original + b"one more line,positive\n")
+    try:
+        drifted = run_cli("run", "--resume", str(folder), cwd=tmp)
+    finally:
+        files["train"].write_bytes(original)
+    assert drifted.returncode == 3 and "changed since the run" in drifted.stderr and "Traceback" not in drifted.stderr
+
+    extended = run_cli("run", str(short), "--resume", str(folder), "--set", f"training.epochs={EPOCHS}", cwd=tmp)
+    assert extended.returncode == 0, extended.stderr[-3000:]
+    _assert_same_run(setup, extended.stdout, folder, run_id)
+    assert _run_record(setup["uri"], run_id)["tags"]["nlp_lstm.resumed_with.training.epochs"] == str(EPOCHS)
+
+    again = run_cli("run", "--resume", str(folder), cwd=tmp)
+    assert again.returncode == 2 and "finished; there is nothing to resume" in again.stderr
+
+
+def test_resume_errors_name_what_is_wrong(setup, tmp_path):
+    cases = [
+        (("run", "--resume", str(tmp_path / "nowhere")), "neither a run folder nor an MLflow run id"),
+        (("run", "--resume", "0" * 32, "--set", f"tracking.uri={setup['uri']}"), "no such run"),
+        (("run", "--resume", str(tmp_path)), "stopped before its training started"),
+        (("run",), "give a pipeline CONFIG (or --resume"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert message in result.stderr and "Traceback" not in result.stderr
