@@ -152,67 +152,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_for_use(model_dir: Path):
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import codecs
+
+    from nlp_lstm.data.readers import read_lines
     from nlp_lstm.pipeline import load_pipeline
 
-    pipeline = load_pipeline(model_dir)
-    if pipeline.unfinished:
-        warnings.warn(InputWarning(f"{model_dir} is the folder of an unfinished run: using its best epoch so far "
-                                   f"(continue it with: nlp-lstm run --resume {model_dir})"))
-    return pipeline
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from nlp_lstm.data.readers import read_lines
-
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UsageError(f"--encoding {args.encoding}: unknown encoding (e.g. utf-8, latin-1, cp1252)") from None
     if args.input is not None:
         texts = read_lines(args.input, args.encoding)
     else:
         texts = read_lines(sys.stdin, args.encoding, name="<stdin>")
-    pipeline = _load_for_use(args.model_dir)
+    pipeline = load_pipeline(args.model_dir)
     for prediction in pipeline.predict(texts, batch_size=args.batch_size):
         print(json.dumps(prediction, ensure_ascii=False))
     return EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    out = args.predictions_out
-    if out is not None:  # before the (long) evaluation, so a bad path loses nothing
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--predictions-out {out}: cannot create its folder ({exc.strerror or exc})") from None
-    pipeline = _load_for_use(args.model_dir)
-    data = pipeline.read_data(args.data)
-    metrics = pipeline.evaluate(data).metrics
-    print(json.dumps(metrics, indent=2), flush=True)
-    if out is not None:
-        try:
-            pipeline.write_predictions(data, out)
-        except OSError as exc:
-            raise UsageError(f"--predictions-out {out}: cannot write ({exc.strerror or exc}); the metrics are "
-                             "above") from None
+    from nlp_lstm.pipeline import evaluate_saved
+
+    print(json.dumps(evaluate_saved(args.model_dir, args.data, args.predictions_out), indent=2))
     return EXIT_OK
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    import mlflow
-    from mlflow.entities import ViewType
+    from nlp_lstm.tracking.liveness import HOST_TAG, PID_TAG, process_alive
+    from nlp_lstm.tracking.mlflow_run import mark_dead_runs_killed, running_runs
 
-    from nlp_lstm.tracking.liveness import PID_TAG, HOST_TAG, process_alive
-    from nlp_lstm.tracking.mlflow_run import mark_dead_runs_killed
-
-    client = mlflow.MlflowClient(tracking_uri=args.tracking_uri)
-    experiments = {e.experiment_id: e.name for e in client.search_experiments(view_type=ViewType.ALL)}
-    running = client.search_runs(list(experiments), filter_string="attributes.status = 'RUNNING'",
-                                 max_results=50_000) if experiments else []
+    running = running_runs(args.tracking_uri)
     if not running:
-        print(f"no run is marked RUNNING in {client.tracking_uri}")
-    for run in running:
-        alive = process_alive(run.data.tags)
-        state = {True: "alive", False: "process gone", None: "not of this host"}[alive]
+        print("no run is marked RUNNING")
+    for run, experiment in running:
+        state = {True: "alive", False: "process gone", None: "not of this host"}[process_alive(run.data.tags)]
         where = f"pid {run.data.tags.get(PID_TAG, '?')} on {run.data.tags.get(HOST_TAG, '?')}"
-        print(f"{run.info.run_id}  {run.info.run_name:<40} {experiments.get(run.info.experiment_id, '?')}: {where}, {state}")
+        print(f"{run.info.run_id}  {run.info.run_name:<40} {experiment}: {where}, {state}")
     if args.cleanup:
         marked = mark_dead_runs_killed(args.tracking_uri)
         for run_id, name in marked:

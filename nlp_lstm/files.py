@@ -4,11 +4,14 @@ creating run folders that concurrent runs never share. Plain Python: no Keras, n
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+from nlp_lstm.errors import ModelDirError
 
 
 def _current_umask() -> int:
@@ -102,9 +105,11 @@ def file_fingerprint(path: str | Path, full_hash_limit: int = 256 * 2**20) -> di
 
 
 @contextmanager
-def exclusive_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on `path` (created if missing) for the block; other processes wait.
-    Where the platform has no `fcntl` (Windows), the block runs unlocked."""
+def exclusive_lock(path: str | Path, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `path` (created if missing) for the block. Other processes wait
+    for it, or with `wait=False` this raises `BlockingIOError` when another holds it. The kernel drops the
+    lock with its process, so a `kill -9` never leaves it held. Without `fcntl` (Windows) the block runs
+    unlocked."""
     try:
         import fcntl
     except ImportError:
@@ -113,8 +118,21 @@ def exclusive_lock(path: str | Path) -> Iterator[None]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file saved with a model; a missing, unreadable or invalid one is a `ModelDirError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelDirError(f"{path}: missing; the folder is incomplete") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{path}: unreadable ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ModelDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the folder is damaged") from None

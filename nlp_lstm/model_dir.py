@@ -23,6 +23,9 @@ MANIFEST = "pipeline.json"
 CONFIG = "config.yaml"
 MODEL = "model.keras"
 CHECKPOINTS = "checkpoints"
+BEST_WEIGHTS = "best.weights.h5"  # in CHECKPOINTS: the best epoch so far
+RESUME_STATE = "resume.npz"  # in CHECKPOINTS: what `--resume` continues from
+LOCK = ".lock"  # held by the process that trains in the folder
 TRAINING, FINISHED = "training", "finished"
 
 
@@ -128,8 +131,6 @@ def _holds_lambda(config: Any) -> bool:
 
 def load_best_weights(model, directory: Path) -> None:
     """The best epoch so far of an unfinished run, from its checkpoint."""
-    from nlp_lstm.training.checkpoints import BEST_WEIGHTS
-
     path = directory / CHECKPOINTS / BEST_WEIGHTS
     if not path.exists():
         raise ModelDirError(f"{directory}: an unfinished run that has not finished an epoch yet "

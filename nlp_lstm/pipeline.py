@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,11 +21,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from nlp_lstm.config.loader import flatten_config, load_config
 from nlp_lstm.config.schema import PipelineConfig
-from nlp_lstm.errors import DataError, ModelDirError, Terminated, UsageError
-from nlp_lstm.files import atomic_write_text, create_unique_directory, file_fingerprint, remove_temporaries
+from nlp_lstm.errors import DataError, InputWarning, ModelDirError, Terminated, UsageError
+from nlp_lstm.files import (
+    atomic_write_text, create_unique_directory, exclusive_lock, file_fingerprint, remove_temporaries,
+)
 from nlp_lstm.tracking.liveness import process_alive, process_tags
 from nlp_lstm.model_dir import (
-    CHECKPOINTS, FINISHED, TRAINING, is_finished, load_saved_config, read_manifest, write_manifest,
+    CHECKPOINTS, FINISHED, LOCK, MANIFEST, RESUME_STATE, TRAINING, is_finished, load_saved_config, read_manifest,
+    write_manifest,
 )
 
 if TYPE_CHECKING:  # Keras loads with the tasks: only when a run or a model needs them
@@ -75,18 +80,36 @@ def run_pipeline(
         f"data: {len(splits.train)} train, {len(splits.validation)} validation, {len(splits.test)} test "
         f"({', '.join(f'{k}: {v}' for k, v in splits.origin.items())})"
     )
-    fingerprints = [file_fingerprint(path) for path in task.data_files(splits)]
+    fingerprints = [file_fingerprint(path) for path in task.input_files(splits)]
     if resume is not None:
         _check_same_data(resume.model_dir, fingerprints)
     if config.tracking.enabled:
         _mark_dead_runs(resume.tracking_uri if resume else config.tracking.uri, log)
     model_dir = resume.model_dir if resume is not None else _new_run_folder(config)
     try:
-        return _run(task, splits, config, config_path, model_dir, fingerprints, resume, log)
+        with _training_in(model_dir):
+            return _run(task, splits, config, config_path, model_dir, fingerprints, resume, log)
     except (KeyboardInterrupt, Terminated):
-        if (model_dir / "pipeline.json").exists():
+        if (model_dir / MANIFEST).exists():
             log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}")
         raise
+    finally:
+        if resume is None and not (model_dir / MANIFEST).exists():
+            shutil.rmtree(model_dir, ignore_errors=True)  # stopped before training started: nothing to keep
+
+
+@contextlib.contextmanager
+def _training_in(model_dir: Path):
+    """Hold the folder's lock while training in it: a second `--resume` of the same run is refused, not run
+    beside the first (the kernel drops the lock when its process dies, so a killed run does not keep it)."""
+    try:
+        with exclusive_lock(model_dir / LOCK, wait=False):
+            remove_temporaries(model_dir)  # what a kill while writing the model or the manifest left
+            if (model_dir / CHECKPOINTS).exists():
+                remove_temporaries(model_dir / CHECKPOINTS)
+            yield
+    except BlockingIOError:
+        raise UsageError(f"{model_dir}: another process is training in this folder (its lock {LOCK} is held)") from None
 
 
 def _new_run_folder(config: PipelineConfig) -> Path:
@@ -133,8 +156,6 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
         # The folder is usable from now on: `predict` loads its best epoch so far, `--resume` continues it.
         pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=resume is None)
         checkpoints = model_dir / CHECKPOINTS
-        if checkpoints.exists():
-            remove_temporaries(checkpoints)  # what a kill while writing a checkpoint left
         if state is not None:
             tracker.log_missing_epochs(state.history)
             log(f"resuming {model_dir} after epoch {state.epochs_done}"
@@ -171,11 +192,11 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
             tracker.log_artifact(path, "evaluation")
         tracker.log_artifact(model_dir / "preprocessing", "preprocessing")
         tracker.log_keras_model(pipeline.model, task.model_signature(pipeline))
-        finished = {**pipeline._manifest(FINISHED, run_info), "epochs_run": outcome.epochs_run,
+        finished = {**pipeline.manifest_for(FINISHED, run_info), "epochs_run": outcome.epochs_run,
                     "best_epoch": outcome.best_epoch}
         tracker.log_pipeline_model(model_dir, signature=_text_signature(), manifest=finished)
         write_manifest(model_dir, finished)  # last: a finished folder has everything
-        (checkpoints / "resume.npz").unlink(missing_ok=True)  # only unfinished runs resume
+        (checkpoints / RESUME_STATE).unlink(missing_ok=True)  # only unfinished runs resume
         return RunResult(
             run_id=tracker.run_id,
             run_name=config.tracking.run_name,
@@ -236,9 +257,10 @@ def resume_pipeline(
     from nlp_lstm.config.loader import parse_overrides
 
     overrides = parse_overrides(list(overrides))
-    model_dir = _locate_run(target, overrides.get("tracking.uri"))
-    if model_dir.is_dir() and not (model_dir / "pipeline.json").exists():
-        raise UsageError(f"--resume {target}: the run stopped before its training started (no pipeline.json in "
+    model_dir = _locate_run(target, overrides.get("tracking.uri")).resolve()
+    config_path = Path(config_path).resolve() if config_path is not None else None
+    if model_dir.is_dir() and not (model_dir / MANIFEST).exists():
+        raise UsageError(f"--resume {target}: the run stopped before its training started (no {MANIFEST} in "
                          f"{model_dir}); start it again")
     manifest = read_manifest(model_dir)
     if is_finished(manifest):
@@ -247,7 +269,11 @@ def resume_pipeline(
     run = manifest.get("run", {})
     _refuse_if_running(model_dir, run)
     saved = load_saved_config(model_dir, manifest["task"])
-    with contextlib.chdir(run.get("working_directory") or os.getcwd()):  # relative paths mean what they meant
+    working_directory = Path(run.get("working_directory") or os.getcwd())
+    if not working_directory.is_dir():
+        raise UsageError(f"--resume {target}: the run's working directory {working_directory} is gone (its relative "
+                         "paths are resolved there)")
+    with contextlib.chdir(working_directory):  # relative paths mean what they meant
         if config_path is not None:
             requested = load_config(config_path, overrides)
         else:
@@ -256,12 +282,15 @@ def resume_pipeline(
         requested.tracking.run_name = saved.tracking.run_name
         requested.tracking.uri = saved.tracking.uri
 
-        from nlp_lstm.training.checkpoints import RESUME_STATE, describe_state, read_training_state
+        from nlp_lstm.training.checkpoints import describe_state, read_training_state
 
         state_path = model_dir / CHECKPOINTS / RESUME_STATE
         state = read_training_state(state_path) if state_path.exists() else None
-        log(f"resume state: {describe_state(state)}" if state else "no epoch had finished: training starts over")
         run_id = run.get("mlflow_run_id") if saved.tracking.enabled else None
+        if state is not None and state.metadata.get("mlflow_run_id") != run_id:
+            raise ModelDirError(f"{state_path}: written by MLflow run {state.metadata.get('mlflow_run_id')}, but "
+                                f"{MANIFEST} names {run_id}; the folder mixes two runs")
+        log(f"resume state: {describe_state(state)}" if state else "no epoch had finished: training starts over")
         return run_pipeline(requested, config_path, log,
                             resume=ResumePoint(model_dir, run_id, state, run.get("tracking_uri")))
 
@@ -315,23 +344,37 @@ def _refuse_changes(saved: PipelineConfig, requested: PipelineConfig, target) ->
 # ------------------------------------------------------------------------------------------ saved folders
 def load_pipeline(model_dir: str | Path) -> TrainedPipeline:
     """Load a pipeline saved by `run_pipeline` (what `nlp_lstm.load` returns). An unfinished run's folder
-    loads with its best epoch so far (`pipeline.unfinished` is then true)."""
+    loads with its best epoch so far, with a warning (`pipeline.unfinished` is then true)."""
     from nlp_lstm.tasks import TASKS, get_task
 
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir, tuple(TASKS))
-    return get_task(manifest["task"]).pipeline_class.load(model_dir)
+    pipeline = get_task(manifest["task"]).pipeline_class.load(model_dir)
+    if pipeline.unfinished:
+        warnings.warn(InputWarning(f"{model_dir} is the folder of an unfinished run: using its best epoch so far "
+                                   f"(continue it with: nlp-lstm run --resume {model_dir})"), stacklevel=2)
+    return pipeline
 
 
 def evaluate_saved(model_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None) -> dict[str, Any]:
-    """Metrics of a saved pipeline on a labelled file (read with the pipeline's own data settings)."""
+    """Metrics of a saved pipeline on a labelled file (read with the pipeline's own data settings); with
+    `predictions_out`, also its predictions there (the folder is created first, so a bad path costs nothing)."""
+    out = Path(predictions_out) if predictions_out is not None else None
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--predictions-out {out}: cannot create its folder ({exc.strerror or exc})") from None
     pipeline = load_pipeline(model_dir)
     data = pipeline.read_data(data_path)
-    evaluation = pipeline.evaluate(data)
-    if predictions_out is not None:
-        Path(predictions_out).parent.mkdir(parents=True, exist_ok=True)
-        pipeline.write_predictions(data, Path(predictions_out))
-    return evaluation.metrics
+    metrics = pipeline.evaluate(data).metrics
+    if out is not None:
+        try:
+            pipeline.write_predictions(data, out)
+        except OSError as exc:
+            raise UsageError(f"--predictions-out {out}: cannot write ({exc.strerror or exc}); the metrics were "
+                             f"{json.dumps(metrics)}") from None
+    return metrics
 
 
 __all__ = ["RunResult", "run_pipeline", "resume_pipeline", "load_pipeline", "evaluate_saved", "load_saved_config"]

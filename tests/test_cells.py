@@ -112,8 +112,13 @@ def test_variant_cells_from_yaml_and_fused_require_names_the_cell():
 
     from nlp_lstm.config.schema import RecurrentConfig
 
-    # the YAML schema names the cells without importing Keras; the encoder builds them: the lists must agree
+    # the YAML schema and fused_kernels name the cells without importing Keras; cells.py and the encoder build
+    # them: the lists must agree
+    from nlp_lstm import fused_kernels
+    from nlp_lstm.models import cells
+
     assert set(get_args(RecurrentConfig.model_fields["cell"].annotation)) == set(CELLS)
+    assert set(fused_kernels.VARIANT_CELLS) == set(cells.VARIANT_CELLS)
     config = load_config(REPO / "pipelines" / "sentiment.yaml", ["model.rnn.cell=cifg_lstm"])
     assert config.model.rnn.cell == "cifg_lstm"
     with pytest.raises(ConfigError, match=r"model.rnn: fused: require, but .* cell is mlstm: only lstm and gru"):

@@ -15,7 +15,8 @@ import pytest
 from nlp_lstm.config.schema import TrainingConfig
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.training.checkpoints import RESUME_STATE, read_training_state
+from nlp_lstm.model_dir import RESUME_STATE
+from nlp_lstm.training.checkpoints import read_training_state
 from nlp_lstm.training.trainer import compile_model, set_seed, train_model
 
 EPOCHS = 6

@@ -93,6 +93,10 @@ def test_undecodable_bytes_name_their_line(tmp_path):
     conll.write_bytes(b"Paris B-LOC\n\nM\xfcnchen B-LOC\n")
     with pytest.raises(DataError, match=r"d.conll:3: cannot decode as utf-8"):
         read_conll(conll)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbftext,label\n\xffbad,pos\n")  # the BOM does not shift the count
+    with pytest.raises(DataError, match=r"bom.csv:2: cannot decode as utf-8"):
+        read_labelled_texts(bom)
     with pytest.raises(DataError, match=r"<stdin>:2: cannot decode as utf-8 .*--encoding"):
         read_lines(io.BytesIO(b"fine\ncaf\xe9\n"))
     assert read_lines(io.BytesIO(b"fine\ncaf\xe9\n"), "latin-1") == ["fine", "café"]

@@ -15,6 +15,8 @@ import mlflow
 import pytest
 
 from nlp_lstm import cli
+from nlp_lstm.files import exclusive_lock
+from nlp_lstm.model_dir import LOCK
 from tests.conftest import REPO, run_cli, sentiment_rows, write_csv
 
 EPOCHS = 4
@@ -152,10 +154,10 @@ def test_killed_while_writing_a_checkpoint_then_resumed_by_run_id(setup):
     _assert_same_run(setup, resumed.stdout, folder, run_id)
 
 
-def test_a_crashed_run_resumes_only_as_the_same_run_and_may_be_extended(setup):
-    """A crash (an exception, not a kill) in a 3-epoch run after epoch 2: FAILED, resumable. Resuming refuses a
-    changed config or changed data, accepts more epochs (ending like the 4-epoch run), and refuses a
-    finished run."""
+def test_a_crashed_run_resumes_only_as_the_same_run_and_may_be_extended(setup, capsys):
+    """A crash (an exception, not a kill) in a 3-epoch run after epoch 2: FAILED, resumable. Resuming refuses
+    while another process trains in the folder, a changed config or changed data, accepts more epochs (ending
+    like the 4-epoch run), and refuses a finished run."""
     tmp, files = setup["tmp"], setup["files"]
     short = _config(tmp, files, epochs=3)
     crashed = _killed("crash", 2, "run", str(short), "--set", "tracking.run_name=crashed", cwd=tmp)
@@ -163,6 +165,10 @@ def test_a_crashed_run_resumes_only_as_the_same_run_and_may_be_extended(setup):
     folder = tmp / "outputs" / "crashed"
     run_id = json.loads((folder / "pipeline.json").read_text())["run"]["mlflow_run_id"]
     assert _run_record(setup["uri"], run_id)["status"] == "FAILED"
+
+    with exclusive_lock(folder / LOCK):  # as a second `--resume` of the same run would find it
+        assert cli.main(["run", "--resume", str(folder)]) == 2
+    assert "another process is training in this folder" in capsys.readouterr().err
 
     changed = run_cli("run", "--resume", str(folder), "--set", "model.rnn.units=16", cwd=tmp)
     assert changed.returncode == 2 and "model.rnn.units (8 -> 16)" in changed.stderr

@@ -103,8 +103,7 @@ def _first_undecodable_line(path: Path, encoding: str) -> int | None:
             data = handle.read()
     except (OSError, EOFError, zlib.error):
         return None
-    encoding = _text_encoding(encoding)
-    try:
+    try:  # with the BOM kept (as a character), so the offset counts from the file's first byte
         data.decode(encoding)
     except UnicodeDecodeError as exc:
         decodable = data[: exc.start].decode(encoding, errors="replace")

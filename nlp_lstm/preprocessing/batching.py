@@ -45,7 +45,7 @@ def pad_batch(values: Sequence[Any], pad_to_multiple: int = 1, dtype: str = "int
 
 
 class PaddedBatches(keras.utils.PyDataset):
-    """Batches of right-padded examples, reshuffled every epoch, bucketed by length when asked.
+    """Batches of right-padded examples, shuffled per epoch (`set_epoch`), bucketed by length when asked.
 
     Args:
         inputs: field name -> per-example values (one field gives a plain array as model input).

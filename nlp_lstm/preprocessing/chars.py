@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nlp_lstm.errors import ModelDirError
+from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
 
@@ -41,4 +42,4 @@ class CharEncoder:
         settings = directory / f"{prefix}settings.json"
         if not settings.exists():
             raise ModelDirError(f"{settings}: missing (the character settings); the folder is incomplete")
-        return cls(Vocabulary.load(directory / f"{prefix}vocab.txt"), **json.loads(settings.read_text()))
+        return cls(Vocabulary.load(directory / f"{prefix}vocab.txt"), **read_json(settings))

@@ -17,7 +17,7 @@ from typing import Collection, Iterator, Protocol
 
 import numpy as np
 
-from nlp_lstm.data.readers import open_text
+from nlp_lstm.data.readers import reading
 from nlp_lstm.errors import DataError
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
@@ -49,7 +49,7 @@ class TextFileVectors:
     def _lines(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, [word, *values]) for each vector line; a word may contain spaces (glove.840B)."""
         dimension = self.dimension
-        with open_text(self.path, "utf-8") as handle:
+        with reading(self.path, "utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
                 fields = line.rstrip().split(" ")
                 if line_number == 1 and _is_header(fields):
@@ -151,7 +151,7 @@ class PackagedVectors:
 
 def vector_dimension(path: str | Path) -> int:
     """Dimension of the vectors in a GloVe/word2vec text file, read from its first vector line."""
-    with open_text(Path(path), "utf-8") as handle:
+    with reading(Path(path), "utf-8") as handle:
         for line in handle:
             fields = line.rstrip().split(" ")
             if _is_header(fields):

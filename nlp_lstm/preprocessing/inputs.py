@@ -15,6 +15,7 @@ import numpy as np
 
 from nlp_lstm.config.schema import EmbeddingsConfig, PreprocessingConfig, WordFeaturesConfig
 from nlp_lstm.errors import ModelDirError
+from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.casing import encode_casing
 from nlp_lstm.preprocessing.chars import CharEncoder
 from nlp_lstm.preprocessing.embeddings import most_frequent_words, open_vectors
@@ -138,6 +139,6 @@ class WordInputs:
         settings_path = directory / "word_inputs.json"
         if not settings_path.exists():
             raise ModelDirError(f"{settings_path}: missing (the input settings); the folder is incomplete")
-        settings = json.loads(settings_path.read_text())
+        settings = read_json(settings_path)
         chars = CharEncoder.load(directory) if settings["chars"] else None
         return cls(TextEncoder.load(directory), chars, settings["casing"])

@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from nlp_lstm.errors import DataError
+from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.tags import split_tag
 
 
@@ -48,7 +49,7 @@ class LabelEncoder:
 
     @classmethod
     def load(cls, path: str | Path) -> "LabelEncoder":
-        return cls(json.loads(Path(path).read_text(encoding="utf-8"))["classes"])
+        return cls(read_json(path)["classes"])
 
 
 def _is_number(text: str) -> bool:
@@ -107,5 +108,5 @@ class TagEncoder:
 
     @classmethod
     def load(cls, path: str | Path) -> "TagEncoder":
-        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        saved = read_json(path)
         return cls(saved["tags"], saved["scheme"])

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from nlp_lstm.errors import ModelDirError
+from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.text import TextEncoder
 from nlp_lstm.preprocessing.tokenizer import Tokenizer, detokenize
@@ -188,5 +189,5 @@ class PairEncoder:
         settings = directory / "pairs.json"
         if not settings.exists():
             raise ModelDirError(f"{settings}: missing (the translation settings); the folder is incomplete")
-        long_pairs = json.loads(settings.read_text(encoding="utf-8"))["long_pairs"]
+        long_pairs = read_json(settings)["long_pairs"]
         return cls(TextEncoder.load(directory, "source_"), TextEncoder.load(directory, "target_"), long_pairs)

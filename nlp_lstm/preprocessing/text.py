@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nlp_lstm.errors import ModelDirError
+from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.tokenizer import Tokenizer
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -75,7 +76,7 @@ class TextEncoder:
         settings = directory / f"{prefix}tokenizer.json"
         if not settings.exists():
             raise ModelDirError(f"{settings}: missing (the tokenizer settings); the folder is incomplete")
-        tokenizer = Tokenizer.from_config(json.loads(settings.read_text()))
+        tokenizer = Tokenizer.from_config(read_json(settings))
         pieces = directory / f"{prefix}subwords.model"
         subwords = SubwordSegmenter.load(pieces) if pieces.exists() else None
         return cls(tokenizer, Vocabulary.load(directory / f"{prefix}vocab.txt"), subwords)

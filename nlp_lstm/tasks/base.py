@@ -96,14 +96,15 @@ class TrainedPipeline(ABC):
         if preprocessing:
             (directory / "preprocessing").mkdir(parents=True, exist_ok=True)
             self.save_preprocessing(directory / "preprocessing")
-            atomic_write_text(directory / CONFIG, config_to_yaml(self.config))
+        atomic_write_text(directory / CONFIG, config_to_yaml(self.config))  # a resumed run may train longer
         with atomic_path(directory / MODEL, suffix=".keras") as temporary:
             self.model.save(temporary)
-        self.manifest = self._manifest(status, run)
+        self.manifest = self.manifest_for(status, run)
         write_manifest(directory, self.manifest)
         return directory
 
-    def _manifest(self, status: str, run: dict[str, Any] | None) -> dict[str, Any]:
+    def manifest_for(self, status: str, run: dict[str, Any] | None) -> dict[str, Any]:
+        """The `pipeline.json` of this pipeline saved with `status` by the run `run` describes."""
         import nlp_lstm
 
         manifest = {
@@ -204,9 +205,12 @@ class Task(ABC, Generic[Dataset]):
     def model_signature(self, pipeline: TrainedPipeline):
         return None
 
-    def data_files(self, splits: DataSplits[Dataset]) -> list[Path]:
-        """The files the splits were read from (a resumed run checks they did not change)."""
-        return sorted({Path(path) for path in splits.files.values()}, key=str)
+    def input_files(self, splits: DataSplits[Dataset]) -> list[Path]:
+        """The files a run reads: its splits' files and a pretrained vectors file (a resumed run checks that
+        none changed)."""
+        files = {Path(path) for path in splits.files.values()}
+        vectors = getattr(getattr(self.config.model, "embeddings", None), "path", None)
+        return sorted(files | ({Path(vectors)} if vectors else set()), key=str)
 
     def check_splits(self, splits: DataSplits[Dataset]) -> None:
         """Raise `DataError` for data that would fail or mislead only after training started (one class, a
@@ -241,6 +245,12 @@ class Task(ABC, Generic[Dataset]):
             origin[name] = f"{fraction:g} of {data.train}"
         files = {name: getattr(data, name) or data.train for name in ("train", "validation", "test")}
         return DataSplits(train=train, validation=held["validation"], test=held["test"], files=files, origin=origin)
+
+
+def non_blank(texts: Sequence[str]) -> list[int]:
+    """Indices of the texts with something to predict from (empty and whitespace-only texts get an explicit
+    empty answer instead of the model's guess for an empty input)."""
+    return [i for i, text in enumerate(texts) if text.strip()]
 
 
 def warn_truncated(count: int, total: int, setting: str, limit: int | None) -> None:

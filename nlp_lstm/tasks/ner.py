@@ -14,6 +14,7 @@ from nlp_lstm.config.schema import NerConfig
 from nlp_lstm.data.conll import TaggedSentences, read_conll
 from nlp_lstm.errors import DataError, ModelDirError
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
+from nlp_lstm.files import read_json
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
@@ -192,7 +193,7 @@ class NerPipeline(TrainedPipeline):
         return {
             "word_inputs": WordInputs.load(directory),
             "tags": TagEncoder.load(directory / "tags.json"),
-            "input_scheme": json.loads(settings.read_text(encoding="utf-8"))["input_scheme"],
+            "input_scheme": read_json(settings)["input_scheme"],
         }
 
 

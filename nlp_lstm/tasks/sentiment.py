@@ -18,7 +18,7 @@ from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task, warn_truncated
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, register_task, warn_truncated
 from nlp_lstm.training.trainer import compile_model
 
 
@@ -78,7 +78,7 @@ class SentimentPipeline(TrainedPipeline):
         whitespace-only text gets `{'label': None, 'score': None, 'probabilities': {}}`: no label is invented."""
         texts = _as_texts(texts)
         results: list[dict[str, Any]] = [{"label": None, "score": None, "probabilities": {}} for _ in texts]
-        present = [i for i, text in enumerate(texts) if text.strip()]
+        present = non_blank(texts)
         probabilities, truncated = self._probabilities([texts[i] for i in present], batch_size)
         for i, p, cut in zip(present, probabilities, truncated):
             k = int(p.argmax())

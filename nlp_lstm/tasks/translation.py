@@ -18,7 +18,7 @@ from nlp_lstm.models.seq2seq import SequenceLoss, build_translator
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task, warn_truncated
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, register_task, warn_truncated
 from nlp_lstm.training.callbacks import ValidationMetrics
 from nlp_lstm.training.trainer import compile_model
 
@@ -96,7 +96,7 @@ class TranslatorPipeline(TrainedPipeline):
         for i, text in enumerate(sources):
             if not isinstance(text, str):
                 raise TypeError(f"predict() takes strings; item {i} is {type(text).__name__}")
-        present = [i for i, text in enumerate(sources) if text.strip()]
+        present = non_blank(sources)
         results: list[Any] = [
             {"translation": "", "source_tokens": [], "target_tokens": [], "attention": []} if return_attention else ""
             for _ in sources
@@ -218,10 +218,10 @@ class TranslationTask(Task[ParallelTexts]):
             raise DataError(f"{parallel_file(path, self.config.data.target_lang)}: file not found")
         return pairs
 
-    def data_files(self, splits: DataSplits[ParallelTexts]) -> list[Path]:
+    def input_files(self, splits: DataSplits[ParallelTexts]) -> list[Path]:
         data = self.config.data
         if data.format != "parallel":
-            return super().data_files(splits)
+            return super().input_files(splits)
         prefixes = {Path(p) for p in splits.files.values()}
         return sorted({parallel_file(p, lang) for p in prefixes for lang in (data.source_lang, data.target_lang)
                        if parallel_file(p, lang).exists()}, key=str)

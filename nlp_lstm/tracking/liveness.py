@@ -16,6 +16,7 @@ HOST_TAG = "nlp_lstm.host"
 PID_TAG = "nlp_lstm.pid"
 START_TAG = "nlp_lstm.process_start"
 BOOT_TAG = "nlp_lstm.boot_id"
+NAMESPACE_TAG = "nlp_lstm.pid_namespace"  # containers sharing a host name and boot id number pids apart
 
 
 def _boot_id() -> str:
@@ -34,6 +35,13 @@ def _stat_fields(pid: int) -> list[str]:
         return []
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _process_start(pid: int) -> str:
     """Start time of `pid` in clock ticks since boot, '' where unknown."""
     fields = _stat_fields(pid)
@@ -42,7 +50,8 @@ def _process_start(pid: int) -> str:
 
 def process_tags(pid: int | None = None) -> dict[str, str]:
     pid = os.getpid() if pid is None else pid
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), START_TAG: _process_start(pid), BOOT_TAG: _boot_id()}
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), START_TAG: _process_start(pid), BOOT_TAG: _boot_id(),
+            NAMESPACE_TAG: _pid_namespace()}
 
 
 def on_this_host(tags: dict[str, str]) -> bool:
@@ -50,8 +59,11 @@ def on_this_host(tags: dict[str, str]) -> bool:
 
 
 def process_alive(tags: dict[str, str]) -> bool | None:
-    """Whether the process the tags name is still running: None if they name no process of this host."""
+    """Whether the process the tags name is still running: None if they name no process this one can see
+    (another host, another container's pid namespace)."""
     if not on_this_host(tags) or not tags.get(PID_TAG, "").isdigit():
+        return None
+    if tags.get(NAMESPACE_TAG, "") != _pid_namespace():
         return None
     if tags.get(BOOT_TAG) and _boot_id() and tags[BOOT_TAG] != _boot_id():
         return False  # the machine rebooted since

@@ -76,7 +76,7 @@ class RunTracker:
         self._logged_params: dict[str, str] = {}
         self._logged_metrics: set[str] = set()
         self._logged_models: set[str] = set()
-        self._has_datasets = False
+        self._logged_datasets: set[tuple[str, str | None]] = set()
 
     # ------------------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "RunTracker":
@@ -93,8 +93,7 @@ class RunTracker:
         if self.resumed:
             previous = self._previous_run()
             tags[RESUMED_TAG] = str(int(previous.data.tags.get(RESUMED_TAG, "0")) + 1)
-            run = mlflow.start_run(run_id=self.run_id)  # status back to RUNNING
-            mlflow.set_tags(tags)
+            run = mlflow.start_run(run_id=self.run_id, tags=tags)  # RUNNING again, with this process's tags
         else:
             with store_lock(mlflow.get_tracking_uri()):
                 experiment = mlflow.set_experiment(tracking.experiment or f"nlp_lstm-{self.config.task}")
@@ -120,12 +119,17 @@ class RunTracker:
             raise UsageError(f"--resume: no MLflow run {self.run_id} in {mlflow.get_tracking_uri()}") from None
         if run.info.lifecycle_stage == "deleted":
             raise UsageError(f"--resume: MLflow run {self.run_id} is deleted; restore it first (mlflow runs restore)")
+        from mlflow.entities import LoggedModelStatus
+
         self._logged_params = dict(run.data.params)
         self._logged_metrics = set(run.data.metrics)
-        self._has_datasets = bool(run.inputs.dataset_inputs) if run.inputs else False
-        self._logged_models = {m.name for m in mlflow.search_logged_models(
+        self._logged_datasets = {
+            (item.dataset.name, next((t.value for t in item.tags if t.key == "mlflow.data.context"), None))
+            for item in (run.inputs.dataset_inputs if run.inputs else [])
+        }
+        self._logged_models = {m.name for m in mlflow.search_logged_models(  # a kill mid-upload leaves PENDING
             experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{self.run_id}'",
-            output_format="list")}
+            output_format="list") if m.status == LoggedModelStatus.READY}
         return run
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -195,12 +199,15 @@ class RunTracker:
         import mlflow
 
         client = mlflow.MlflowClient()
+        logged: dict[str, set[int]] = {}
         for epoch, logs in enumerate(history, start=1):
             metrics = epoch_metrics(logs)
             if not metrics:
                 continue
-            key = next(iter(metrics))
-            if epoch not in {m.step for m in client.get_metric_history(self.run_id, key)}:
+            key = next(iter(metrics))  # a batch of one epoch's metrics is logged whole or not at all
+            if key not in logged:
+                logged[key] = {m.step for m in client.get_metric_history(self.run_id, key)}
+            if epoch not in logged[key]:
                 self.log_metrics(metrics, step=epoch)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -228,7 +235,7 @@ class RunTracker:
 
     def log_dataset(self, frame, source: str | Path, name: str, context: str, targets: str | None = None) -> None:
         """Record an input file as an MLflow dataset (shown under the run's Datasets)."""
-        if not (self.enabled and self.config.tracking.log_datasets) or self._has_datasets:
+        if not (self.enabled and self.config.tracking.log_datasets) or (name, context) in self._logged_datasets:
             return
         import mlflow
 
@@ -258,7 +265,7 @@ class RunTracker:
 
         with tempfile.TemporaryDirectory() as staging:
             staged = Path(staging) / model_dir.name
-            shutil.copytree(model_dir, staged, ignore=shutil.ignore_patterns("checkpoints"))
+            shutil.copytree(model_dir, staged, ignore=shutil.ignore_patterns("checkpoints", ".lock", ".*.tmp*"))
             if manifest is not None:
                 (staged / "pipeline.json").write_text(json.dumps(dict(manifest), indent=2), encoding="utf-8")
             with warnings.catch_warnings():
@@ -321,24 +328,36 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
         yield
 
 
-def mark_dead_runs_killed(tracking_uri: str | None = None) -> list[tuple[str, str]]:
-    """Mark KILLED the RUNNING runs of this host whose process is gone (killed with SIGKILL, lost in a
-    crash or a reboot). Returns (run id, run name) of each run marked."""
+def running_runs(tracking_uri: str | None = None) -> list[tuple[Any, str]]:
+    """(run, experiment name) of every run the store marks RUNNING."""
     import mlflow
     from mlflow.entities import ViewType
 
     uri = tracking_uri or mlflow.get_tracking_uri()
     with store_lock(uri):
         client = mlflow.MlflowClient(tracking_uri=uri)
-    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    names = {e.experiment_id: e.name for e in client.search_experiments(view_type=ViewType.ALL)}
+    experiments = list(names)
+    found = []
+    for start in range(0, len(experiments), 100):  # MLflow searches at most 100 experiments at once
+        for run in client.search_runs(experiments[start: start + 100], filter_string="attributes.status = 'RUNNING'",
+                                      run_view_type=ViewType.ALL, max_results=50_000):
+            found.append((run, names[run.info.experiment_id]))
+    return found
+
+
+def mark_dead_runs_killed(tracking_uri: str | None = None) -> list[tuple[str, str]]:
+    """Mark KILLED the RUNNING runs of this host whose process is gone (killed with SIGKILL, lost in a
+    crash or a reboot). Returns (run id, run name) of each run marked."""
+    import mlflow
+
     marked = []
-    for start in range(0, len(experiments), 100):
-        runs = client.search_runs(experiments[start: start + 100], filter_string="attributes.status = 'RUNNING'",
-                                  run_view_type=ViewType.ALL, max_results=50_000)
-        for run in runs:
-            if process_alive(run.data.tags) is False:
-                client.set_terminated(run.info.run_id, status="KILLED")
-                marked.append((run.info.run_id, run.info.run_name))
+    runs = running_runs(tracking_uri)  # first: it creates the store (under the lock) if it is new
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    for run, _ in runs:
+        if process_alive(run.data.tags) is False:
+            client.set_terminated(run.info.run_id, status="KILLED")
+            marked.append((run.info.run_id, run.info.run_name))
     return marked
 
 

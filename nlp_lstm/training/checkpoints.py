@@ -24,9 +24,8 @@ import numpy as np
 
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import atomic_path
+from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
 
-BEST_WEIGHTS = "best.weights.h5"
-RESUME_STATE = "resume.npz"
 STATE_FORMAT = 1
 _STATE_KEY = "__state__"
 
@@ -103,23 +102,24 @@ def read_training_state(path: Path) -> TrainingState:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         state = json.loads(bytes(arrays.pop(_STATE_KEY)).decode("utf-8"))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
-        raise ModelDirError(f"{path}: unreadable resume checkpoint ({exc})") from None
-    if state.get("format") != STATE_FORMAT:
-        raise ModelDirError(f"{path}: resume checkpoint format {state.get('format')!r}; this nlp_lstm reads "
-                            f"{STATE_FORMAT}")
-    counts = state["counts"]
-    callback_arrays: dict[str, dict[str, list[np.ndarray]]] = {}
-    for key in sorted((k for k in arrays if k.startswith("callback/")), key=_natural):
-        _, owner, name, _index = key.split("/")
-        callback_arrays.setdefault(owner, {}).setdefault(name, []).append(arrays[key])
-    return TrainingState(
-        epochs_done=state["epochs_done"], stopped_early=state["stopped_early"], history=state["history"],
-        train_seconds=state["train_seconds"], metadata=state["metadata"], callbacks=state["callbacks"],
-        model_variables=[arrays[f"model/{i}"] for i in range(counts["model"])],
-        optimizer_variables=[arrays[f"optimizer/{i}"] for i in range(counts["optimizer"])],
-        callback_arrays=callback_arrays,
-    )
+        if state.get("format") != STATE_FORMAT:
+            raise ModelDirError(f"{path}: resume checkpoint format {state.get('format')!r}; this nlp_lstm reads "
+                                f"{STATE_FORMAT}")
+        counts = state["counts"]
+        callback_arrays: dict[str, dict[str, list[np.ndarray]]] = {}
+        for key in sorted((k for k in arrays if k.startswith("callback/")), key=_natural):
+            _, owner, name, _index = key.split("/")
+            callback_arrays.setdefault(owner, {}).setdefault(name, []).append(arrays[key])
+        return TrainingState(
+            epochs_done=state["epochs_done"], stopped_early=state["stopped_early"], history=state["history"],
+            train_seconds=state["train_seconds"], metadata=state["metadata"], callbacks=state["callbacks"],
+            model_variables=[arrays[f"model/{i}"] for i in range(counts["model"])],
+            optimizer_variables=[arrays[f"optimizer/{i}"] for i in range(counts["optimizer"])],
+            callback_arrays=callback_arrays,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, EOFError,
+            UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{path}: unreadable resume checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def _natural(key: str) -> tuple:
@@ -233,6 +233,6 @@ def describe_state(state: TrainingState) -> str:
 
 
 __all__ = [
-    "BEST_WEIGHTS", "RESUME_STATE", "BestEpoch", "ResumeCheckpoint", "TrainingState", "describe_state",
+    "BestEpoch", "ResumeCheckpoint", "TrainingState", "describe_state",
     "read_training_state", "restore_variables", "write_training_state",
 ]

@@ -14,9 +14,8 @@ import keras
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom
-from nlp_lstm.training.checkpoints import (
-    BEST_WEIGHTS, RESUME_STATE, BestEpoch, ResumeCheckpoint, TrainingState, restore_variables,
-)
+from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
+from nlp_lstm.training.checkpoints import BestEpoch, ResumeCheckpoint, TrainingState, restore_variables
 
 
 def set_seed(seed: int) -> None:
