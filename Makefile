@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIPELINES ?= pipelines/sentiment.yaml pipelines/ner_bilstm_crf.yaml pipelines/translator_seq2seq.yaml
 PYTEST_ARGS ?=
+PORT ?= 5000
 
-.PHONY: install run test notebooks mlflow-ui clean
+.PHONY: install run test serve notebooks mlflow-ui clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,11 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_ARGS)
+
+# MODEL: a pipeline folder, runs:/RUN_ID/pipeline or models:/NAME/VERSION (store: MLFLOW_TRACKING_URI)
+serve: install
+	@test -n "$(MODEL)" || { echo "usage: make serve MODEL=outputs/sentiment/<run> [PORT=5000]"; exit 2; }
+	$(BIN)/nlp-lstm serve $(MODEL) --port $(PORT)
 
 mlflow-ui: install
 	$(BIN)/mlflow ui

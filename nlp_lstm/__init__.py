@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+
+import wrapt
 
 # TensorFlow's C++ start-up chatter (oneDNN, CPU feature notes) buries the messages users need.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,6 +26,21 @@ class _RetracingNoticeFilter(logging.Filter):
 logging.getLogger("tensorflow").addFilter(_RetracingNoticeFilter())
 
 __version__ = "0.1.0"
+
+
+def _register_keras_objects(_keras=None) -> None:
+    """Register every custom layer, cell and loss with Keras, so that `keras.saving.load_model` and
+    `mlflow.keras.load_model` load any nlp_lstm model after `import nlp_lstm`.
+
+    Run when Keras is imported (at once if it already is) rather than by importing Keras here: validating a
+    config must not pay for Keras. When an `nlp_lstm.models` module is what imports Keras, the package is
+    already importing all of them.
+    """
+    if "nlp_lstm.models" not in sys.modules:
+        import nlp_lstm.models  # noqa: F401
+
+
+wrapt.register_post_import_hook(_register_keras_objects, "keras")
 
 
 def load(model_dir):

@@ -1,4 +1,4 @@
-"""`nlp-lstm` command line: run (and resume), validate, predict, evaluate, info, runs.
+"""`nlp-lstm` command line: run (and resume), validate, predict, evaluate, serve, info, runs.
 
 User mistakes (bad YAML, unknown key, missing or malformed file, bad model directory) print one clear
 message and exit non-zero, without a traceback. Exit codes: 0 ok, 1 unexpected error, 2 invalid
@@ -29,6 +29,10 @@ def _add_config_arguments(parser: argparse.ArgumentParser, optional: bool = Fals
     )
 
 
+_MODEL_HELP = ("the folder `nlp-lstm run` printed, or a logged pipeline: runs:/RUN_ID/pipeline, "
+               "models:/NAME/VERSION, models:/NAME/latest, models:/NAME@ALIAS (store: MLFLOW_TRACKING_URI)")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -54,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "`--resume` continues it in the same folder and MLflow run.",
     )
     _add_config_arguments(run, optional=True)
+    run.add_argument("--register", metavar="NAME", default=None,
+                     help="register the run's pipeline model under NAME in the MLflow registry (tracking.register_model)")
     run.add_argument(
         "--resume", metavar="FOLDER|RUN_ID", default=None,
         help="continue an interrupted run: its folder (as `run` printed) or its MLflow run id. CONFIG is then "
@@ -71,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="predict with a saved pipeline: one text per line in, one JSON object per line out",
         description="Read one text per line (stdin by default) and write one JSON object per line to stdout.",
     )
-    predict.add_argument("model_dir", type=Path, help="directory printed by `nlp-lstm run`")
+    predict.add_argument("model_dir", metavar="MODEL", help=_MODEL_HELP)
     predict.add_argument("--input", type=Path, default=None, help="text file, one input per line (default: stdin)")
     predict.add_argument("--encoding", default="utf-8", help="encoding of the input (default utf-8; a BOM is dropped)")
     predict.add_argument("--batch-size", type=_positive_int, default=256, help="texts per batch (default 256)")
@@ -80,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="metrics of a saved pipeline on a labelled file, as JSON",
         description="Evaluate a saved pipeline on a labelled file read with the pipeline's own data settings.",
     )
-    evaluate.add_argument("model_dir", type=Path, help="directory printed by `nlp-lstm run`")
+    evaluate.add_argument("model_dir", metavar="MODEL", help=_MODEL_HELP)
     evaluate.add_argument(
         "--data", type=Path, required=True,
         help="labelled file in the training data's format (translation: PREFIX of the PREFIX.src/PREFIX.tgt files)",
@@ -96,6 +102,30 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="as for `run`",
     )
+
+    serve = commands.add_parser(
+        "serve", help="serve a pipeline over HTTP with MLflow's scoring server (POST /invocations)",
+        description="Serve a pipeline with MLflow's scoring server: POST JSON to /invocations "
+        "({\"inputs\": [\"a text\", ...]} or {\"dataframe_split\": {\"columns\": [\"text\"], \"data\": [...]}}, "
+        "optionally {\"params\": {\"beam_size\": 1}}) and get {\"predictions\": [...]}, one answer per text, as "
+        "`predict` gives it. GET /ping answers when the model is loaded.",
+    )
+    serve.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--port", type=_positive_int, default=5000, help="port (default 5000)")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
+
+    compare = commands.add_parser(
+        "compare", help="the finished runs of experiments, best first by a metric, with the params that differ",
+        description="Tabulate finished runs (of the named experiments, default all with nlp_lstm runs) sorted by "
+        "a metric (default the task's: test_accuracy, test_f1, test_bleu), showing only the params that differ.",
+    )
+    compare.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="experiment names (default: all)")
+    compare.add_argument("--metric", default=None, help="metric to sort by (lower first for losses and times)")
+    compare.add_argument("--top", type=_positive_int, default=None, help="show this many runs")
+    compare.add_argument("--format", dest="fmt", choices=("table", "csv", "json", "markdown"), default="table")
+    compare.add_argument("--tracking-uri", default=None,
+                         help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
 
     runs = commands.add_parser(
         "runs", help="list the MLflow runs still marked RUNNING, and mark those whose process died KILLED",
@@ -129,6 +159,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from nlp_lstm.config import load_config
 
     log = lambda msg: print(msg, flush=True)  # noqa: E731
+    if args.register is not None:
+        args.overrides = [*args.overrides, f"tracking.register_model={args.register}"]
     if args.resume is not None:
         from nlp_lstm.pipeline import resume_pipeline
 
@@ -179,6 +211,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from nlp_lstm.tracking.models import is_mlflow_uri, save_pipeline_pyfunc, serve
+
+    with tempfile.TemporaryDirectory(prefix="nlp-lstm-serve-") as scratch:
+        model = args.model
+        if not is_mlflow_uri(model):
+            from nlp_lstm.pipeline import load_pipeline
+
+            model = str(save_pipeline_pyfunc(Path(model), load_pipeline(model), Path(scratch) / "model"))
+        print(f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl-C stops)", flush=True)
+        return serve(model, host=args.host, port=args.port, workers=args.workers)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from nlp_lstm.tracking.compare import compare_runs, format_table
+
+    frame = compare_runs(args.experiments, args.metric, args.top, args.tracking_uri)
+    print(format_table(frame, args.fmt), end="")
+    return EXIT_OK
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from nlp_lstm.tracking.liveness import HOST_TAG, PID_TAG, process_alive
     from nlp_lstm.tracking.mlflow_run import mark_dead_runs_killed, running_runs
@@ -221,7 +276,8 @@ _python_show_warning = warnings.showwarning
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": _cmd_run, "validate": _cmd_validate, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
-               "info": _cmd_info, "runs": _cmd_runs}
+               "info": _cmd_info, "runs": _cmd_runs, "serve": _cmd_serve,
+               "compare": _cmd_compare}
     previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return handler[args.command](args)

@@ -60,7 +60,28 @@ class ResumePoint:
 
 
 def _safe_name(text: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "run"
+    return re.sub(r"[^\w.,=-]+", "_", text).strip("_") or "run"
+
+
+# Overrides that say where data and results go rather than what the model is: left out of run names.
+_NOT_IN_NAMES = ("data.", "tracking.", "output_dir", "name", "training.verbose")
+
+
+def changes_in_short(overrides: Mapping[str, Any], limit: int = 48) -> str:
+    """The hyperparameters a run's `--set` values change, for its name: `units=64,learning_rate=0.003`. Keys
+    are cut to their last part (two parts where that is ambiguous); past `limit` characters the rest is
+    counted (`+2`)."""
+    keys = [key for key in overrides if not key.startswith(_NOT_IN_NAMES)]
+    last = [key.rsplit(".", 1)[-1] for key in keys]
+    short = [".".join(key.split(".")[-2:]) if last.count(tail) > 1 else tail for key, tail in zip(keys, last)]
+    parts = [f"{name}={str(overrides[key]).replace(' ', '')[:16]}" for key, name in zip(keys, short)]
+    text = ""
+    for count, part in enumerate(parts):
+        candidate = f"{text},{part}" if text else part
+        if len(candidate) > limit and text:
+            return f"{text},+{len(parts) - count}"
+        text = candidate
+    return text
 
 
 def run_pipeline(
@@ -115,7 +136,9 @@ def _training_in(model_dir: Path):
 def _new_run_folder(config: PipelineConfig) -> Path:
     """A folder of its own for this run (exclusive creation: concurrent runs with one name get `-2`, `-3`...);
     the run name follows the folder's."""
-    requested = config.tracking.run_name or f"{config.name or config.task}-{datetime.now():%Y%m%d-%H%M%S}"
+    changes = changes_in_short(config.overrides)
+    stem = f"{config.name or config.task}-{changes}" if changes else (config.name or config.task)
+    requested = config.tracking.run_name or f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     base = _safe_name(requested)
     model_dir = create_unique_directory(config.output_dir, base)
     config.tracking.run_name = requested + model_dir.name[len(base):]
@@ -124,6 +147,7 @@ def _new_run_folder(config: PipelineConfig) -> Path:
 
 def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, model_dir: Path,
          fingerprints: list[dict[str, Any]], resume: ResumePoint | None, log: Callable[[str], None]) -> RunResult:
+    from nlp_lstm.evaluation.curves import plot_learning_curves
     from nlp_lstm.tracking.mlflow_run import RunTracker
     from nlp_lstm.training.trainer import dtype_policy, train_model
 
@@ -186,15 +210,22 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
         }
         atomic_write_text(model_dir / "metrics.json", json.dumps(metrics, indent=2))
         reports = evaluation.save(model_dir / "evaluation", prefix="test_")
+        reports["learning_curves"] = plot_learning_curves(
+            outcome.history, config.training.early_stopping.monitor, outcome.best_epoch,
+            model_dir / "evaluation" / "learning_curves.png")
 
-        tracker.log_final_metrics({**metrics, **timings})
         for path in reports.values():
             tracker.log_artifact(path, "evaluation")
         tracker.log_artifact(model_dir / "preprocessing", "preprocessing")
         tracker.log_keras_model(pipeline.model, task.model_signature(pipeline))
         finished = {**pipeline.manifest_for(FINISHED, run_info), "epochs_run": outcome.epochs_run,
                     "best_epoch": outcome.best_epoch}
-        tracker.log_pipeline_model(model_dir, signature=_text_signature(), manifest=finished)
+        tracker.log_pipeline_model(model_dir, pipeline, manifest=finished)
+        tracker.log_final_metrics(metrics, dataset="test")  # after the models: linked to the pipeline model
+        tracker.log_final_metrics(timings)
+        if config.tracking.register_model:
+            version = tracker.register_pipeline(config.tracking.register_model, metrics)
+            log(f"registered:  models:/{version.name}/{version.version}")
         write_manifest(model_dir, finished)  # last: a finished folder has everything
         (checkpoints / RESUME_STATE).unlink(missing_ok=True)  # only unfinished runs resume
         return RunResult(
@@ -233,13 +264,6 @@ def _mark_dead_runs(tracking_uri: str | None, log: Callable[[str], None]) -> Non
 
     for run_id, name in mark_dead_runs_killed(tracking_uri):
         log(f"marked run {name} ({run_id}) KILLED: its process on this host is gone")
-
-
-def _text_signature():
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    return ModelSignature(inputs=Schema([ColSpec("string", "text")]))
 
 
 # ----------------------------------------------------------------------------------------------- resume
@@ -343,11 +367,14 @@ def _refuse_changes(saved: PipelineConfig, requested: PipelineConfig, target) ->
 
 # ------------------------------------------------------------------------------------------ saved folders
 def load_pipeline(model_dir: str | Path) -> TrainedPipeline:
-    """Load a pipeline saved by `run_pipeline` (what `nlp_lstm.load` returns). An unfinished run's folder
-    loads with its best epoch so far, with a warning (`pipeline.unfinished` is then true)."""
+    """Load a pipeline saved by `run_pipeline` (what `nlp_lstm.load` returns): its folder, or the pipeline
+    model a run logged to MLflow (`runs:/RUN_ID/pipeline`, `models:/NAME/VERSION`, `models:/NAME/latest`,
+    `models:/NAME@alias`, from the store MLFLOW_TRACKING_URI names). An unfinished run's folder loads with its
+    best epoch so far, with a warning (`pipeline.unfinished` is then true)."""
     from nlp_lstm.tasks import TASKS, get_task
+    from nlp_lstm.tracking.models import download_pipeline, is_mlflow_uri
 
-    model_dir = Path(model_dir)
+    model_dir = download_pipeline(str(model_dir)) if is_mlflow_uri(model_dir) else Path(model_dir)
     manifest = read_manifest(model_dir, tuple(TASKS))
     pipeline = get_task(manifest["task"]).pipeline_class.load(model_dir)
     if pipeline.unfinished:

@@ -33,7 +33,7 @@ def test_concurrent_creations_get_distinct_folders(tmp_path):
 def test_runs_started_at_once_with_one_name_keep_their_own_models(tiny_sentiment_yaml, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "nlp_lstm.cli", "run", str(tiny_sentiment_yaml), "--set",
-               "tracking.run_name=twin"]
+               "tracking.run_name=twin", "--set", "tracking.log_model=false"]
     processes = [subprocess.Popen(command + ["--set", f"training.seed={seed}"], cwd=tmp_path, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2, 3)]
     outputs = [process.communicate(timeout=600) for process in processes]

@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     )
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     stdout, run_id, model_dir = run_pipeline(config, "--set", "training.epochs=1", "--set", f"tracking.uri={uri}",
-                                             "--set", "tracking.experiment=e2e", cwd=tmp)
+                                             "--set", "tracking.experiment=e2e", "--register", "e2e-sentiment", cwd=tmp)
     return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
             "files": files, "config": config}
 
@@ -77,14 +77,24 @@ def test_logged_pipeline_model_predicts_from_raw_text(trained):
     import mlflow
     import pandas as pd
 
+    import nlp_lstm
+
     mlflow.set_tracking_uri(trained["uri"])
     run = mlflow.MlflowClient().get_run(trained["run_id"])
     model = [m for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
              if m.name == "pipeline"][0]
     loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
-    out = loaded.predict(pd.DataFrame({"text": ["a wonderful film", ""]}))
-    assert len(out) == 2 and out["label"][0] in {"positive", "negative"}
-    assert pd.isna(out["label"][1])  # an empty text gets no label, as from predict
+    texts = ["a wonderful film", ""]
+    expected = nlp_lstm.load(trained["model_dir"]).predict(texts)
+    assert expected[1] == {"label": None, "score": None, "probabilities": {}}  # an empty text: no label invented
+    for given in (pd.DataFrame({"text": texts}), texts, pd.Series(texts), pd.DataFrame({"sentence": texts})):
+        assert loaded.predict(given) == expected  # exactly what predict gives, whatever holds the texts
+    assert loaded.predict(texts, params={"batch_size": 1}) == expected
+    signature = loaded.metadata.signature
+    assert [p.name for p in signature.params] == ["batch_size"] and signature.outputs.inputs[0].type.to_dict()[
+        "type"] == "object"
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"input 1 is missing \(null\), not a text"):
+        loaded.predict(["fine", None])
 
 
 def test_save_load_in_fresh_process_gives_same_predictions(trained):
@@ -178,3 +188,72 @@ def test_training_data_with_a_single_class_or_no_entity_is_refused_before_anythi
         err = capsys.readouterr().err
         assert f"error: {train}: {message}" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.db").exists()
+
+
+def test_registered_model_loads_by_version_latest_and_alias(trained, monkeypatch, capsys, tmp_path):
+    import mlflow
+
+    import nlp_lstm
+    from nlp_lstm import cli
+
+    assert "registered:  models:/e2e-sentiment/1" in trained["stdout"]
+    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
+    version = client.get_model_version("e2e-sentiment", "1")
+    assert version.run_id == trained["run_id"] and version.tags["task"] == "sentiment"
+    run = client.get_run(trained["run_id"])
+    assert float(version.tags["test_accuracy"]) == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+    assert version.tags.get("git_commit") == run.data.tags.get("git_commit")  # none here: the YAML is not in git
+    client.set_registered_model_alias("e2e-sentiment", "champion", "1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    texts = ["a wonderful film", "i hated it", ""]
+    expected = nlp_lstm.load(trained["model_dir"]).predict(texts)
+    for uri in ("models:/e2e-sentiment/1", "models:/e2e-sentiment/latest", "models:/e2e-sentiment@champion",
+                f"runs:/{trained['run_id']}/pipeline"):
+        assert nlp_lstm.load(uri).predict(texts) == expected, uri
+    given = tmp_path / "texts.txt"
+    given.write_text("a wonderful film\n", encoding="utf-8")
+    assert cli.main(["predict", "models:/e2e-sentiment/latest", "--input", str(given)]) == 0
+    assert json.loads(capsys.readouterr().out) == expected[0]
+    assert cli.main(["predict", "models:/e2e-sentiment/7", "--input", str(given)]) == 3
+    assert "models:/e2e-sentiment/7: cannot be fetched" in capsys.readouterr().err
+
+
+def test_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(trained, tmp_path):
+    import nlp_lstm
+    from tests.helpers.mlflow_models import (
+        assert_keras_model_loads_in_a_fresh_process, assert_requirements_are_complete, assert_serves_like_predict,
+        scoring_server,
+    )
+
+    pipeline = nlp_lstm.load(trained["model_dir"])
+    batch = pipeline.batches(["a wonderful, moving film", "i hated it"])[0][0]
+    assert_keras_model_loads_in_a_fresh_process(trained["uri"], trained["run_id"], {"token_ids": batch},
+                                                pipeline.model.predict(batch, verbose=0), tmp_path)
+    assert_requirements_are_complete(trained["uri"], trained["run_id"])
+    texts = ["a wonderful film", "", "a dull mess " * 40]  # an empty text and one cut to max_length
+    with scoring_server("models:/e2e-sentiment/1", trained["uri"], tmp_path) as url:
+        assert_serves_like_predict(url, texts, pipeline.predict(texts))
+
+
+def test_runs_say_what_they_changed_and_plot_their_learning_curves(trained):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=trained["uri"])
+    run = client.get_run(trained["run_id"])
+    # the name says what differs from the YAML (where results go is left out), and the folder has the name
+    assert re.fullmatch(r"tiny-epochs=1-\d{8}-\d{6}", run.info.run_name) and trained["model_dir"].name == run.info.run_name
+    assert run.data.tags["mlflow.note.content"].startswith(
+        f"tiny (sentiment pipeline from {trained['config']}); --set training.epochs=1, tracking.uri=")
+    assert run.data.tags["nlp_lstm.overrides"].startswith("training.epochs=1 tracking.uri=")
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on its runs
+    assert experiment.tags["mlflow.note.content"].startswith("nlp_lstm sentiment runs")
+    pipeline = next(m for m in client.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                                          filter_string=f"source_run_id = '{run.info.run_id}'")
+                    if m.name == "pipeline")
+    linked = {m.key: m.dataset_name for m in pipeline.metrics}
+    assert linked["test_accuracy"] == linked["test_macro_f1"] == "tiny-test"  # shown per dataset in the UI
+    assert linked.get("train_seconds") is None and run.data.metrics["test_accuracy"] == pytest.approx(
+        next(m.value for m in pipeline.metrics if m.key == "test_accuracy"))
+    assert (trained["model_dir"] / "evaluation" / "learning_curves.png").stat().st_size > 1000
+    assert "evaluation/learning_curves.png" in {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}

@@ -399,7 +399,6 @@ training:
 tracking:
   uri: {uri}
   experiment: ner-e2e
-  log_model: false
 output_dir: {tmp / 'outputs'}
 """,
         encoding="utf-8",
@@ -643,3 +642,21 @@ def test_ensemble_benchmark_decodes_like_the_pipeline(ner_run):
     mixed = ensemble_tags([pipeline, other], data)
     assert [len(t) for t in mixed] == [len(t) for t in expected]
     assert all(np.array_equal(a, b) for a, b in zip(pipeline.model.get_weights(), weights))  # restored
+
+
+def test_ner_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(ner_run, tmp_path):
+    import nlp_lstm
+    from tests.helpers.mlflow_models import (
+        assert_keras_model_loads_in_a_fresh_process, assert_requirements_are_complete, assert_serves_like_predict,
+        scoring_server,
+    )
+
+    pipeline = nlp_lstm.load(ner_run["model_dir"])
+    batch, _ = pipeline.batches([["Karsten", "Holm", "visited", "Nairobi", "."], ["Paris"]])
+    inputs = batch[0][0]
+    assert_keras_model_loads_in_a_fresh_process(ner_run["uri"], ner_run["run_id"], inputs,
+                                                pipeline.model.predict(inputs, verbose=0), tmp_path)
+    assert_requirements_are_complete(ner_run["uri"], ner_run["run_id"])
+    texts = ["Karsten Holm flew to Nairobi.", "", "   "]
+    with scoring_server(f"runs:/{ner_run['run_id']}/pipeline", ner_run["uri"], tmp_path) as url:
+        assert_serves_like_predict(url, texts, pipeline.predict(texts))

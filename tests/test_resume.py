@@ -4,6 +4,7 @@ same folder and MLflow run; dead runs do not stay RUNNING; resuming refuses what
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,11 +14,15 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
+
+from nlp_lstm.config import load_config
+from nlp_lstm.pipeline import run_pipeline
 
 from nlp_lstm import cli
 from nlp_lstm.files import exclusive_lock
 from nlp_lstm.model_dir import LOCK
-from tests.conftest import REPO, run_cli, sentiment_rows, write_csv
+from tests.conftest import REPO, sentiment_rows, write_csv
 
 EPOCHS = 4
 
@@ -38,7 +43,7 @@ training:
   optimizer: {{learning_rate: 0.05, ema_momentum: 0.9}}
   lr_schedule: {{reduce_on_plateau: true, patience: 0}}
   early_stopping: {{monitor: val_accuracy, mode: max, patience: {EPOCHS}}}
-tracking: {{uri: "sqlite:///{tmp / 'mlflow.db'}", experiment: resume}}
+tracking: {{uri: "sqlite:///{tmp / 'mlflow.db'}", experiment: resume, log_model: false}}
 output_dir: {tmp / 'outputs'}
 """,
         encoding="utf-8",
@@ -74,14 +79,20 @@ def setup(tmp_path_factory):
     files = {name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[::3])
              for name in ("train", "validation", "test")}
     config = _config(tmp, files)
-    result = run_cli("run", str(config), "--set", "tracking.run_name=uninterrupted", cwd=tmp)
-    assert result.returncode == 0, result.stderr[-3000:]
+    with contextlib.chdir(tmp):  # in this process: the killed runs below are the separate processes
+        result = run_pipeline(load_config(config, ["tracking.run_name=uninterrupted"]), config, log=lambda _: None)
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    run_id = _printed(result.stdout, "run id")
-    record = _run_record(uri, run_id)
+    record = _run_record(uri, result.run_id)
     assert len({value for _, value in record["history"]["learning_rate"]}) > 1  # the schedule acted
-    metrics = json.loads((Path(_printed(result.stdout, "model saved")) / "metrics.json").read_text())
+    metrics = json.loads((result.model_dir / "metrics.json").read_text())
     return {"tmp": tmp, "files": files, "config": config, "uri": uri, "record": record, "metrics": metrics}
+
+
+def _resume(capsys, *args: str) -> tuple[int, str, str]:
+    """`nlp-lstm run --resume ...` in this process (the run it resumes was killed in another)."""
+    code = cli.main(["run", "--resume", *args])
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
 
 
 def _assert_same_run(setup, resumed_stdout: str, killed_dir: Path, run_id: str) -> None:
@@ -125,14 +136,14 @@ def test_killed_after_a_checkpoint_then_resumed_by_folder_is_the_uninterrupted_r
     assert "unfinished run" in printed.err and "--resume" in printed.err
     assert json.loads(printed.out)["label"] in {"positive", "negative"}
 
-    resumed = run_cli("run", "--resume", str(folder), cwd=tmp)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming" in resumed.stdout and "after epoch 2" in resumed.stdout
-    assert f"marked run killed ({run_id}) KILLED" in resumed.stdout  # found dead, then reopened
-    _assert_same_run(setup, resumed.stdout, folder, run_id)
+    code, out, err = _resume(capsys, str(folder))
+    assert code == 0, err[-3000:]
+    assert "resuming" in out and "after epoch 2" in out
+    assert f"marked run killed ({run_id}) KILLED" in out  # found dead, then reopened
+    _assert_same_run(setup, out, folder, run_id)
 
 
-def test_killed_while_writing_a_checkpoint_then_resumed_by_run_id(setup):
+def test_killed_while_writing_a_checkpoint_then_resumed_by_run_id(setup, capsys):
     """SIGKILL half-way through writing epoch 3's checkpoint: epoch 2's is intact, epoch 3 is trained again.
     Before resuming, `nlp-lstm runs --cleanup` finds the dead run and marks it KILLED."""
     tmp = setup["tmp"]
@@ -142,16 +153,17 @@ def test_killed_while_writing_a_checkpoint_then_resumed_by_run_id(setup):
     assert any(".tmp" in p.name for p in (folder / "checkpoints").iterdir())  # the half-written file
     run_id = json.loads((folder / "pipeline.json").read_text())["run"]["mlflow_run_id"]
 
-    listed = run_cli("runs", "--tracking-uri", setup["uri"], "--cleanup", cwd=tmp)
-    assert listed.returncode == 0, listed.stderr[-2000:]
-    assert run_id in listed.stdout and "process gone" in listed.stdout and "1 run marked KILLED" in listed.stdout
+    assert cli.main(["runs", "--tracking-uri", setup["uri"], "--cleanup"]) == 0
+    listed = capsys.readouterr().out
+    assert run_id in listed and "process gone" in listed and "1 run marked KILLED" in listed
     assert _run_record(setup["uri"], run_id)["status"] == "KILLED"
 
-    resumed = run_cli("run", "--resume", run_id, "--set", f"tracking.uri={setup['uri']}", cwd=tmp)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "after epoch 2" in resumed.stdout
+    with contextlib.chdir(tmp):  # where the default store would be; the run id names the run in it
+        code, out, err = _resume(capsys, run_id, "--set", f"tracking.uri={setup['uri']}")
+    assert code == 0, err[-3000:]
+    assert "after epoch 2" in out
     assert not any(".tmp" in p.name for p in (folder / "checkpoints").iterdir())
-    _assert_same_run(setup, resumed.stdout, folder, run_id)
+    _assert_same_run(setup, out, folder, run_id)
 
 
 def test_a_crashed_run_resumes_only_as_the_same_run_and_may_be_extended(setup, capsys):
@@ -167,38 +179,38 @@ def test_a_crashed_run_resumes_only_as_the_same_run_and_may_be_extended(setup, c
     assert _run_record(setup["uri"], run_id)["status"] == "FAILED"
 
     with exclusive_lock(folder / LOCK):  # as a second `--resume` of the same run would find it
-        assert cli.main(["run", "--resume", str(folder)]) == 2
-    assert "another process is training in this folder" in capsys.readouterr().err
+        code, _, err = _resume(capsys, str(folder))
+    assert code == 2 and "another process is training in this folder" in err
 
-    changed = run_cli("run", "--resume", str(folder), "--set", "model.rnn.units=16", cwd=tmp)
-    assert changed.returncode == 2 and "model.rnn.units (8 -> 16)" in changed.stderr
-    assert "only training.epochs may change" in changed.stderr and "Traceback" not in changed.stderr
+    code, _, err = _resume(capsys, str(folder), "--set", "model.rnn.units=16")
+    assert code == 2 and "model.rnn.units (8 -> 16)" in err and "only training.epochs may change" in err
 
     original = files["train"].read_bytes()
     files["train"].write_bytes(original + b"one more line,positive\n")
     try:
-        drifted = run_cli("run", "--resume", str(folder), cwd=tmp)
+        code, _, err = _resume(capsys, str(folder))
     finally:
         files["train"].write_bytes(original)
-    assert drifted.returncode == 3 and "changed since the run" in drifted.stderr and "Traceback" not in drifted.stderr
+    assert code == 3 and "changed since the run" in err
 
-    extended = run_cli("run", str(short), "--resume", str(folder), "--set", f"training.epochs={EPOCHS}", cwd=tmp)
-    assert extended.returncode == 0, extended.stderr[-3000:]
-    _assert_same_run(setup, extended.stdout, folder, run_id)
+    assert cli.main(["run", str(short), "--resume", str(folder), "--set", f"training.epochs={EPOCHS}"]) == 0
+    out = capsys.readouterr().out
+    _assert_same_run(setup, out, folder, run_id)
     assert _run_record(setup["uri"], run_id)["tags"]["nlp_lstm.resumed_with.training.epochs"] == str(EPOCHS)
+    assert yaml.safe_load((folder / "config.yaml").read_text())["training"]["epochs"] == EPOCHS
 
-    again = run_cli("run", "--resume", str(folder), cwd=tmp)
-    assert again.returncode == 2 and "finished; there is nothing to resume" in again.stderr
+    code, _, err = _resume(capsys, str(folder))
+    assert code == 2 and "finished; there is nothing to resume" in err
 
 
-def test_resume_errors_name_what_is_wrong(setup, tmp_path):
+def test_resume_errors_name_what_is_wrong(setup, tmp_path, capsys, monkeypatch):
     cases = [
         (("run", "--resume", str(tmp_path / "nowhere")), "neither a run folder nor an MLflow run id"),
         (("run", "--resume", "0" * 32, "--set", f"tracking.uri={setup['uri']}"), "no such run"),
         (("run", "--resume", str(tmp_path)), "stopped before its training started"),
         (("run",), "give a pipeline CONFIG (or --resume"),
     ]
+    monkeypatch.chdir(tmp_path)
     for args, message in cases:
-        result = run_cli(*args, cwd=tmp_path)
-        assert result.returncode == 2, (args, result.stderr[-2000:])
-        assert message in result.stderr and "Traceback" not in result.stderr
+        assert cli.main(list(args)) == 2, args
+        assert message in capsys.readouterr().err

@@ -417,7 +417,6 @@ training:
 tracking:
   uri: {uri}
   experiment: translation-e2e
-  log_model: false
 output_dir: {tmp / 'outputs'}
 """,
         encoding="utf-8",
@@ -538,3 +537,23 @@ def test_translation_user_errors(translation_run, tmp_path):
     result = run_cli("evaluate", str(translation_run["model_dir"]), "--data", str(tmp_path / "nothing"))
     assert result.returncode != 0 and "nothing.de: file not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_translation_logged_models_load_anywhere_and_the_folder_serves_like_predict(translation_run, tmp_path):
+    import nlp_lstm
+    from tests.helpers.mlflow_models import (
+        assert_keras_model_loads_in_a_fresh_process, assert_requirements_are_complete, assert_serves_like_predict, post,
+        scoring_server,
+    )
+
+    pipeline = nlp_lstm.load(translation_run["model_dir"])
+    inputs = pipeline.batches(pipeline.read_data(translation_run["prefixes"]["test"]), batch_size=4)[0][0]
+    assert_keras_model_loads_in_a_fresh_process(translation_run["uri"], translation_run["run_id"], inputs,
+                                                pipeline.model.predict(inputs, verbose=0), tmp_path)
+    assert_requirements_are_complete(translation_run["uri"], translation_run["run_id"])
+    texts = ["Ein Mann fährt ein rotes Fahrrad.", ""]
+    with scoring_server(str(translation_run["model_dir"]), translation_run["uri"], tmp_path) as url:
+        assert_serves_like_predict(url, texts, pipeline.predict(texts, beam_size=1), params={"beam_size": 1})
+        status, answer = post(url, {"inputs": texts[:1], "params": {"return_attention": True, "beam_size": 2}})
+        assert status == 200 and answer["predictions"] == json.loads(json.dumps(
+            pipeline.predict(texts[:1], beam_size=2, return_attention=True)))

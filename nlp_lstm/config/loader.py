@@ -223,9 +223,11 @@ def load_config(
         raw["name"] = path.stem
     config_cls = TASK_CONFIGS[task]
     try:
-        return config_cls.model_validate(raw)
+        config = config_cls.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, config_cls, source, lines, from_cli), source) from None
+    config._overrides = dict(overrides or {})
+    return config
 
 
 def _deep_copy(value: Any) -> Any:

@@ -11,7 +11,9 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Iterator, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator,
+)
 
 
 _CHECK_FILES: ContextVar[bool] = ContextVar("check_files", default=True)
@@ -579,7 +581,16 @@ class TrackingConfig(Section):
     run_name: str | None = Field(None, description="defaults to '<pipeline name>-<timestamp>'")
     log_model: bool = True
     log_datasets: bool = True
+    register_model: str | None = Field(
+        None, min_length=1, description="register the run's pipeline model under this name in the MLflow model "
+        "registry (then load it as models:/NAME/VERSION, models:/NAME/latest or models:/NAME@alias)")
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _registering_needs_a_model(self) -> "TrackingConfig":
+        if self.register_model and not (self.enabled and self.log_model):
+            raise ValueError("register_model needs tracking.enabled and tracking.log_model")
+        return self
 
 
 # --------------------------------------------------------------------------------------- pipelines
@@ -594,6 +605,12 @@ class PipelineConfig(Section):
     training: TrainingConfig = TrainingConfig()
     tracking: TrackingConfig = TrackingConfig()
     output_dir: Path = Path("outputs")
+    # The `--set` values applied on top of the YAML, dotted key -> value (what a run changes; not saved).
+    _overrides: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def overrides(self) -> dict:
+        return self._overrides
 
 
 class SentimentConfig(PipelineConfig):

@@ -240,6 +240,17 @@ class TranslationSearch(layers.Layer):
             return greedy_search(decoder.step, state, context, **common)
         return beam_search(decoder.step, state, context, beam_size=self.beam_size, alpha=self.alpha, **common)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "bos_id": self.bos_id, "eos_id": self.eos_id, "beam_size": self.beam_size,
+                "length_penalty": self.alpha, "max_length": self.max_length, "max_length_ratio": self.ratio,
+                "max_length_offset": self.offset, "return_attention": self.return_attention}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TranslationSearch":
+        config = dict(config)
+        return cls(keras.saving.deserialize_keras_object(config.pop("decoder")), **config)
+
     def compute_output_spec(self, memory, final_state, source_ids):
         batch = memory.shape[0]
         outputs = [keras.KerasTensor((batch, None), dtype="int32"), keras.KerasTensor((batch,), dtype="float32")]

@@ -53,15 +53,33 @@ def _targets_and_mask(y_true):
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
 class CRFLoss(keras.losses.Loss):
-    """Negative CRF log-likelihood per sentence; targets are tag index + 1, 0 at padding."""
+    """Negative CRF log-likelihood per sentence; targets are tag index + 1, 0 at padding.
 
-    def __init__(self, crf: CRF, name: str = "crf_loss", **kwargs):
+    Args:
+        crf: the model's CRF layer, whose transition scores the likelihood uses.
+        crf_layer: that layer's name. A loss rebuilt from its config (a model loaded with `compile=True`)
+            knows only the name: `bind(model)` finds the layer again; until then computing it is an error,
+            never a loss over freshly initialised transitions.
+    """
+
+    def __init__(self, crf: CRF | None = None, name: str = "crf_loss", crf_layer: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.crf = crf
+        self.crf_layer = crf.name if crf is not None else crf_layer
+
+    def bind(self, model: keras.Model) -> "CRFLoss":
+        self.crf = model.get_layer(self.crf_layer)
+        return self
 
     def call(self, y_true, y_pred):
+        if self.crf is None:
+            raise ValueError(f"this CRFLoss was rebuilt from a config and holds no CRF layer: call "
+                             f"loss.bind(model) (layer {self.crf_layer!r}), or compile with tagging_loss(model)")
         tags, mask = _targets_and_mask(y_true)
         return -self.crf.log_likelihood(y_pred, tags, mask)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "crf_layer": self.crf_layer}
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -95,6 +113,16 @@ class TagDecoder(layers.Layer):
         super().__init__(**kwargs)
         self.crf = crf
         self.supports_masking = True  # the mask is recomputed from token_ids; this only accepts it
+
+    def get_config(self) -> dict:
+        crf = keras.saving.serialize_keras_object(self.crf) if self.crf is not None else None
+        return {**super().get_config(), "crf": crf}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TagDecoder":
+        config = dict(config)
+        crf = config.pop("crf", None)
+        return cls(keras.saving.deserialize_keras_object(crf) if crf is not None else None, **config)
 
     def compute_mask(self, scores, mask=None):
         return None

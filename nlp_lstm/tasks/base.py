@@ -137,6 +137,14 @@ class TrainedPipeline(ABC):
                 f"{expected_outputs} outputs); was it copied from another run?"
             )
 
+    def predict_options(self) -> dict[str, Any]:
+        """The keyword options of `predict` a served model takes (as MLflow params), with their defaults."""
+        return {"batch_size": 256}
+
+    @abstractmethod
+    def prediction_type(self):
+        """The MLflow type of one answer of `predict` (a model signature's output)."""
+
     @abstractmethod
     def model_io(self) -> tuple[list[str], int]:
         """The model's input names and output size that this pipeline's preprocessing implies."""

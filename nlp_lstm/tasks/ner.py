@@ -180,6 +180,12 @@ class NerPipeline(TrainedPipeline):
     def model_io(self) -> tuple[list[str], int]:
         return self.word_inputs.input_names, len(self.tags)
 
+    def prediction_type(self):
+        from mlflow.types.schema import Array, Object, Property
+
+        return Array(Object([Property("text", "string"), Property("label", "string"), Property("start", "long"),
+                             Property("end", "long")]))
+
     def save_preprocessing(self, directory: Path) -> None:
         self.word_inputs.save(directory)
         self.tags.save(directory / "tags.json")

@@ -114,6 +114,14 @@ class SentimentPipeline(TrainedPipeline):
     def model_io(self) -> tuple[list[str], int]:
         return self.word_inputs.input_names, len(self.labels)
 
+    def prediction_type(self):
+        from mlflow.types.schema import Object, Property
+
+        probabilities = Object([Property(name, "double", required=False) for name in self.labels.classes])
+        return Object([Property("label", "string", required=False), Property("score", "double", required=False),
+                       Property("probabilities", probabilities, required=False),
+                       Property("truncated", "boolean", required=False)])
+
     def save_preprocessing(self, directory: Path) -> None:
         self.word_inputs.save(directory)
         self.labels.save(directory / "labels.json")

@@ -182,6 +182,14 @@ class TranslatorPipeline(TrainedPipeline):
     def model_io(self) -> tuple[list[str], int]:
         return ["source_ids", "target_in"], len(self.pairs.target.vocab)
 
+    def predict_options(self) -> dict[str, Any]:
+        return {"batch_size": 64, "beam_size": self.config.decoding.beam_size, "return_attention": False}
+
+    def prediction_type(self):
+        from mlflow.types.schema import AnyType
+
+        return AnyType()  # a translation string, or with return_attention a dict with its attention
+
     def save_preprocessing(self, directory: Path) -> None:
         self.pairs.save(directory)
 

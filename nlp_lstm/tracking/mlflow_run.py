@@ -29,6 +29,9 @@ from nlp_lstm.tracking.liveness import process_alive, process_tags
 
 MODEL_DIR_TAG = "nlp_lstm.model_dir"
 RESUMED_TAG = "nlp_lstm.resumed"
+OVERRIDES_TAG = "nlp_lstm.overrides"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows
 
 _MAX_PARAM_LENGTH = 6000
 # Logging a model downloads nothing a user needs to watch; the bars flood logs and notebooks.
@@ -77,6 +80,9 @@ class RunTracker:
         self._logged_metrics: set[str] = set()
         self._logged_models: set[str] = set()
         self._logged_datasets: set[tuple[str, str | None]] = set()
+        self.pipeline_model_uri: str | None = None
+        self.pipeline_model_id: str | None = None
+        self._datasets: dict[str, Any] = {}  # context -> the MLflow dataset, to link metrics to
 
     # ------------------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "RunTracker":
@@ -97,8 +103,9 @@ class RunTracker:
         else:
             with store_lock(mlflow.get_tracking_uri()):
                 experiment = mlflow.set_experiment(tracking.experiment or f"nlp_lstm-{self.config.task}")
+                self._describe_experiment(experiment)
             run = mlflow.start_run(experiment_id=experiment.experiment_id, run_name=tracking.run_name,
-                                   tags={**self._tags(), **tags})
+                                   tags={**self._tags(), **tags}, description=self._description())
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_id = run.info.experiment_id
@@ -107,6 +114,29 @@ class RunTracker:
         if threading_main():
             self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
         return self
+
+    def _describe_experiment(self, experiment) -> None:
+        """MLflow 3's UI opens an experiment in its GenAI view unless it is marked as model development; a
+        description the user wrote is kept."""
+        import mlflow
+
+        client = mlflow.MlflowClient()
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+        if NOTE_TAG not in experiment.tags:
+            client.set_experiment_tag(
+                experiment.experiment_id, NOTE_TAG,
+                f"nlp_lstm {self.config.task} runs (`nlp-lstm run`): each run holds the resolved config as params, "
+                "per-epoch curves, test metrics per dataset, reports, learning curves, and two models: `pipeline` "
+                "(raw text in, predictions out; serve it with `nlp-lstm serve`) and `model` (the Keras model). "
+                "`nlp-lstm compare` tabulates the runs by a metric with the params that differ.")
+
+    def _description(self) -> str:
+        """What the run is: its pipeline, and what its `--set` values changed."""
+        where = f" from {self.config_path}" if self.config_path else ""
+        changes = ", ".join(f"{key}={value}" for key, value in self.config.overrides.items())
+        return (f"{self.config.name or self.config.task} ({self.config.task} pipeline{where}); "
+                + (f"--set {changes}" if changes else "as its YAML says, no --set"))
 
     def _previous_run(self):
         """The run being resumed, with what it already holds."""
@@ -167,6 +197,8 @@ class RunTracker:
             "keras.version": keras.__version__,
             **self.config.tracking.tags,
         }
+        if self.config.overrides:
+            tags[OVERRIDES_TAG] = " ".join(f"{key}={value}" for key, value in self.config.overrides.items())
         if self.config_path is not None:
             tags["pipeline_file"] = str(self.config_path)
             commit = git_commit(self.config_path.resolve().parent)
@@ -187,9 +219,16 @@ class RunTracker:
 
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
-    def log_final_metrics(self, metrics: Mapping[str, float]) -> None:
-        """End-of-run metrics; a resumed run that already logged one keeps it (same value, no second entry)."""
-        self.log_metrics({k: v for k, v in metrics.items() if k not in self._logged_metrics})
+    def log_final_metrics(self, metrics: Mapping[str, float], dataset: str | None = None) -> None:
+        """End-of-run metrics. With `dataset` ("test") they are linked to that input and to the logged pipeline
+        model, so that MLflow shows them per dataset (on the model's page and in comparisons); a resumed run
+        that already logged one keeps it (same value, no second entry)."""
+        new = {k: float(v) for k, v in metrics.items() if k not in self._logged_metrics}
+        if self.enabled and new:
+            import mlflow
+
+            linked = self._datasets.get(dataset) if dataset else None
+            mlflow.log_metrics(new, dataset=linked, model_id=self.pipeline_model_id if linked is not None else None)
 
     def log_missing_epochs(self, history: Iterable[Mapping[str, Any]]) -> None:
         """Log the per-epoch metrics of finished epochs the run does not have (a resumed run whose process
@@ -235,7 +274,7 @@ class RunTracker:
 
     def log_dataset(self, frame, source: str | Path, name: str, context: str, targets: str | None = None) -> None:
         """Record an input file as an MLflow dataset (shown under the run's Datasets)."""
-        if not (self.enabled and self.config.tracking.log_datasets) or (name, context) in self._logged_datasets:
+        if not (self.enabled and self.config.tracking.log_datasets):
             return
         import mlflow
 
@@ -243,6 +282,9 @@ class RunTracker:
             # MLflow registers its local-file source class twice and warns that the path is ambiguous.
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             dataset = mlflow.data.from_pandas(frame, source=str(Path(source).resolve()), name=name, targets=targets)
+        self._datasets[context] = dataset
+        if (name, context) in self._logged_datasets:  # a resumed run logged it already
+            return
         with store_lock(mlflow.get_tracking_uri()):  # concurrent runs on one file would insert it twice
             mlflow.log_input(dataset, context=context)
 
@@ -254,39 +296,84 @@ class RunTracker:
 
         mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=_requirements())
 
-    def log_pipeline_model(self, model_dir: Path, signature, input_example=None,
-                           manifest: Mapping[str, Any] | None = None) -> None:
-        """The whole saved pipeline as a pyfunc model: raw text in, predictions out. The training
+    def log_pipeline_model(self, model_dir: Path, pipeline, manifest: Mapping[str, Any] | None = None) -> None:
+        """The whole saved pipeline as a pyfunc model: raw text in, `predict`'s answers out. The training
         checkpoints stay out of it (`model.keras` holds the kept weights); `manifest` replaces its
         `pipeline.json` (the folder itself is marked finished only after everything is logged)."""
         if not (self.enabled and self.config.tracking.log_model) or "pipeline" in self._logged_models:
             return
         import mlflow
 
-        with tempfile.TemporaryDirectory() as staging:
-            staged = Path(staging) / model_dir.name
-            shutil.copytree(model_dir, staged, ignore=shutil.ignore_patterns("checkpoints", ".lock", ".*.tmp*"))
-            if manifest is not None:
-                (staged / "pipeline.json").write_text(json.dumps(dict(manifest), indent=2), encoding="utf-8")
-            with warnings.catch_warnings():
-                # The signature is explicit (a `text` column); type-hint inference and input examples are not needed.
-                warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
-                warnings.filterwarnings("ignore", message=".*input example was not provided")
-                self._log_pyfunc(mlflow, staged, signature, input_example)
+        with staged_pipeline(model_dir, manifest) as staged, _quiet_pyfunc_warnings():
+            info = mlflow.pyfunc.log_model(name="pipeline", **pyfunc_arguments(staged, pipeline))
+        self.pipeline_model_uri, self.pipeline_model_id = info.model_uri, info.model_id
 
-    def _log_pyfunc(self, mlflow, model_dir: Path, signature, input_example) -> None:
-        mlflow.pyfunc.log_model(
-            name="pipeline",
-            python_model=str(Path(__file__).with_name("pyfunc.py")),  # MLflow "models from code"
-            artifacts={"pipeline": str(model_dir)},
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=_requirements(),
-            code_paths=[str(Path(__file__).resolve().parents[1])],
-        )
+    def register_pipeline(self, name: str, metrics: Mapping[str, float]) -> Any | None:
+        """Register the logged pipeline model as a version of `name` in the model registry, tagged with the
+        task, the test metrics and the git commit. A resumed run that registered it already keeps that one."""
+        if not self.enabled or self.pipeline_model_uri is None:
+            return None
+        import mlflow
+
+        client = mlflow.MlflowClient()
+        for version in client.search_model_versions(f"name = '{name}' and run_id = '{self.run_id}'"):
+            return version
+        tags = {"task": self.config.task, "pipeline": self.config.name or "",
+                **{name: f"{value:.6g}" for name, value in metrics.items()}}
+        commit = git_commit(self.config_path.resolve().parent if self.config_path else Path.cwd())
+        if commit:
+            tags["git_commit"] = commit
+        with store_lock(mlflow.get_tracking_uri()):  # two runs may register the first versions of one name
+            return mlflow.register_model(self.pipeline_model_uri, name, tags=tags)
 
     def epoch_logger(self) -> keras.callbacks.Callback:
         return EpochMetricsLogger(self)
+
+
+@contextmanager
+def staged_pipeline(model_dir: Path, manifest: Mapping[str, Any] | None = None) -> Iterator[Path]:
+    """A copy of the pipeline folder without what only training needs (checkpoints, lock, temporaries), with
+    `manifest` as its `pipeline.json` if given."""
+    with tempfile.TemporaryDirectory() as staging:
+        staged = Path(staging) / model_dir.name
+        shutil.copytree(model_dir, staged, ignore=shutil.ignore_patterns("checkpoints", ".lock", ".*.tmp*"))
+        if manifest is not None:
+            (staged / "pipeline.json").write_text(json.dumps(dict(manifest), indent=2), encoding="utf-8")
+        yield staged
+
+
+def pyfunc_arguments(model_dir: Path, pipeline) -> dict[str, Any]:
+    """What `mlflow.pyfunc.log_model`/`save_model` take to package a pipeline folder: the model from code,
+    the folder as its artifact, this package as code, pinned requirements and the signature."""
+    return {
+        "python_model": str(Path(__file__).with_name("pyfunc.py")),  # MLflow "models from code"
+        "artifacts": {"pipeline": str(model_dir)},
+        "signature": pipeline_signature(pipeline),
+        "pip_requirements": _requirements(),
+        "code_paths": [str(Path(__file__).resolve().parents[1])],
+    }
+
+
+def pipeline_signature(pipeline):
+    """The served pipeline's signature: texts in (any one string column, a list or a Series), one answer of
+    `predict` out per text, and `predict`'s options as params with their defaults."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    kinds = {bool: "boolean", int: "long", float: "double", str: "string"}
+    params = ParamSchema([ParamSpec(name, kinds[type(default)], default)
+                          for name, default in pipeline.predict_options().items()])
+    return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec(pipeline.prediction_type())]),
+                          params=params)
+
+
+@contextmanager
+def _quiet_pyfunc_warnings() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # The signature is explicit; type-hint inference and input examples are not needed.
+        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")
+        warnings.filterwarnings("ignore", message=".*input example was not provided")
+        yield
 
 
 def epoch_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
@@ -367,17 +454,28 @@ def _param_value(value: Any) -> str:
 
 
 def _requirements() -> list[str]:
-    from importlib.metadata import version
+    """Every runtime dependency of the installed nlp_lstm (what `pip install nlp-lstm` pulls in on this
+    platform), pinned to the installed version, and the backend the model was built with; so that `mlflow
+    models serve --env-manager virtualenv` rebuilds the environment the run had."""
+    from importlib.metadata import PackageNotFoundError, requires, version
 
-    def pinned(name: str) -> str:
+    from packaging.requirements import Requirement
+
+    try:
+        declared = [Requirement(line) for line in requires("nlp-lstm") or []]
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        declared = [Requirement(name) for name in ("keras", "numpy", "spacy", "scikit-learn", "pydantic", "PyYAML")]
+    names = [r.name for r in declared if r.marker is None or r.marker.evaluate({"extra": ""})]
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        names += {"jax": ["jax", "jaxlib"], "torch": ["torch"]}.get(backend, [])
+    pinned = []
+    for name in dict.fromkeys(names):
         try:
-            return f"{name}=={version(name)}"
-        except Exception:
-            return name
-
-    return [pinned(n) for n in ("keras", "spacy", "numpy", "scikit-learn", "pydantic", "PyYAML", "matplotlib")] + [
-        pinned("tensorflow-cpu") if keras.backend.backend() == "tensorflow" else pinned(keras.backend.backend())
-    ]
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pinned.append(name)
+    return pinned
 
 
 def _raise_terminated(signum, frame) -> None:

@@ -1,32 +1,70 @@
-"""MLflow pyfunc wrapper: a saved nlp_lstm pipeline served as raw text in, predictions out."""
+"""MLflow pyfunc wrapper: a saved nlp_lstm pipeline served as raw text in, exactly `pipeline.predict`'s answers out.
+
+Logged as "models from code": MLflow runs this file to get the model object. Inputs are one column of texts:
+a list, a Series, an array, or a DataFrame's `text` column (MLflow's signature enforcement passes the first
+column of a DataFrame, so put the texts first); the prediction options of the
+task (`beam_size`, `return_attention`, `batch_size`) are MLflow params, declared with their defaults in the
+signature. The answer is one JSON value per input: a dict (sentiment), a list of entities (NER), a string
+(translation).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow.models
 import mlflow.pyfunc
-import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST
+
+
+def input_texts(model_input: Any) -> list[str]:
+    """The texts of a pyfunc input (MLflow turns lists, Series and arrays into a one-column DataFrame)."""
+    import pandas as pd
+
+    if isinstance(model_input, pd.DataFrame):
+        if "text" in model_input.columns:
+            values = model_input["text"]
+        elif len(model_input.columns) == 1:
+            values = model_input.iloc[:, 0]
+        else:
+            raise MlflowException(f"expected a 'text' column, got columns {list(model_input.columns)}",
+                                  error_code=BAD_REQUEST)
+        values = values.tolist()
+    elif isinstance(model_input, str):
+        values = [model_input]
+    else:
+        values = list(model_input)
+    bad = next((i for i, value in enumerate(values) if not isinstance(value, str)), None)
+    if bad is not None:
+        value = values[bad]
+        what = "missing (null)" if value is None or value != value else f"a {type(value).__name__}"
+        raise MlflowException(f"input {bad} is {what}, not a text", error_code=BAD_REQUEST)
+    return values
 
 
 class PipelinePyfunc(mlflow.pyfunc.PythonModel):
-    """Loads the pipeline directory logged as the `pipeline` artifact; `predict` takes a `text` column."""
+    """Loads the pipeline directory logged as the `pipeline` artifact."""
 
     def load_context(self, context) -> None:
         import nlp_lstm
 
         self.pipeline = nlp_lstm.load(context.artifacts["pipeline"])
 
-    # A DataFrame hint tells MLflow to infer nothing from it: the logged model's signature (a `text`
-    # column) already describes the input.
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text" if "text" in model_input else model_input.columns[0]].tolist()
-        else:
-            texts = list(model_input)
-        predictions = self.pipeline.predict(texts)
-        if all(isinstance(p, dict) for p in predictions):
-            return pd.json_normalize(predictions)
-        return pd.DataFrame({"prediction": predictions})  # e.g. a list of entities per text
+    # No type hints: the logged signature (a string column, the task's params and outputs) describes the model.
+    def predict(self, context, model_input, params=None) -> list[Any]:
+        options = self.pipeline.predict_options()
+        unknown = sorted(set(params or {}) - set(options))
+        if unknown:
+            raise MlflowException(f"unknown params {unknown}; this {self.pipeline.task} model takes {sorted(options)}",
+                                  error_code=BAD_REQUEST)
+        chosen = {name: value for name, value in (params or {}).items() if value is not None}
+        for name, value in chosen.items():
+            default = options[name]
+            if isinstance(default, int) and not isinstance(default, bool) and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise MlflowException(f"param {name} must be a whole number >= 1, got {value!r}", error_code=BAD_REQUEST)
+        return self.pipeline.predict(input_texts(model_input), **chosen)
 
 
-# Logged as "models from code": MLflow runs this file to get the model object.
 mlflow.models.set_model(PipelinePyfunc())
