@@ -1,4 +1,4 @@
-"""`nlp-lstm` command line: run (and resume), validate, predict, evaluate, serve, info, runs.
+"""`nlp-lstm` command line: run (and resume), validate, predict, evaluate, serve, sweep, compare, info, runs.
 
 User mistakes (bad YAML, unknown key, missing or malformed file, bad model directory) print one clear
 message and exit non-zero, without a traceback. Exit codes: 0 ok, 1 unexpected error, 2 invalid
@@ -115,6 +115,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_positive_int, default=5000, help="port (default 5000)")
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
 
+    sweep = commands.add_parser(
+        "sweep", help="search hyperparameters with Optuna: one nested MLflow run per trial, resumable",
+        description="Run trials of a pipeline with values drawn from a search space (TPE by default), each a full "
+        "run nested under one parent MLflow run, pruning unpromising trials on the monitored validation metric. "
+        "The Optuna study is stored beside the MLflow store: the same command again continues it.",
+    )
+    _add_config_arguments(sweep)
+    sweep.add_argument("--space", type=Path, required=True, metavar="SPACE.yaml",
+                       help="dotted config keys -> {choice: [...]}, {int: [low, high]} or {float: [low, high], log: true}")
+    sweep.add_argument("--trials", type=_positive_int, default=20, help="trials the study should hold (default 20)")
+    sweep.add_argument("--jobs", type=_positive_int, default=1, help="trials at once, in separate processes")
+    sweep.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    sweep.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe")
+    sweep.add_argument("--seed", type=int, default=None, help="the sampler's seed")
+    sweep.add_argument("--storage", default=None,
+                       help="Optuna storage URL (default: optuna.db beside a sqlite MLflow store); share a database "
+                       "to let several machines work on one study")
+    sweep.add_argument("--study-name", default=None, help="default: the pipeline, the space file and a digest of both")
+    sweep.add_argument("--first", action="append", default=[], metavar="KEY=VALUE,...",
+                       help="a trial to run before the sampler's (e.g. the shipped setting); repeatable")
+    sweep.add_argument("--prune-after", type=int, default=5, metavar="TRIALS",
+                       help="trials that finish before the median pruner stops any (default 5)")
+    sweep.add_argument("--prune-warmup", type=int, default=1, metavar="EPOCHS",
+                       help="epochs every trial runs before it can be pruned (default 1)")
+    sweep.add_argument("--register", metavar="NAME", default=None, help="register the best trial's pipeline model")
+
     compare = commands.add_parser(
         "compare", help="the finished runs of experiments, best first by a metric, with the params that differ",
         description="Tabulate finished runs (of the named experiments, default all with nlp_lstm runs) sorted by "
@@ -226,6 +252,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return serve(model, host=args.host, port=args.port, workers=args.workers)
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from nlp_lstm.config import load_config
+
+    load_config(args.config, args.overrides)  # config mistakes first, before Optuna and Keras load
+    from nlp_lstm.sweep import SweepSettings, run_sweep
+
+    settings = SweepSettings(
+        config_path=str(args.config), space_path=str(args.space), overrides=list(args.overrides), trials=args.trials,
+        jobs=args.jobs, timeout=args.timeout, sampler=args.sampler, seed=args.seed, storage=args.storage,
+        study_name=args.study_name, first=list(args.first), pruner_startup_trials=args.prune_after,
+        pruner_warmup_epochs=args.prune_warmup, register=args.register,
+    )
+    summary = run_sweep(settings, log=lambda msg: print(msg, flush=True))
+    print()
+    print(f"study:       {summary['study']}")
+    print(f"parent run:  {summary['parent_run_id']}")
+    print("trials:      " + ", ".join(f"{count} {state}" for state, count in summary["trials"].items()))
+    if "best_params" in summary:
+        print(f"best trial:  {summary['best_trial']} ({summary['best_value']:.4f}), run {summary['best_run_id']}")
+        for key, value in summary["best_params"].items():
+            print(f"  {key} = {value}")
+    return EXIT_OK
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from nlp_lstm.tracking.compare import compare_runs, format_table
 
@@ -277,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": _cmd_run, "validate": _cmd_validate, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
                "info": _cmd_info, "runs": _cmd_runs, "serve": _cmd_serve,
-               "compare": _cmd_compare}
+               "compare": _cmd_compare, "sweep": _cmd_sweep}
     previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return handler[args.command](args)

@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from nlp_lstm.config.loader import flatten_config, load_config
 from nlp_lstm.config.schema import PipelineConfig
@@ -47,6 +47,7 @@ class RunResult:
     tracking_uri: str | None
     timings: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    best_value: float | None = None  # the monitored validation metric at the kept epoch
 
 
 @dataclass
@@ -67,6 +68,13 @@ def _safe_name(text: str) -> str:
 _NOT_IN_NAMES = ("data.", "tracking.", "output_dir", "name", "training.verbose")
 
 
+def _short_value(value: Any) -> str:
+    """0.000348780251 -> 0.000349 (three significant digits tell runs apart); others as written, cut at 16."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value).replace(" ", "")[:16]
+
+
 def changes_in_short(overrides: Mapping[str, Any], limit: int = 48) -> str:
     """The hyperparameters a run's `--set` values change, for its name: `units=64,learning_rate=0.003`. Keys
     are cut to their last part (two parts where that is ambiguous); past `limit` characters the rest is
@@ -74,7 +82,7 @@ def changes_in_short(overrides: Mapping[str, Any], limit: int = 48) -> str:
     keys = [key for key in overrides if not key.startswith(_NOT_IN_NAMES)]
     last = [key.rsplit(".", 1)[-1] for key in keys]
     short = [".".join(key.split(".")[-2:]) if last.count(tail) > 1 else tail for key, tail in zip(keys, last)]
-    parts = [f"{name}={str(overrides[key]).replace(' ', '')[:16]}" for key, name in zip(keys, short)]
+    parts = [f"{name}={_short_value(overrides[key])}" for key, name in zip(keys, short)]
     text = ""
     for count, part in enumerate(parts):
         candidate = f"{text},{part}" if text else part
@@ -86,9 +94,17 @@ def changes_in_short(overrides: Mapping[str, Any], limit: int = 48) -> str:
 
 def run_pipeline(
     config: PipelineConfig, config_path: str | Path | None = None, log: Callable[[str], None] = print,
-    *, resume: ResumePoint | None = None,
+    *, resume: ResumePoint | None = None, parent_run_id: str | None = None, epoch_callbacks: Sequence[Any] = (),
+    run_tags: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Train, evaluate, save and track one pipeline run (or continue `resume`). Returns where everything went."""
+    """Train, evaluate, save and track one pipeline run (or continue `resume`). Returns where everything went.
+
+    Args:
+        parent_run_id: the MLflow run this one is nested under (a sweep's).
+        epoch_callbacks: Keras callbacks run at each epoch's end after the checkpoints, with the epoch's
+            validation metrics in their logs (a sweep's pruning).
+        run_tags: extra MLflow tags of the run (a sweep's trial number).
+    """
     from nlp_lstm.tasks import get_task
     from nlp_lstm.training.trainer import set_seed
 
@@ -109,7 +125,8 @@ def run_pipeline(
     model_dir = resume.model_dir if resume is not None else _new_run_folder(config)
     try:
         with _training_in(model_dir):
-            return _run(task, splits, config, config_path, model_dir, fingerprints, resume, log)
+            return _run(task, splits, config, config_path, model_dir, fingerprints, resume, log, parent_run_id,
+                        epoch_callbacks, run_tags or {})
     except (KeyboardInterrupt, Terminated):
         if (model_dir / MANIFEST).exists():
             log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}")
@@ -146,14 +163,16 @@ def _new_run_folder(config: PipelineConfig) -> Path:
 
 
 def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, model_dir: Path,
-         fingerprints: list[dict[str, Any]], resume: ResumePoint | None, log: Callable[[str], None]) -> RunResult:
+         fingerprints: list[dict[str, Any]], resume: ResumePoint | None, log: Callable[[str], None],
+         parent_run_id: str | None, epoch_callbacks: Sequence[Any], run_tags: Mapping[str, str]) -> RunResult:
     from nlp_lstm.evaluation.curves import plot_learning_curves
     from nlp_lstm.tracking.mlflow_run import RunTracker
     from nlp_lstm.training.trainer import dtype_policy, train_model
 
     state = resume.state if resume is not None else None
     with RunTracker(config, config_path, run_id=resume.run_id if resume else None, model_dir=model_dir,
-                    tracking_uri=resume.tracking_uri if resume else None) as tracker:
+                    tracking_uri=resume.tracking_uri if resume else None, parent_run_id=parent_run_id,
+                    tags=run_tags) as tracker:
         for name in ("train", "validation", "test"):
             data = getattr(splits, name)
             tracker.log_dataset(
@@ -192,7 +211,7 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
             # Task callbacks add validation metrics to the logs, so they run before the checkpoints (and early
             # stopping); the logger runs after the resume state is written.
             callbacks=task.callbacks(pipeline, splits),
-            after_checkpoint=[tracker.epoch_logger()],
+            after_checkpoint=[tracker.epoch_logger(), *epoch_callbacks],
             resume=state, metadata={"mlflow_run_id": tracker.run_id},
         )
         train_tokens = int(train_batches.lengths.sum()) * outcome.epochs_run
@@ -202,7 +221,10 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
         evaluation = pipeline.evaluate(splits.test)
         eval_seconds = time.perf_counter() - started
         metrics = {f"test_{k}": v for k, v in evaluation.metrics.items()}
+        monitor = config.training.early_stopping.monitor
+        best_value = outcome.history[outcome.best_epoch - 1].get(monitor) if outcome.best_epoch else None
         timings = {
+            **({"best_epoch": outcome.best_epoch, f"best_{monitor}": best_value} if best_value is not None else {}),
             "train_seconds": outcome.train_seconds,
             "epochs_run": outcome.epochs_run,
             "train_tokens_per_second": train_tokens / outcome.train_seconds if outcome.train_seconds else 0.0,
@@ -224,7 +246,7 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
         tracker.log_final_metrics(metrics, dataset="test")  # after the models: linked to the pipeline model
         tracker.log_final_metrics(timings)
         if config.tracking.register_model:
-            version = tracker.register_pipeline(config.tracking.register_model, metrics)
+            version = tracker.register_pipeline(config.tracking.register_model)
             log(f"registered:  models:/{version.name}/{version.version}")
         write_manifest(model_dir, finished)  # last: a finished folder has everything
         (checkpoints / RESUME_STATE).unlink(missing_ok=True)  # only unfinished runs resume
@@ -236,6 +258,7 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
             tracking_uri=tracker.tracking_uri,
             timings=timings,
             history=outcome.history,
+            best_value=best_value,
         )
 
 

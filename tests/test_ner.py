@@ -520,9 +520,10 @@ def test_ner_pyfunc_wrapper_returns_entities_per_text(ner_run):
     wrapper = PipelinePyfunc()
     wrapper.pipeline = nlp_lstm.load(ner_run["model_dir"])
     texts = ["John Smith visited Paris .", ""]
-    out = wrapper.predict(None, pd.DataFrame({"text": texts}))
-    assert list(out.columns) == ["prediction"] and len(out) == 2
-    assert list(out["prediction"]) == wrapper.pipeline.predict(texts)
+    expected = wrapper.pipeline.predict(texts)
+    assert expected[1] == []  # one list of entities per text; none for an empty one
+    for given in (pd.DataFrame({"text": texts}), pd.DataFrame({"id": [1, 2], "text": texts}), texts, pd.Series(texts)):
+        assert wrapper.predict(None, given) == expected
 
 
 def _valid_iob1(tags, types=("PER", "LOC", "ORG")):

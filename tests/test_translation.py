@@ -484,7 +484,8 @@ def test_translation_predict_cli_and_fresh_process_load(translation_run):
     wrapper.pipeline = pipeline
     import pandas as pd
 
-    assert list(wrapper.predict(None, pd.DataFrame({"text": texts}))["prediction"]) == here
+    assert wrapper.predict(None, pd.DataFrame({"text": texts})) == here  # one translation string per text
+    assert wrapper.predict(None, texts, params={"beam_size": 1}) == pipeline.predict(texts, beam_size=1)
 
     script = f"import json, nlp_lstm; print(json.dumps(nlp_lstm.load({str(translation_run['model_dir'])!r}).predict({texts!r})))"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=translation_run["tmp"],

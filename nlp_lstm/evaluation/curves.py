@@ -17,6 +17,7 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], monitor: str, b
         path: the PNG to write.
     """
     from matplotlib.figure import Figure  # not pyplot: drawing a file must not change a notebook's backend
+    from matplotlib.ticker import MaxNLocator
 
     epochs = list(range(1, len(history) + 1))
     panels = [("loss", ["loss", "val_loss"])]
@@ -32,6 +33,7 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], monitor: str, b
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept: epoch {best_epoch}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()

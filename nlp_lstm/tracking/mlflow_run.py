@@ -30,6 +30,8 @@ from nlp_lstm.tracking.liveness import process_alive, process_tags
 MODEL_DIR_TAG = "nlp_lstm.model_dir"
 RESUMED_TAG = "nlp_lstm.resumed"
 OVERRIDES_TAG = "nlp_lstm.overrides"
+SWEEP_PARENT_TAG = "nlp_lstm.sweep.parent"
+STUDY_TAG = "nlp_lstm.sweep.study"  # on a sweep's parent run and on each of its trials' runs
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows
 
@@ -63,10 +65,13 @@ class RunTracker:
             only params, datasets, epochs, metrics and models it does not have yet are logged.
         model_dir: the run's output folder, recorded as a tag (`nlp-lstm run --resume RUN_ID` finds it).
         tracking_uri: the store, instead of the config's (a resumed run's own store).
+        parent_run_id: the run this one is nested under (a sweep's).
+        tags: extra tags of the run.
     """
 
     def __init__(self, config: PipelineConfig, config_path: str | Path | None = None, *, run_id: str | None = None,
-                 model_dir: Path | None = None, tracking_uri: str | None = None):
+                 model_dir: Path | None = None, tracking_uri: str | None = None, parent_run_id: str | None = None,
+                 tags: Mapping[str, str] | None = None):
         self.config = config
         self.config_path = Path(config_path) if config_path else None
         self.enabled = config.tracking.enabled
@@ -74,6 +79,8 @@ class RunTracker:
         self.resumed = run_id is not None
         self.model_dir = model_dir
         self.store = tracking_uri or config.tracking.uri
+        self.parent_run_id = parent_run_id
+        self.extra_tags = dict(tags or {})
         self.experiment_id: str | None = None
         self._previous_sigterm = None
         self._logged_params: dict[str, str] = {}
@@ -93,7 +100,7 @@ class RunTracker:
         tracking = self.config.tracking
         if self.store:
             mlflow.set_tracking_uri(self.store)
-        tags = {**process_tags()}
+        tags = {**process_tags(), **self.extra_tags}
         if self.model_dir is not None:
             tags[MODEL_DIR_TAG] = str(Path(self.model_dir).resolve())
         if self.resumed:
@@ -103,9 +110,10 @@ class RunTracker:
         else:
             with store_lock(mlflow.get_tracking_uri()):
                 experiment = mlflow.set_experiment(tracking.experiment or f"nlp_lstm-{self.config.task}")
-                self._describe_experiment(experiment)
+                describe_experiment(experiment, self.config.task)
             run = mlflow.start_run(experiment_id=experiment.experiment_id, run_name=tracking.run_name,
-                                   tags={**self._tags(), **tags}, description=self._description())
+                                   tags={**self._tags(), **tags}, description=self._description(),
+                                   nested=self.parent_run_id is not None, parent_run_id=self.parent_run_id)
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_id = run.info.experiment_id
@@ -114,22 +122,6 @@ class RunTracker:
         if threading_main():
             self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
         return self
-
-    def _describe_experiment(self, experiment) -> None:
-        """MLflow 3's UI opens an experiment in its GenAI view unless it is marked as model development; a
-        description the user wrote is kept."""
-        import mlflow
-
-        client = mlflow.MlflowClient()
-        if EXPERIMENT_KIND_TAG not in experiment.tags:
-            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
-        if NOTE_TAG not in experiment.tags:
-            client.set_experiment_tag(
-                experiment.experiment_id, NOTE_TAG,
-                f"nlp_lstm {self.config.task} runs (`nlp-lstm run`): each run holds the resolved config as params, "
-                "per-epoch curves, test metrics per dataset, reports, learning curves, and two models: `pipeline` "
-                "(raw text in, predictions out; serve it with `nlp-lstm serve`) and `model` (the Keras model). "
-                "`nlp-lstm compare` tabulates the runs by a metric with the params that differ.")
 
     def _description(self) -> str:
         """What the run is: its pipeline, and what its `--set` values changed."""
@@ -173,9 +165,11 @@ class RunTracker:
             status = "FINISHED"
         elif issubclass(exc_type, (KeyboardInterrupt, Terminated)):
             status = "KILLED"
-        else:
-            status = "FAILED"
+        else:  # an exception that ends a run on purpose (a pruned sweep trial) says how
+            status = getattr(exc, "run_status", "FAILED")
         if mlflow.active_run() is not None:
+            if getattr(exc, "run_tags", None):
+                mlflow.set_tags(exc.run_tags)
             mlflow.end_run(status=status)
 
     @property
@@ -210,7 +204,9 @@ class RunTracker:
         return tags
 
     def _log_params(self) -> None:
-        self.log_params(flatten_config(self.config))
+        params = flatten_config(self.config)
+        params.pop("tracking.run_name", None)  # the run's name already; as a param it differs between all runs
+        self.log_params(params)
 
     # ------------------------------------------------------------------------------- logging
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -308,26 +304,128 @@ class RunTracker:
             info = mlflow.pyfunc.log_model(name="pipeline", **pyfunc_arguments(staged, pipeline))
         self.pipeline_model_uri, self.pipeline_model_id = info.model_uri, info.model_id
 
-    def register_pipeline(self, name: str, metrics: Mapping[str, float]) -> Any | None:
+    def register_pipeline(self, name: str) -> Any | None:
         """Register the logged pipeline model as a version of `name` in the model registry, tagged with the
         task, the test metrics and the git commit. A resumed run that registered it already keeps that one."""
         if not self.enabled or self.pipeline_model_uri is None:
             return None
-        import mlflow
-
-        client = mlflow.MlflowClient()
-        for version in client.search_model_versions(f"name = '{name}' and run_id = '{self.run_id}'"):
-            return version
-        tags = {"task": self.config.task, "pipeline": self.config.name or "",
-                **{name: f"{value:.6g}" for name, value in metrics.items()}}
-        commit = git_commit(self.config_path.resolve().parent if self.config_path else Path.cwd())
-        if commit:
-            tags["git_commit"] = commit
-        with store_lock(mlflow.get_tracking_uri()):  # two runs may register the first versions of one name
-            return mlflow.register_model(self.pipeline_model_uri, name, tags=tags)
+        return register_run_pipeline(self.run_id, name)
 
     def epoch_logger(self) -> keras.callbacks.Callback:
         return EpochMetricsLogger(self)
+
+
+def describe_experiment(experiment, task: str) -> None:
+    """MLflow 3's UI opens an experiment in its GenAI view unless it is marked as model development; a
+    description the user wrote is kept."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    if NOTE_TAG not in experiment.tags:
+        client.set_experiment_tag(
+            experiment.experiment_id, NOTE_TAG,
+            f"nlp_lstm {task} runs (`nlp-lstm run`, `nlp-lstm sweep`): each run holds the resolved config as params, "
+            "per-epoch curves, test metrics per dataset, reports, learning curves, and two models: `pipeline` "
+            "(raw text in, predictions out; serve it with `nlp-lstm serve`) and `model` (the Keras model). "
+            "`nlp-lstm compare` tabulates the runs by a metric with the params that differ.")
+
+
+def register_run_pipeline(run_id: str, name: str) -> Any:
+    """Register the `pipeline` model logged by run `run_id` as a version of `name`, tagged with the run's task,
+    test metrics and git commit; a version of that run already registered under `name` is returned instead."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for version in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
+        return version
+    run = client.get_run(run_id)
+    model = next((m for m in client.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                                          filter_string=f"source_run_id = '{run_id}'")
+                  if m.name == "pipeline"), None)
+    if model is None:
+        raise UsageError(f"--register {name}: run {run_id} logged no pipeline model (tracking.log_model is false)")
+    tags = {key: run.data.tags[key] for key in ("task", "pipeline", "git_commit") if key in run.data.tags}
+    tags.update({key: f"{value:.6g}" for key, value in run.data.metrics.items() if key.startswith("test_")})
+    with store_lock(mlflow.get_tracking_uri()):  # two runs may register the first versions of one name
+        return mlflow.register_model(f"models:/{model.model_id}", name, tags=tags)
+
+
+class SweepParent:
+    """The parent MLflow run of a sweep, found again by its study's name, so that running the sweep again
+    continues in it. Its trials are runs nested under it."""
+
+    def __init__(self, config: PipelineConfig, config_path: str | Path, study_name: str, tracking_uri: str):
+        self.config = config
+        self.config_path = Path(config_path)
+        self.study_name = study_name
+        self.tracking_uri = tracking_uri
+        self.run_id: str | None = None
+
+    def __enter__(self) -> "SweepParent":
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with store_lock(self.tracking_uri):
+            experiment = mlflow.set_experiment(self.config.tracking.experiment or f"nlp_lstm-{self.config.task}")
+            describe_experiment(experiment, self.config.task)
+        client = mlflow.MlflowClient()
+        existing = client.search_runs([experiment.experiment_id], max_results=1, filter_string=(
+            f"tags.`{STUDY_TAG}` = '{self.study_name}' and tags.`{SWEEP_PARENT_TAG}` = 'true'"))
+        tags = {**process_tags()}
+        if existing:
+            run = mlflow.start_run(run_id=existing[0].info.run_id, tags=tags)
+        else:
+            run = mlflow.start_run(
+                experiment_id=experiment.experiment_id, run_name=f"sweep-{self.study_name}",
+                tags={**tags, STUDY_TAG: self.study_name, SWEEP_PARENT_TAG: "true", "task": self.config.task,
+                      "pipeline": self.config.name or "", "pipeline_file": str(self.config_path)},
+                description=f"Sweep of {self.config.name} ({self.config.task}, {self.config_path}): study "
+                            f"{self.study_name}; each nested run is one trial",
+            )
+        self.run_id = run.info.run_id
+        self._logged = dict(client.get_run(self.run_id).data.params)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        status = "FINISHED" if exc_type is None else (
+            "KILLED" if issubclass(exc_type, (KeyboardInterrupt, Terminated)) else "FAILED")
+        mlflow.end_run(status=status)
+
+    def log_settings(self, settings: Mapping[str, Any]) -> None:
+        """The sweep's settings as params (those of a first run of the command; later runs add new ones only)."""
+        import mlflow
+
+        new = {f"sweep.{k}": _param_value(v) for k, v in settings.items() if f"sweep.{k}" not in self._logged}
+        if new:
+            mlflow.log_params(new)
+            self._logged.update(new)
+
+    def log_counts(self, counts: Mapping[str, int]) -> None:
+        import mlflow
+
+        mlflow.log_metrics({f"trials_{state}": float(count) for state, count in counts.items()},
+                           step=sum(counts.values()))
+
+    def log_best(self, params: Mapping[str, Any], metrics: Mapping[str, float], best_run_id: str | None,
+                 artifacts: Iterable[Path]) -> None:
+        """The best trial so far: its params as `best.<key>` tags (a continued sweep may find a better one, and
+        params cannot change), its metric, its run, the plots and the best config."""
+        import mlflow
+
+        mlflow.set_tags({f"best.{key}": str(value) for key, value in params.items()}
+                        | ({"best_run_id": best_run_id} if best_run_id else {}))
+        mlflow.log_metrics(dict(metrics))
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+
+    def register_best(self, run_id: str, name: str) -> Any:
+        return register_run_pipeline(run_id, name)
 
 
 @contextmanager
