@@ -186,7 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if args.register is not None:
-        args.overrides = [*args.overrides, f"tracking.register_model={args.register}"]
+        args.overrides = [*args.overrides, f"tracking.register_model={json.dumps(args.register)}"]  # a name, as typed
     if args.resume is not None:
         from nlp_lstm.pipeline import resume_pipeline
 
@@ -240,16 +240,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import tempfile
 
-    from nlp_lstm.tracking.models import is_mlflow_uri, save_pipeline_pyfunc, serve
+    import signal
+
+    from nlp_lstm.tracking.models import check_pipeline_uri, is_mlflow_uri, save_pipeline_pyfunc, serve
 
     with tempfile.TemporaryDirectory(prefix="nlp-lstm-serve-") as scratch:
         model = args.model
-        if not is_mlflow_uri(model):
+        if is_mlflow_uri(model):
+            check_pipeline_uri(model)  # a wrong URI is one line here, not the server's traceback
+        else:
             from nlp_lstm.pipeline import load_pipeline
 
             model = str(save_pipeline_pyfunc(Path(model), load_pipeline(model), Path(scratch) / "model"))
         print(f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl-C stops)", flush=True)
-        return serve(model, host=args.host, port=args.port, workers=args.workers)
+        status = serve(model, host=args.host, port=args.port, workers=args.workers)
+        return {-signal.SIGTERM: 143, -signal.SIGINT: 130}.get(status, status)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -264,6 +269,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         study_name=args.study_name, first=list(args.first), pruner_startup_trials=args.prune_after,
         pruner_warmup_epochs=args.prune_warmup, register=args.register,
     )
+    if args.register is not None:  # checked like tracking.register_model, before any trial runs
+        load_config(args.config, [*args.overrides, f"tracking.register_model={json.dumps(args.register)}"])
     summary = run_sweep(settings, log=lambda msg: print(msg, flush=True))
     print()
     print(f"study:       {summary['study']}")
@@ -273,6 +280,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"best trial:  {summary['best_trial']} ({summary['best_value']:.4f}), run {summary['best_run_id']}")
         for key, value in summary["best_params"].items():
             print(f"  {key} = {value}")
+    if summary["workers_failed"] or ("best_params" not in summary and summary["trials"]["fail"]):
+        return EXIT_ERROR  # every trial failed, or a worker process did: the log above says why
     return EXIT_OK
 
 

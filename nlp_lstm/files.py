@@ -125,14 +125,20 @@ def exclusive_lock(path: str | Path, wait: bool = True) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON file saved with a model; a missing, unreadable or invalid one is a `ModelDirError` naming it."""
+def read_saved_text(path: str | Path) -> str:
+    """A text file saved with a model; a missing or unreadable one is a `ModelDirError` naming it."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelDirError(f"{path}: missing; the folder is incomplete") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelDirError(f"{path}: unreadable ({exc})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file saved with a model; a missing, unreadable or invalid one is a `ModelDirError` naming it."""
+    try:
+        return json.loads(read_saved_text(path))
     except json.JSONDecodeError as exc:
         raise ModelDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the folder is damaged") from None

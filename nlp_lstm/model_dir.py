@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_lstm.errors import ConfigError, ModelDirError
-from nlp_lstm.files import atomic_write_text
+from nlp_lstm.files import atomic_write_text, read_json, read_saved_text
 
 PIPELINE_FORMAT = 1
 MANIFEST = "pipeline.json"
@@ -38,12 +38,7 @@ def read_manifest(directory: Path, known_tasks: tuple[str, ...] | None = None) -
     path = directory / MANIFEST
     if not path.exists():
         raise ModelDirError(f"{directory}: not a saved nlp_lstm pipeline ({MANIFEST} missing)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the folder is damaged") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelDirError(f"{path}: unreadable ({exc})") from None
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("task"), str):
         raise ModelDirError(f"{path}: not an nlp_lstm manifest (no task); the folder is damaged")
     version = manifest.get("format", 1)
@@ -74,11 +69,7 @@ def load_saved_config(directory: Path, task: str | None = None):
 
     path = directory / CONFIG
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelDirError(f"{directory}: {CONFIG} missing; the folder is incomplete") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelDirError(f"{path}: unreadable ({exc})") from None
+        raw = yaml.safe_load(read_saved_text(path))
     except yaml.YAMLError as exc:
         raise ModelDirError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)}); the folder is damaged") from None
     if not isinstance(raw, dict) or raw.get("task") not in TASK_CONFIGS:

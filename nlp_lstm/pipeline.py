@@ -350,7 +350,7 @@ def _locate_run(target: str | Path, tracking_uri: str | None) -> Path:
         raise UsageError(f"--resume {target}: neither a run folder nor an MLflow run id")
     import mlflow
 
-    from nlp_lstm.tracking.mlflow_run import MODEL_DIR_TAG
+    from nlp_lstm.tracking.tags import MODEL_DIR_TAG
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     try:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import traceback
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,15 +27,22 @@ from typing import Any, Callable
 import keras
 import optuna
 
-from nlp_lstm.config.loader import config_to_yaml, load_config, parse_overrides
-from nlp_lstm.config.space import SearchSpace, load_space
-from nlp_lstm.errors import UsageError
-from nlp_lstm.tracking.mlflow_run import STUDY_TAG, SweepParent
+from nlp_lstm.config.loader import config_to_yaml, flatten_config, load_config, parse_overrides
+from nlp_lstm.config.space import SearchSpace, grid_size, load_space
+from nlp_lstm.errors import ConfigError, NlpLstmError, Terminated, UsageError
+from nlp_lstm.tracking.mlflow_run import SweepParent
+from nlp_lstm.tracking.tags import PRUNED_TAG, STUDY_TAG, TRIAL_TAG
+from nlp_lstm.training.monitors import larger_is_better
 
-PRUNED_TAG = "nlp_lstm.sweep.pruned"
-TRIAL_TAG = "nlp_lstm.sweep.trial"
 SAMPLERS = ("tpe", "random", "grid")
-_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+FAILED_ATTR = "failed"  # a trial's own failure: an interrupted trial (Ctrl-C, a kill) is FAIL without it
+
+
+def finished_trials(study) -> int:
+    """Trials that count toward `--trials`: completed, pruned, or failed by themselves (not interrupted)."""
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len([t for t in study.get_trials(deepcopy=False)
+                if t.state in done or (t.state == optuna.trial.TrialState.FAIL and FAILED_ATTR in t.user_attrs)])
 
 
 @dataclass
@@ -56,32 +65,34 @@ class SweepSettings:
     register: str | None = None
 
 
-def maximizes(monitor: str, mode: str = "auto") -> bool:
-    """Whether a larger `monitor` is better, as Keras's callbacks decide it for mode "auto"."""
-    if mode != "auto":
-        return mode == "max"
-    return any(word in monitor for word in ("acc", "f1", "bleu", "chrf", "precision", "recall", "auc"))
-
-
 class _Sweep:
     """The study, the parent MLflow run and the objective, as one sweep (or one of its workers) sees them."""
 
     def __init__(self, settings: SweepSettings, log: Callable[[str], None]):
         self.settings = settings
         self.log = log
-        self.base = parse_overrides(settings.overrides)
+        # every trial is one model: the sweep registers the best (--register), not each trial
+        self.base = {**parse_overrides(settings.overrides), "tracking.register_model": None}
         self.config = load_config(settings.config_path, self.base)
         if not self.config.tracking.enabled:
             raise UsageError("sweep: tracking.enabled is false; a sweep records its trials in MLflow")
+        if settings.register and not self.config.tracking.log_model:
+            raise UsageError(f"--register {settings.register}: tracking.log_model is false, so trials log no model")
         self.space: SearchSpace = load_space(settings.space_path, settings.config_path, self.base)
+        if settings.first and settings.sampler == "grid":
+            raise UsageError("--first: a grid search visits every point anyway; use --sampler tpe or random")
         self.first = [self._first_trial(text) for text in settings.first]
         stopping = self.config.training.early_stopping
         self.monitor = stopping.monitor
-        self.direction = "maximize" if maximizes(stopping.monitor, stopping.mode) else "minimize"
+        self.direction = "maximize" if larger_is_better(stopping.monitor, stopping.mode) else "minimize"
         self.study_name = settings.study_name or self._default_study_name()
 
     def _first_trial(self, text: str) -> dict[str, Any]:
-        values = parse_overrides(part for part in text.split(",") if part.strip())
+        """A `--first` setting, each value checked against its distribution and the config."""
+        try:
+            values = parse_overrides(part for part in text.split(",") if part.strip())
+        except ConfigError:
+            raise UsageError(f"--first {text}: expected KEY=VALUE,KEY=VALUE,... with the searched keys") from None
         unknown = sorted(set(values) - set(self.space.distributions))
         if unknown:
             raise UsageError(f"--first {text}: {', '.join(unknown)} not in the search space "
@@ -89,12 +100,20 @@ class _Sweep:
         missing = sorted(set(self.space.distributions) - set(values))
         if missing:
             raise UsageError(f"--first {text}: give every searched key; missing {', '.join(missing)}")
+        try:
+            values = {key: self.space.distributions[key].coerce(value) for key, value in values.items()}
+        except ValueError as exc:
+            raise UsageError(f"--first {text}: {exc}") from None
+        load_config(self.settings.config_path, {**self.base, **values})  # a ConfigError names the key
         return values
 
     def _default_study_name(self) -> str:
-        """The same command names the same study (that is how running it again continues it)."""
+        """The same sweep (the same resolved config, where the results go aside, and the same space) names the
+        same study: running the command again continues it; editing the YAML or the space starts another."""
+        config = {key: value for key, value in flatten_config(self.config).items()
+                  if not key.startswith(("tracking.", "output_dir"))}
         space = Path(self.settings.space_path).read_bytes()
-        digest = hashlib.sha256(space + json.dumps(self.base, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        digest = hashlib.sha256(space + json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{self.config.name}-{Path(self.settings.space_path).stem}-{digest}"
 
     # --------------------------------------------------------------------------------------- study
@@ -146,23 +165,46 @@ class _Sweep:
             values = self.suggest(trial)
             config = load_config(self.settings.config_path, {**self.base, **values})
             self.log(f"trial {trial.number}: {', '.join(f'{k}={v}' for k, v in values.items())}")
-            result = run_pipeline(config, self.settings.config_path, log=lambda msg: self.log(f"  [{trial.number}] {msg}"),
-                                  parent_run_id=parent_run_id, epoch_callbacks=[PruningCallback(trial, self.monitor)],
-                                  run_tags={TRIAL_TAG: str(trial.number), STUDY_TAG: self.study_name})
+            try:
+                result = run_pipeline(
+                    config, self.settings.config_path, log=lambda msg: self.log(f"  [{trial.number}] {msg}"),
+                    parent_run_id=parent_run_id, epoch_callbacks=[PruningCallback(trial, self.monitor)],
+                    run_tags={TRIAL_TAG: str(trial.number), STUDY_TAG: self.study_name})
+            except optuna.TrialPruned:
+                raise
+            except Exception as exc:  # recorded (the trial FAIL, its run FAILED) and the sweep goes on
+                reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                trial.set_user_attr(FAILED_ATTR, reason[:500])
+                self.log(f"trial {trial.number} failed: {reason}")
+                if not isinstance(exc, NlpLstmError):  # a bug, not a user's mistake: keep its traceback
+                    self.log(traceback.format_exc().rstrip())
+                return float("nan")  # Optuna records a NaN objective as a failed trial, without a traceback
             trial.set_user_attr("mlflow_run_id", result.run_id)
             trial.set_user_attr("model_dir", str(result.model_dir))
             return result.best_value
 
         return run_trial
 
+    def remaining(self, study) -> int:
+        """Trials still to run for the study to hold `settings.trials` finished ones (those of earlier runs of the
+        command and of the other workers count; a grid has no more points than it has)."""
+        remaining = self.settings.trials - finished_trials(study)
+        if self.settings.sampler == "grid":
+            started = len([t for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.WAITING])
+            remaining = min(remaining, grid_size(self.space) - started)
+        return max(0, remaining)
+
     def optimize(self, study, parent_run_id: str, count: int) -> None:
-        """Run `count` trials at most, and none once the study holds `settings.trials` finished ones (counting
-        those of earlier runs of the command and of the other workers)."""
+        """Run `count` trials at most, and none once the study has enough."""
         if count <= 0:
             return
+
+        def enough(study, trial) -> None:
+            if finished_trials(study) >= self.settings.trials:
+                study.stop()
+
         study.optimize(self.objective(parent_run_id), n_trials=count, timeout=self.settings.timeout,
-                       callbacks=[optuna.study.MaxTrialsCallback(self.settings.trials, states=_FINISHED)],
-                       catch=(Exception,), gc_after_trial=True)
+                       callbacks=[enough], gc_after_trial=True)
 
 
 class PrunedTrial(optuna.TrialPruned):
@@ -206,30 +248,28 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> di
     study = sweep.study()
     stream = len(study.trials)  # 0 for a new study
     study = sweep.study(stream) if stream else study
-    if settings.first:
-        known = [t.params for t in study.trials]
-        for values in sweep.first:
-            if values not in known:  # running the command again does not queue them again
-                study.enqueue_trial(values, skip_if_exists=True)
+    for values in sweep.first:  # once: running the command again does not queue them again
+        study.enqueue_trial(values, skip_if_exists=True)
     with SweepParent(sweep.config, settings.config_path, sweep.study_name, sweep.tracking_uri()) as parent:
         parent.log_settings({**asdict(settings), "direction": sweep.direction, "monitor": sweep.monitor,
                              "storage": settings.storage or _storage_beside(sweep.tracking_uri())})
-        done = len(study.get_trials(deepcopy=False, states=_FINISHED))
-        remaining = max(0, settings.trials - done)
-        log(f"study {sweep.study_name} ({sweep.direction} {sweep.monitor}): {done} trials finished, {remaining} to run; "
-            f"parent run {parent.run_id}")
+        remaining = sweep.remaining(study)
+        log(f"study {sweep.study_name} ({sweep.direction} {sweep.monitor}): {finished_trials(study)} trials finished, "
+            f"{remaining} to run; parent run {parent.run_id}")
+        workers_failed = 0
         if settings.jobs > 1 and remaining > 1:
-            _run_workers(settings, sweep.study_name, parent.run_id, remaining, stream, log)
+            workers_failed = _run_workers(settings, sweep.study_name, parent.run_id, remaining, stream, log)
         else:
             sweep.optimize(study, parent.run_id, remaining)
         summary = _summarize(sweep, study, parent, log)
+    summary["workers_failed"] = workers_failed
     return summary
 
 
 def _run_workers(settings: SweepSettings, study_name: str, parent_run_id: str, remaining: int, stream: int,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None]) -> int:
     """`jobs` processes working on one study (Optuna shares it through its storage), `remaining` trials between
-    them."""
+    them; stopped with this one. Returns how many exited with an error."""
     jobs = min(settings.jobs, remaining)
     shares = [remaining // jobs + (1 if i < remaining % jobs else 0) for i in range(jobs)]
     workers = [subprocess.Popen(
@@ -237,9 +277,18 @@ def _run_workers(settings: SweepSettings, study_name: str, parent_run_id: str, r
             **asdict(settings), "study_name": study_name, "parent_run_id": parent_run_id, "count": share,
             "stream": stream + 1 + worker})],
         env={**os.environ, "PYTHONUNBUFFERED": "1"}) for worker, share in enumerate(shares)]
-    codes = [worker.wait() for worker in workers]
-    if any(codes):
-        log(f"warning: {sum(1 for c in codes if c)} of {len(codes)} sweep workers exited with an error")
+    try:
+        codes = [worker.wait() for worker in workers]
+    finally:
+        for worker in workers:  # Ctrl-C or SIGTERM here: the workers stop too (their trials end KILLED)
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            worker.wait()
+    failed = sum(1 for code in codes if code)
+    if failed:
+        log(f"warning: {failed} of {len(codes)} sweep workers exited with an error")
+    return failed
 
 
 def _summarize(sweep: _Sweep, study, parent, log: Callable[[str], None]) -> dict[str, Any]:
@@ -298,9 +347,17 @@ def _worker(payload: str) -> int:
     data = json.loads(payload)
     parent_run_id, count, stream = data.pop("parent_run_id"), data.pop("count"), data.pop("stream")
     settings = SweepSettings(**data)
-    sweep = _Sweep(settings, log=lambda msg: print(msg, flush=True))
-    sweep.optimize(sweep.study(stream), parent_run_id, count)
+    signal.signal(signal.SIGTERM, _raise_terminated)  # the parent process stops its workers with SIGTERM
+    try:
+        sweep = _Sweep(settings, log=lambda msg: print(msg, flush=True))
+        sweep.optimize(sweep.study(stream), parent_run_id, count)
+    except (KeyboardInterrupt, Terminated):
+        return 130
     return 0
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -63,3 +63,16 @@ def test_compare_errors_say_what_to_give(store, capsys):
     assert code == 2 and "no experiment 'nope'" in err and "sweep" in err
     code, _, err = _compare(capsys, "sweep", "--tracking-uri", store, "--metric", "test_bleu")
     assert code == 2 and "no run has the metric 'test_bleu'" in err
+
+
+def test_a_sweeps_parent_run_is_not_a_row(store, capsys):
+    client = mlflow.MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("sweep").experiment_id
+    parent = client.create_run(experiment, run_name="sweep-x", tags={"task": "sentiment",
+                                                                     "nlp_lstm.sweep.parent": "true"})
+    client.log_param(parent.info.run_id, "sweep.trials", "12")
+    client.log_metric(parent.info.run_id, "test_accuracy", 1.0)
+    client.set_terminated(parent.info.run_id)
+    code, out, _ = _compare(capsys, "sweep", "--tracking-uri", store, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["run"] for r in rows] == ["b", "c", "a"] and "sweep.trials" not in rows[0]

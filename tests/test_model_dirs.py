@@ -75,7 +75,7 @@ def _lambda_model(folder: Path) -> None:
 BROKEN = {
     "truncated model.keras": (lambda f: _truncate(f / "model.keras"), "model.keras: damaged or truncated"),
     "missing model.keras": (lambda f: (f / "model.keras").unlink(), "model.keras missing"),
-    "missing config.yaml": (lambda f: (f / "config.yaml").unlink(), "config.yaml missing"),
+    "missing config.yaml": (lambda f: (f / "config.yaml").unlink(), "config.yaml: missing; the folder is incomplete"),
     "invalid config.yaml": (lambda f: (f / "config.yaml").write_text("task: [sentiment"), "config.yaml: not valid YAML"),
     "invalid pipeline.json": (lambda f: (f / "pipeline.json").write_text("{not json"), "pipeline.json: not valid JSON"),
     "unknown task": (lambda f: _manifest(f, task="summarization"), "task 'summarization' is not one this nlp_lstm knows"),

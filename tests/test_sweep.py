@@ -107,3 +107,19 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(sweep_files, capsys, 
     runs = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     status = {r.data.params["model.rnn.activation"]: r.info.status for r in runs if "mlflow.parentRunId" in r.data.tags}
     assert status == {"tanh": "FINISHED", "no_such_activation": "FAILED"}
+
+
+def test_first_trials_and_grids_are_checked_before_any_trial(sweep_files, capsys, tmp_path):
+    config, space, _ = sweep_files
+    cases = [
+        (["--first", "training.optimizer.learning_rate=5,model.rnn.units=8"], "5.0 is outside float: [1e-05, 0.05]"),
+        (["--first", "training.optimizer.learning_rate=1e-3,model.rnn.units=12"], "12 is not one of [8, 16]"),
+        (["--first", "model.rnn.units=8"], "give every searched key; missing training.optimizer.learning_rate"),
+        (["--first", "training.optimizer.learning_rate=1e-3,model.rnn.units=8", "--sampler", "grid"],
+         "a grid search visits every point anyway"),
+        (["--sampler", "grid"], "a float range without step has no grid"),
+        (["--register", "a/b"], "tracking.register_model: 'a/b': use letters, digits"),
+    ]
+    for args, message in cases:
+        assert cli.main(["sweep", str(config), "--space", str(space), *args]) == 2, args
+        assert message in capsys.readouterr().err, args

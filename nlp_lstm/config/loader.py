@@ -20,7 +20,7 @@ KeyPath = tuple[str, ...]
 
 
 # ------------------------------------------------------------------------------------ YAML reading
-def _read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+def read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """Parse YAML into plain data plus a map from each key path to its 1-based line number."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is not part of the first key
@@ -194,7 +194,7 @@ def load_config(
     """
     if path is not None:
         path = Path(path)
-        raw, lines = _read_yaml_with_lines(path)
+        raw, lines = read_yaml_with_lines(path)
         source = str(path)
     else:
         raw, lines, source = dict(data or {}), {}, "<config>"

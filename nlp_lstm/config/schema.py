@@ -6,6 +6,7 @@ valid key). Relative paths are resolved against the current working directory, l
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -585,6 +586,14 @@ class TrackingConfig(Section):
         None, min_length=1, description="register the run's pipeline model under this name in the MLflow model "
         "registry (then load it as models:/NAME/VERSION, models:/NAME/latest or models:/NAME@alias)")
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("register_model")
+    @classmethod
+    def _usable_in_model_uris(cls, value: str | None) -> str | None:
+        """models:/NAME/VERSION and models:/NAME@alias must parse back to the name."""
+        if value is not None and not re.fullmatch(r"[\w.-]+", value):
+            raise ValueError(f"{value!r}: use letters, digits, '_', '.' and '-' (the name goes into models:/NAME/...)")
+        return value
 
     @model_validator(mode="after")
     def _registering_needs_a_model(self) -> "TrackingConfig":

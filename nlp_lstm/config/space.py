@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nlp_lstm.config.loader import _read_yaml_with_lines, load_config
+from nlp_lstm.config.loader import read_yaml_with_lines, load_config
 from nlp_lstm.errors import ConfigError
 
 
@@ -34,6 +34,12 @@ class Choice(_Distribution):
 
     def grid(self) -> list[Any]:
         return list(self.choice)
+
+    def coerce(self, value: Any) -> Any:
+        for option in self.choice:
+            if value == option or str(value) == str(option):
+                return option
+        raise ValueError(f"{value!r} is not one of {self.choice}")
 
 
 class IntRange(_Distribution):
@@ -58,6 +64,16 @@ class IntRange(_Distribution):
     def grid(self) -> list[Any]:
         return list(range(self.int_range[0], self.int_range[1] + 1, self.step))
 
+    def coerce(self, value: Any) -> Any:
+        low, high = self.int_range
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number") from None
+        if not low <= number <= high or (number - low) % self.step:
+            raise ValueError(f"{number} is outside int: [{low}, {high}] (step {self.step})")
+        return number
+
 
 class FloatRange(_Distribution):
     """A number in [low, high], on a log scale if `log`, in steps of `step` if given."""
@@ -77,6 +93,16 @@ class FloatRange(_Distribution):
 
     def bounds(self) -> list[Any]:
         return list(self.float_range)
+
+    def coerce(self, value: Any) -> Any:
+        low, high = self.float_range
+        try:
+            number = float(str(value))  # YAML 1.1 reads 1e-3 as a string
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+        if not low <= number <= high:
+            raise ValueError(f"{number} is outside float: [{low}, {high}]")
+        return number
 
     def grid(self) -> list[Any] | None:
         if self.step is None:
@@ -111,20 +137,29 @@ class SearchSpace:
         return grid
 
 
+def grid_size(space: "SearchSpace") -> int:
+    """How many points a grid search over the space visits."""
+    size = 1
+    for values in space.grid().values():
+        size *= len(values)
+    return size
+
+
 def load_space(path: str | Path, config_path: str | Path, overrides: Mapping[str, Any] | Iterable[str] = ()) -> SearchSpace:
     """Read and check a search space against the pipeline it searches: each key must be a config key and each
     bound or choice a valid value for it (checked by validating the config with it)."""
     from nlp_lstm.config.loader import parse_overrides
 
     path = Path(path)
-    raw, lines = _read_yaml_with_lines(path)
+    raw, lines = read_yaml_with_lines(path)
     base = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     distributions: dict[str, Distribution] = {}
     problems: list[str] = []
     for key, spec in raw.items():
         where = f"{path}:{lines.get((key,), '?')}: {key}"
-        kind = next(iter(spec)) if isinstance(spec, dict) and spec else None
-        if kind not in _KINDS:
+        kinds = [key for key in spec if key in _KINDS] if isinstance(spec, dict) else []
+        kind = kinds[0] if len(kinds) == 1 else None
+        if kind is None:
             problems.append(f"{where}: expected one of {{choice: [...]}}, {{int: [low, high]}}, "
                             f"{{float: [low, high]}} (with log: true, step: ...), got {spec!r}")
             continue

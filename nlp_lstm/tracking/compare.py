@@ -8,10 +8,11 @@ import json
 from typing import Any, Sequence
 
 from nlp_lstm.errors import UsageError
+from nlp_lstm.tracking.tags import SWEEP_PARENT_TAG
+from nlp_lstm.training.monitors import larger_is_better
 
 # The metric a task's runs are usually compared by.
 DEFAULT_METRICS = {"sentiment": "test_accuracy", "ner": "test_f1", "translation": "test_bleu"}
-LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_char", "seconds")
 # Params that differ between any two runs without saying anything about the model.
 _NOISE = ("tracking.run_name", "tracking.register_model")
 
@@ -42,7 +43,7 @@ def compare_runs(experiments: Sequence[str] = (), metric: str | None = None, top
     runs = [run for start in range(0, len(ids), 100)
             for run in client.search_runs(ids[start: start + 100], filter_string="attributes.status = 'FINISHED'",
                                           max_results=50_000)
-            if "task" in run.data.tags]
+            if "task" in run.data.tags and SWEEP_PARENT_TAG not in run.data.tags]  # trials, not their sweep
     if not runs:
         raise UsageError(f"compare: no finished nlp_lstm run in {client.tracking_uri}")
     if metric is None:
@@ -59,7 +60,7 @@ def compare_runs(experiments: Sequence[str] = (), metric: str | None = None, top
     rows = [{"run": run.info.run_name, "run_id": run.info.run_id, metric: run.data.metrics.get(metric),
              **{key: _value(run.data.params.get(key)) for key in differing}} for run in runs]
     frame = pd.DataFrame(rows, columns=["run", "run_id", metric, *differing])
-    ascending = any(word in metric for word in LOWER_IS_BETTER)
+    ascending = not larger_is_better(metric)
     frame = frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
     return frame.head(top) if top else frame
 

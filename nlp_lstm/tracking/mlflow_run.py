@@ -27,13 +27,9 @@ from nlp_lstm.errors import Terminated, UsageError
 from nlp_lstm.files import exclusive_lock
 from nlp_lstm.tracking.liveness import process_alive, process_tags
 
-MODEL_DIR_TAG = "nlp_lstm.model_dir"
-RESUMED_TAG = "nlp_lstm.resumed"
-OVERRIDES_TAG = "nlp_lstm.overrides"
-SWEEP_PARENT_TAG = "nlp_lstm.sweep.parent"
-STUDY_TAG = "nlp_lstm.sweep.study"  # on a sweep's parent run and on each of its trials' runs
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows
+from nlp_lstm.tracking.tags import (
+    EXPERIMENT_KIND_TAG, MODEL_DIR_TAG, NOTE_TAG, OVERRIDES_TAG, RESUMED_TAG, STUDY_TAG, SWEEP_PARENT_TAG,
+)
 
 _MAX_PARAM_LENGTH = 6000
 # Logging a model downloads nothing a user needs to watch; the bars flood logs and notebooks.
@@ -108,9 +104,7 @@ class RunTracker:
             tags[RESUMED_TAG] = str(int(previous.data.tags.get(RESUMED_TAG, "0")) + 1)
             run = mlflow.start_run(run_id=self.run_id, tags=tags)  # RUNNING again, with this process's tags
         else:
-            with store_lock(mlflow.get_tracking_uri()):
-                experiment = mlflow.set_experiment(tracking.experiment or f"nlp_lstm-{self.config.task}")
-                describe_experiment(experiment, self.config.task)
+            experiment = open_experiment(self.config)
             run = mlflow.start_run(experiment_id=experiment.experiment_id, run_name=tracking.run_name,
                                    tags={**self._tags(), **tags}, description=self._description(),
                                    nested=self.parent_run_id is not None, parent_run_id=self.parent_run_id)
@@ -149,9 +143,13 @@ class RunTracker:
             (item.dataset.name, next((t.value for t in item.tags if t.key == "mlflow.data.context"), None))
             for item in (run.inputs.dataset_inputs if run.inputs else [])
         }
-        self._logged_models = {m.name for m in mlflow.search_logged_models(  # a kill mid-upload leaves PENDING
+        ready = {m.name: m for m in mlflow.search_logged_models(  # a kill mid-upload leaves PENDING
             experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{self.run_id}'",
             output_format="list") if m.status == LoggedModelStatus.READY}
+        self._logged_models = set(ready)
+        if "pipeline" in ready:  # logged before the interruption: metrics link to it, registration finds it
+            self.pipeline_model_id = ready["pipeline"].model_id
+            self.pipeline_model_uri = f"models:/{self.pipeline_model_id}"
         return run
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -161,16 +159,7 @@ class RunTracker:
             return
         import mlflow
 
-        if exc_type is None:
-            status = "FINISHED"
-        elif issubclass(exc_type, (KeyboardInterrupt, Terminated)):
-            status = "KILLED"
-        else:  # an exception that ends a run on purpose (a pruned sweep trial) says how
-            status = getattr(exc, "run_status", "FAILED")
-        if mlflow.active_run() is not None:
-            if getattr(exc, "run_tags", None):
-                mlflow.set_tags(exc.run_tags)
-            mlflow.end_run(status=status)
+        end_active_run(exc_type, exc)
 
     @property
     def tracking_uri(self) -> str | None:
@@ -300,19 +289,48 @@ class RunTracker:
             return
         import mlflow
 
-        with staged_pipeline(model_dir, manifest) as staged, _quiet_pyfunc_warnings():
+        with staged_pipeline(model_dir, manifest) as staged, quiet_pyfunc_warnings():
             info = mlflow.pyfunc.log_model(name="pipeline", **pyfunc_arguments(staged, pipeline))
         self.pipeline_model_uri, self.pipeline_model_id = info.model_uri, info.model_id
 
     def register_pipeline(self, name: str) -> Any | None:
         """Register the logged pipeline model as a version of `name` in the model registry, tagged with the
         task, the test metrics and the git commit. A resumed run that registered it already keeps that one."""
-        if not self.enabled or self.pipeline_model_uri is None:
+        if not self.enabled:
             return None
         return register_run_pipeline(self.run_id, name)
 
     def epoch_logger(self) -> keras.callbacks.Callback:
         return EpochMetricsLogger(self)
+
+
+def open_experiment(config: PipelineConfig):
+    """The config's experiment (created if new, and described), as the active one."""
+    import mlflow
+
+    with store_lock(mlflow.get_tracking_uri()):  # concurrent first runs would create it twice
+        experiment = mlflow.set_experiment(config.tracking.experiment or f"nlp_lstm-{config.task}")
+        describe_experiment(experiment, config.task)
+    return experiment
+
+
+def end_active_run(exc_type, exc) -> None:
+    """End the active run as the exception (if any) that leaves it says: KILLED for Ctrl-C and SIGTERM, the
+    exception's own `run_status` (and `run_tags`) for one that ends a run on purpose (a pruned sweep trial),
+    else FAILED."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return
+    if exc_type is None:
+        status = "FINISHED"
+    elif issubclass(exc_type, (KeyboardInterrupt, Terminated)):
+        status = "KILLED"
+    else:
+        status = getattr(exc, "run_status", "FAILED")
+    if getattr(exc, "run_tags", None):
+        mlflow.set_tags(exc.run_tags)
+    mlflow.end_run(status=status)
 
 
 def describe_experiment(experiment, task: str) -> None:
@@ -338,8 +356,6 @@ def register_run_pipeline(run_id: str, name: str) -> Any:
     import mlflow
 
     client = mlflow.MlflowClient()
-    for version in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
-        return version
     run = client.get_run(run_id)
     model = next((m for m in client.search_logged_models(experiment_ids=[run.info.experiment_id],
                                                           filter_string=f"source_run_id = '{run_id}'")
@@ -349,6 +365,8 @@ def register_run_pipeline(run_id: str, name: str) -> Any:
     tags = {key: run.data.tags[key] for key in ("task", "pipeline", "git_commit") if key in run.data.tags}
     tags.update({key: f"{value:.6g}" for key, value in run.data.metrics.items() if key.startswith("test_")})
     with store_lock(mlflow.get_tracking_uri()):  # two runs may register the first versions of one name
+        for version in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
+            return version
         return mlflow.register_model(f"models:/{model.model_id}", name, tags=tags)
 
 
@@ -367,9 +385,7 @@ class SweepParent:
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        with store_lock(self.tracking_uri):
-            experiment = mlflow.set_experiment(self.config.tracking.experiment or f"nlp_lstm-{self.config.task}")
-            describe_experiment(experiment, self.config.task)
+        experiment = open_experiment(self.config)
         client = mlflow.MlflowClient()
         existing = client.search_runs([experiment.experiment_id], max_results=1, filter_string=(
             f"tags.`{STUDY_TAG}` = '{self.study_name}' and tags.`{SWEEP_PARENT_TAG}` = 'true'"))
@@ -386,16 +402,13 @@ class SweepParent:
             )
         self.run_id = run.info.run_id
         self._logged = dict(client.get_run(self.run_id).data.params)
+        self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if threading_main() else None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        import mlflow
-
-        if mlflow.active_run() is None:
-            return
-        status = "FINISHED" if exc_type is None else (
-            "KILLED" if issubclass(exc_type, (KeyboardInterrupt, Terminated)) else "FAILED")
-        mlflow.end_run(status=status)
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        end_active_run(exc_type, exc)
 
     def log_settings(self, settings: Mapping[str, Any]) -> None:
         """The sweep's settings as params (those of a first run of the command; later runs add new ones only)."""
@@ -466,7 +479,7 @@ def pipeline_signature(pipeline):
 
 
 @contextmanager
-def _quiet_pyfunc_warnings() -> Iterator[None]:
+def quiet_pyfunc_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         # The signature is explicit; type-hint inference and input examples are not needed.
         warnings.filterwarnings("ignore", message=".*type hints to the `predict` method")

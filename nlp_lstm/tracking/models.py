@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from nlp_lstm.errors import ModelDirError
@@ -19,17 +22,37 @@ def is_mlflow_uri(source: str | Path) -> bool:
     return bool(_MLFLOW_URI.match(str(source)))
 
 
+def check_pipeline_uri(uri: str) -> None:
+    """A `ModelDirError` naming the URI when it names no pipeline model in the store (without downloading it)."""
+    import mlflow
+
+    try:
+        info = mlflow.models.get_model_info(uri)
+    except Exception as exc:  # MLflow raises several kinds for a missing model, version or alias
+        raise ModelDirError(f"{uri}: cannot be fetched from {mlflow.get_tracking_uri()} ({_first_line(exc)})") from None
+    if "python_function" not in info.flavors or "pipeline" not in str(info.flavors["python_function"].get("artifacts")):
+        raise ModelDirError(f"{uri}: not an nlp_lstm pipeline model (the Keras `model` of a run loads with "
+                            "mlflow.keras.load_model)")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
 def download_pipeline(uri: str, destination: Path | None = None) -> Path:
-    """The pipeline folder inside the logged pyfunc model at `uri`, downloaded (MLflow caches nothing)."""
+    """The pipeline folder inside the logged pyfunc model at `uri`, downloaded to `destination` (default: a
+    temporary folder removed when the process exits; loading reads everything it needs)."""
     import mlflow
     import yaml
 
+    if destination is None:
+        destination = Path(tempfile.mkdtemp(prefix="nlp-lstm-model-"))
+        atexit.register(shutil.rmtree, destination, ignore_errors=True)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination) if destination
-                                                         else None))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
     except Exception as exc:  # MLflow raises several kinds for a missing model, version or alias
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelDirError(f"{uri}: cannot be fetched from {mlflow.get_tracking_uri()} ({message[:300]})") from None
+        raise ModelDirError(f"{uri}: cannot be fetched from {mlflow.get_tracking_uri()} ({_first_line(exc)})") from None
     try:
         flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"]["python_function"]
         return local / flavor["artifacts"]["pipeline"]["path"]
@@ -42,9 +65,9 @@ def save_pipeline_pyfunc(folder: Path, pipeline, target: Path) -> Path:
     """Save the pipeline in `folder` (loaded as `pipeline`) as a pyfunc model at `target`, as a run logs it."""
     import mlflow
 
-    from nlp_lstm.tracking.mlflow_run import _quiet_pyfunc_warnings, pyfunc_arguments, staged_pipeline
+    from nlp_lstm.tracking.mlflow_run import pyfunc_arguments, quiet_pyfunc_warnings, staged_pipeline
 
-    with staged_pipeline(folder) as staged, _quiet_pyfunc_warnings():
+    with staged_pipeline(folder) as staged, quiet_pyfunc_warnings():
         mlflow.pyfunc.save_model(str(target), **pyfunc_arguments(staged, pipeline))
     return target
 

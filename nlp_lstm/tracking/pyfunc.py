@@ -19,7 +19,8 @@ from mlflow.protos.databricks_pb2 import BAD_REQUEST
 
 
 def input_texts(model_input: Any) -> list[str]:
-    """The texts of a pyfunc input (MLflow turns lists, Series and arrays into a one-column DataFrame)."""
+    """The texts of a pyfunc input. Through MLflow (which enforces the signature) it is a one-column DataFrame;
+    called directly, a DataFrame's `text` column (or its only column), a list or a Series."""
     import pandas as pd
 
     if isinstance(model_input, pd.DataFrame):
