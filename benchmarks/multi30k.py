@@ -124,7 +124,7 @@ def main(argv=None) -> int:
         for beam in args.beams:
             # evaluate() translates the whole set with this beam first: that run is the warm-up for the timing.
             evaluation = pipeline.evaluate(data, beam_size=beam, attention_examples=0)
-            seconds = median_seconds(lambda: pipeline.predict(data.sources, beam_size=beam))
+            seconds = median_seconds(lambda data=data, beam=beam: pipeline.predict(data.sources, beam_size=beam))
             rows.append({"name": name, "beam": beam, "sentences": len(data), "metrics": evaluation.metrics,
                          "sentences_per_second": len(data) / seconds})
             signatures.update(evaluation.signatures)

@@ -109,8 +109,10 @@ def main(argv=None) -> int:
             keras.utils.set_random_seed(0)
             with dtype_policy(args.mixed_precision):
                 model = build(fused, dim, units, layers, args.cell)
-            train = tokens_per_second(lambda x, m, n, y: model.train_on_batch([x, m], y), batches, args.repeats)
-            infer = tokens_per_second(lambda x, m, n, y: model.predict_on_batch([x, m]), batches, args.repeats)
+            train = tokens_per_second(lambda x, m, n, y, model=model: model.train_on_batch([x, m], y), batches,
+                                      args.repeats)
+            infer = tokens_per_second(lambda x, m, n, y, model=model: model.predict_on_batch([x, m]), batches,
+                                      args.repeats)
             results[fused] = (train, infer)
             print(f"{name:<32}{label:<22}{train:>13,.0f}{infer:>13,.0f}", flush=True)
         (masked_train, masked_infer), (fused_train, fused_infer) = results["off"], results["auto"]

@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     import keras
 
     from nlp_lstm.pipeline import load_pipeline, run_pipeline
-    from nlp_lstm.tasks.sentiment import read_table
+    from nlp_lstm.tasks.sentiment.task import read_table
 
     result = run_pipeline(config, args.config)
     pipeline = load_pipeline(result.model_dir)

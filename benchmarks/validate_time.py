@@ -49,7 +49,7 @@ def main() -> None:
         files = _data_paths(path, args.data_dir) if args.data_dir is not None else SAMPLE.get(path.name, {})
         sets = [arg for split, file in files.items() for arg in ("--set", f"data.{split}={file}")]
 
-        def validate() -> None:
+        def validate(path: Path = path, sets: list[str] = sets) -> None:
             result = subprocess.run([*command, str(path.relative_to(REPO)), *sets], cwd=REPO, capture_output=True,
                                     text=True)
             if result.returncode != 0:

@@ -25,7 +25,7 @@ class _RetracingNoticeFilter(logging.Filter):
 
 logging.getLogger("tensorflow").addFilter(_RetracingNoticeFilter())
 
-__version__ = "0.1.0"
+from nlp_lstm.version import __version__  # noqa: E402
 
 
 def _register_keras_objects(_keras=None) -> None:

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from nlp_lstm import __version__
+    from nlp_lstm.version import __version__
 
     return __version__
 

@@ -65,14 +65,15 @@ def load_saved_config(directory: Path, task: str | None = None):
     """The config saved with a pipeline, validated without checking that its data files still exist."""
     import yaml
 
-    from nlp_lstm.config.schema import TASK_CONFIGS, skip_file_checks
+    from nlp_lstm.config.registry import task_names
+    from nlp_lstm.config.schema import skip_file_checks
 
     path = directory / CONFIG
     try:
         raw = yaml.safe_load(read_saved_text(path))
     except yaml.YAMLError as exc:
         raise ModelDirError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)}); the folder is damaged") from None
-    if not isinstance(raw, dict) or raw.get("task") not in TASK_CONFIGS:
+    if not isinstance(raw, dict) or raw.get("task") not in task_names():
         found = raw.get("task") if isinstance(raw, dict) else None
         raise ModelDirError(f"{path}: not a pipeline config (task {found!r})")
     if task is not None and raw["task"] != task:

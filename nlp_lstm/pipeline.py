@@ -239,7 +239,7 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
         for path in reports.values():
             tracker.log_artifact(path, "evaluation")
         tracker.log_artifact(model_dir / "preprocessing", "preprocessing")
-        tracker.log_keras_model(pipeline.model, task.model_signature(pipeline))
+        tracker.log_keras_model(pipeline.model)
         finished = {**pipeline.manifest_for(FINISHED, run_info), "epochs_run": outcome.epochs_run,
                     "best_epoch": outcome.best_epoch}
         tracker.log_pipeline_model(model_dir, pipeline, manifest=finished)
@@ -394,12 +394,11 @@ def load_pipeline(model_dir: str | Path) -> TrainedPipeline:
     model a run logged to MLflow (`runs:/RUN_ID/pipeline`, `models:/NAME/VERSION`, `models:/NAME/latest`,
     `models:/NAME@alias`, from the store MLFLOW_TRACKING_URI names). An unfinished run's folder loads with its
     best epoch so far, with a warning (`pipeline.unfinished` is then true)."""
-    from nlp_lstm.tasks import TASKS, get_task
+    from nlp_lstm.tasks import load_folder
     from nlp_lstm.tracking.models import download_pipeline, is_mlflow_uri
 
     model_dir = download_pipeline(str(model_dir)) if is_mlflow_uri(model_dir) else Path(model_dir)
-    manifest = read_manifest(model_dir, tuple(TASKS))
-    pipeline = get_task(manifest["task"]).pipeline_class.load(model_dir)
+    pipeline = load_folder(model_dir)
     if pipeline.unfinished:
         warnings.warn(InputWarning(f"{model_dir} is the folder of an unfinished run: using its best epoch so far "
                                    f"(continue it with: nlp-lstm run --resume {model_dir})"), stacklevel=2)

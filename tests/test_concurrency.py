@@ -37,7 +37,7 @@ def test_runs_started_at_once_with_one_name_keep_their_own_models(tiny_sentiment
     processes = [subprocess.Popen(command + ["--set", f"training.seed={seed}"], cwd=tmp_path, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2, 3)]
     outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
+    for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
     folders = [Path(next(line for line in stdout.splitlines() if line.startswith("model saved:")).split()[-1])
                for stdout, _ in outputs]

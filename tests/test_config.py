@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from nlp_lstm.config import flatten_config, load_config, parse_overrides
-from nlp_lstm.config.schema import SentimentConfig
+from nlp_lstm.tasks.sentiment.config import SentimentConfig
 from nlp_lstm.errors import ConfigError
 
 

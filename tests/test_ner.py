@@ -92,7 +92,7 @@ def test_tag_encoder_unseen_tag_names_file_and_line():
 
 # ------------------------------------------------------------------------------------------ windows
 def test_windows_cover_every_token_once():
-    from nlp_lstm.tasks.ner import windows
+    from nlp_lstm.tasks.ner.task import windows
 
     pieces = windows([3, 0, 7], 3)
     assert pieces == [(0, 0, 3), (1, 0, 0), (2, 0, 3), (2, 3, 6), (2, 6, 7)]
@@ -107,7 +107,7 @@ def test_windows_cover_every_token_once():
 
 
 def test_sequences_pack_whole_sentences_of_a_document_in_order():
-    from nlp_lstm.tasks.ner import sequences
+    from nlp_lstm.tasks.ner.task import sequences
 
     lengths, documents = [3, 4, 2, 9, 1, 2, 2], [0, 0, 0, 0, 0, 1, 1]
     assert sequences(lengths, 4) == [[piece] for piece in
@@ -121,7 +121,7 @@ def test_sequences_pack_whole_sentences_of_a_document_in_order():
 @given(st.lists(st.tuples(st.integers(1, 12), st.integers(0, 2)), min_size=1, max_size=30),
        st.integers(1, 10), st.integers(0, 10))
 def test_sequences_cover_every_token_once_within_budget(sentences, max_length, join_tokens):
-    from nlp_lstm.tasks.ner import sequences, windows
+    from nlp_lstm.tasks.ner.task import sequences, windows
 
     assume(join_tokens <= max_length)
     lengths = [n for n, _ in sentences]
@@ -522,8 +522,8 @@ def test_ner_pyfunc_wrapper_returns_entities_per_text(ner_run):
     texts = ["John Smith visited Paris .", ""]
     expected = wrapper.pipeline.predict(texts)
     assert expected[1] == []  # one list of entities per text; none for an empty one
-    for given in (pd.DataFrame({"text": texts}), pd.DataFrame({"id": [1, 2], "text": texts}), texts, pd.Series(texts)):
-        assert wrapper.predict(None, given) == expected
+    for model_input in (pd.DataFrame({"text": texts}), pd.DataFrame({"id": [1, 2], "text": texts}), texts, pd.Series(texts)):
+        assert wrapper.predict(None, model_input) == expected
 
 
 def _valid_iob1(tags, types=("PER", "LOC", "ORG")):

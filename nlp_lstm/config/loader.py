@@ -13,7 +13,8 @@ from typing import Any, Iterable, Mapping
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from nlp_lstm.config.schema import TASK_CONFIGS, PipelineConfig
+from nlp_lstm.config.registry import task_entry, task_names
+from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import ConfigError
 
 KeyPath = tuple[str, ...]
@@ -211,17 +212,17 @@ def load_config(
     if problems:
         raise ConfigError(problems, source)
 
-    task = raw.get("task")
-    if task not in TASK_CONFIGS:
+    task, known = raw.get("task"), task_names()
+    if task not in known:
         where = _where(("task",), source, lines, from_cli)
         if task is None:
-            raise ConfigError([f"{where}task: required key is missing; one of: {', '.join(TASK_CONFIGS)}"], source)
-        close = difflib.get_close_matches(str(task), list(TASK_CONFIGS), n=1)
+            raise ConfigError([f"{where}task: required key is missing; one of: {', '.join(known)}"], source)
+        close = difflib.get_close_matches(str(task), list(known), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError([f"{where}task: unknown task {task!r}{hint}; one of: {', '.join(TASK_CONFIGS)}"], source)
+        raise ConfigError([f"{where}task: unknown task {task!r}{hint}; one of: {', '.join(known)}"], source)
     if path is not None and not raw.get("name"):
         raw["name"] = path.stem
-    config_cls = TASK_CONFIGS[task]
+    config_cls = task_entry(task).config_class
     try:
         config = config_cls.model_validate(raw)
     except ValidationError as exc:

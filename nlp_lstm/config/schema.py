@@ -1,4 +1,5 @@
-"""Configuration schemas. Shared sections live here once; each task composes them into its pipeline config.
+"""Configuration sections shared by the tasks. Each task composes them into its pipeline config, in its own
+package (`nlp_lstm/tasks/<task>/config.py`).
 
 Every model forbids unknown keys, so a typo is an error that names the key (the loader adds the closest
 valid key). Relative paths are resolved against the current working directory, like any command-line path.
@@ -10,11 +11,13 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Iterator, Literal, Union
+from typing import Annotated, ClassVar, Iterator, Literal, Union
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator,
 )
+
+from nlp_lstm.fused_kernels import CELLS
 
 
 _CHECK_FILES: ContextVar[bool] = ContextVar("check_files", default=True)
@@ -66,7 +69,7 @@ def _spacy_ships_language(code: str) -> bool:
 
 SpacyLanguage = Annotated[str, AfterValidator(_spacy_language)]
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
-ColumnRef = Union[int, str]
+ColumnRef = int | str
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
@@ -260,7 +263,7 @@ class TranslationPreprocessingConfig(Section):
 class RecurrentConfig(Section):
     """A stacked (bi)directional recurrent encoder. Defaults keep the layers eligible for cuDNN."""
 
-    cell: Literal["lstm", "gru", "peephole_lstm", "cifg_lstm", "mlstm"] = Field(
+    cell: Literal[CELLS] = Field(
         "lstm", description="peephole_lstm, cifg_lstm and mlstm have no fused kernel (generic loop)"
     )
     units: int = Field(128, ge=1)
@@ -342,7 +345,7 @@ class EmbeddingsConfig(Section):
     def _package_installed(cls, value: str | None) -> str | None:
         if value is None or not _CHECK_FILES.get():
             return value
-        from nlp_lstm.preprocessing.embeddings import missing_vector_package
+        from nlp_lstm.vectors import missing_vector_package
 
         problem = missing_vector_package(value)
         if problem is not None:
@@ -361,7 +364,7 @@ class EmbeddingsConfig(Section):
         """Dimension of the configured vectors (None without any, or while files are not checked)."""
         if not _CHECK_FILES.get():
             return None
-        from nlp_lstm.preprocessing.embeddings import VECTOR_PACKAGES, vector_dimension
+        from nlp_lstm.vectors import VECTOR_PACKAGES, vector_dimension
 
         if self.vectors is not None:
             return VECTOR_PACKAGES[self.vectors].dimension
@@ -434,12 +437,15 @@ class TaggerModelConfig(WordFeaturesConfig):
     constrain_transitions: bool = Field(True, description="crf: forbid transitions invalid in the tag scheme")
 
 
+ATTENTION_SCORES = ("dot", "general", "additive")  # nlp_lstm/models/seq2seq.py's Attention implements them
+
+
 class DecoderConfig(Section):
     """LSTM decoder initialised from the encoder, attending over the encoder states (Luong et al. 2015)."""
 
     units: int = Field(256, ge=1)
     layers: int = Field(1, ge=1)
-    attention: Literal["dot", "general", "additive"] = Field(
+    attention: Literal[ATTENTION_SCORES] = Field(
         "general", description="score: dot h.s, general h.W.s (Luong), additive v.tanh(W[h;s]) (Bahdanau)"
     )
     input_feeding: bool = Field(True, description="feed the previous attentional vector into the next step")
@@ -473,21 +479,6 @@ class TranslatorModelConfig(Section):
                 f"size ({memory} = encoder.units x directions); use 'general' or make them equal"
             )
         return self
-
-
-class DecodingConfig(Section):
-    """Inference: beam search (beam_size 1 is greedy) with a GNMT length penalty."""
-
-    beam_size: int = Field(5, ge=1, description="1 = greedy decoding")
-    length_penalty: float = Field(0.6, ge=0.0, description="alpha in ((5 + length) / 6) ** alpha; 0 = none")
-    max_length: int = Field(100, ge=1, description="never more target tokens than this")
-    max_length_ratio: float = Field(2.0, gt=0.0, description="at most ratio x source length + offset tokens")
-    max_length_offset: int = Field(10, ge=0)
-    validation_beam_size: int = Field(1, ge=1, description="beam for the per-epoch validation BLEU")
-    replace_unknown: bool = Field(
-        True, description="replace each <unk> in a translation by the source word it attends to most "
-        "(names, numbers and rare words are copied as written)"
-    )
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -545,35 +536,6 @@ class TrainingConfig(Section):
     )
 
 
-class F1EarlyStoppingConfig(EarlyStoppingConfig):
-    monitor: str = "val_f1"
-    mode: Literal["auto", "min", "max"] = "max"
-    patience: int = Field(5, ge=0)
-
-
-class TaggerTrainingConfig(TrainingConfig):
-    """Training for tasks scored by entity F1: select the epoch on validation F1."""
-
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(32, ge=1)
-    early_stopping: F1EarlyStoppingConfig = F1EarlyStoppingConfig()
-
-
-class BleuEarlyStoppingConfig(EarlyStoppingConfig):
-    monitor: str = "val_bleu"
-    mode: Literal["auto", "min", "max"] = "max"
-    patience: int = Field(5, ge=0)
-
-
-class TranslatorTrainingConfig(TrainingConfig):
-    """Teacher-forced training; the epoch is selected on validation BLEU."""
-
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
-    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
-    early_stopping: BleuEarlyStoppingConfig = BleuEarlyStoppingConfig()
-
-
 # ------------------------------------------------------------------------------------------ tracking
 class TrackingConfig(Section):
     enabled: bool = True
@@ -604,7 +566,15 @@ class TrackingConfig(Section):
 
 # --------------------------------------------------------------------------------------- pipelines
 class PipelineConfig(Section):
-    """Sections every task has. A task's config narrows `data` and `model`."""
+    """Sections every task has. A task's config (in its package, registered with `register_task`) narrows
+    `data`, `model` and the others and says what the task measures."""
+
+    # Set by `register_task`: the task's name, as written in `task:`.
+    task_name: ClassVar[str] = ""
+    # The task's headline metric (`val_<metric>` per epoch where computed, `test_<metric>`), e.g. "f1".
+    metric: ClassVar[str] = "loss"
+    # Metrics a task computes itself on the validation data after each epoch (logged as `val_<name>`).
+    validation_metrics: ClassVar[tuple[str, ...]] = ()
 
     task: str
     name: str | None = Field(None, description="defaults to the YAML file's stem")
@@ -617,40 +587,13 @@ class PipelineConfig(Section):
     # The `--set` values applied on top of the YAML, dotted key -> value (what a run changes; not saved).
     _overrides: dict = PrivateAttr(default_factory=dict)
 
+    @field_validator("task")
+    @classmethod
+    def _is_this_task(cls, value: str) -> str:
+        if cls.task_name and value != cls.task_name:
+            raise ValueError(f"{value!r} given to the {cls.task_name} config")
+        return value
+
     @property
     def overrides(self) -> dict:
         return self._overrides
-
-
-class SentimentConfig(PipelineConfig):
-    """Text classification (sentiment analysis) with an LSTM classifier."""
-
-    task: Literal["sentiment"]
-    data: TableDataConfig
-    model: ClassifierModelConfig = ClassifierModelConfig()
-
-
-class NerConfig(PipelineConfig):
-    """Named entity recognition with a BiLSTM tagger (char features, CRF)."""
-
-    task: Literal["ner"]
-    data: ConllDataConfig
-    preprocessing: TaggingPreprocessingConfig = TaggingPreprocessingConfig()
-    model: TaggerModelConfig = TaggerModelConfig()
-    training: TaggerTrainingConfig = TaggerTrainingConfig()
-
-
-class TranslationConfig(PipelineConfig):
-    """Machine translation with an attentional LSTM encoder-decoder and beam search."""
-
-    task: Literal["translation"]
-    data: ParallelDataConfig
-    preprocessing: TranslationPreprocessingConfig = TranslationPreprocessingConfig()
-    model: TranslatorModelConfig = TranslatorModelConfig()
-    decoding: DecodingConfig = DecodingConfig()
-    training: TranslatorTrainingConfig = TranslatorTrainingConfig()
-
-
-TASK_CONFIGS: dict[str, type[PipelineConfig]] = {
-    "sentiment": SentimentConfig, "ner": NerConfig, "translation": TranslationConfig,
-}

@@ -35,6 +35,15 @@ class TaggedSentences:
             documents=[self.documents[i] for i in indices] if self.documents else [],
         )
 
+    def to_frame(self):
+        """A pandas DataFrame view (space-joined tokens and tags), for MLflow's dataset tracking."""
+        import pandas as pd
+
+        frame = {"tokens": [" ".join(t) for t in self.tokens]}
+        if self.tags is not None:
+            frame["tags"] = [" ".join(t) for t in self.tags]
+        return pd.DataFrame(frame)
+
 
 def read_conll(
     path: str | Path,

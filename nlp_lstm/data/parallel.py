@@ -33,6 +33,12 @@ class ParallelTexts:
             source=self.source,
         )
 
+    def to_frame(self):
+        """A pandas DataFrame view, for MLflow's dataset tracking."""
+        import pandas as pd
+
+        return pd.DataFrame({"source": self.sources, "target": self.targets})
+
 
 def read_parallel_files(source_path: str | Path, target_path: str | Path | None, encoding: str = "utf-8") -> ParallelTexts:
     """Aligned source and target files (the target may be absent, for translation only)."""

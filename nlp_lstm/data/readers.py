@@ -44,6 +44,12 @@ class LabelledTexts:
             source=self.source,
         )
 
+    def to_frame(self):
+        """A pandas DataFrame view, for MLflow's dataset tracking."""
+        import pandas as pd
+
+        return pd.DataFrame({"text": self.texts, "label": self.labels})
+
 
 def _text_encoding(encoding: str) -> str:
     """UTF-8 is read as `utf-8-sig`, so a byte-order mark (Excel and Notepad write one) is not part of the

@@ -19,11 +19,11 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from nlp_lstm.config.schema import ATTENTION_SCORES
 from nlp_lstm.models.encoders import RecurrentEncoder
 from nlp_lstm.models.layers import WordDropout, masked_fill_value, scans_over_time
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
-ATTENTION_SCORES = ("dot", "general", "additive")
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

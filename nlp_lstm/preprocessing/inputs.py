@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from nlp_lstm.config.schema import EmbeddingsConfig, PreprocessingConfig, WordFeaturesConfig
 from nlp_lstm.errors import ModelDirError
@@ -115,17 +114,6 @@ class WordInputs:
         if self.char_encoder is not None:
             sizes["char_vocab_size"] = len(self.char_encoder.vocab)
         return sizes
-
-    def mlflow_schema(self):
-        """MLflow tensor schema of the inputs `encode_tokens` produces."""
-        from mlflow.types import Schema, TensorSpec
-
-        inputs = [TensorSpec(np.dtype("int32"), (-1, -1), "token_ids")]
-        if self.char_encoder is not None:
-            inputs.append(TensorSpec(np.dtype("int32"), (-1, -1, -1), "char_ids"))
-        if self.casing:
-            inputs.append(TensorSpec(np.dtype("int32"), (-1, -1), "casing_ids"))
-        return Schema(inputs)
 
     def save(self, directory: Path) -> None:
         self.text_encoder.save(directory)

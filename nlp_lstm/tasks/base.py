@@ -2,7 +2,8 @@
 
 A task is a thin composition: how to read its files, how to fit its preprocessing and build its model
 from shared parts, and how to evaluate. Everything else (splits, batching, training, saving, tracking,
-CLI) is shared.
+CLI) is shared. A `Task` subclass names its registered config class (`config_class`); its name and its
+pipeline's come from that registration.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from nlp_lstm.data.splits import split_off
 from nlp_lstm.errors import InputWarning, ModelDirError
 from nlp_lstm.files import atomic_path, atomic_write_text
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
+from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
+from nlp_lstm.preprocessing.inputs import WordInputs
+from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.version import __version__
 from nlp_lstm.model_dir import (
     CONFIG, FINISHED, MODEL, PIPELINE_FORMAT, is_finished, load_best_weights, load_keras_model, load_saved_config,
     read_manifest, write_manifest,
@@ -49,7 +54,8 @@ class Evaluation(Protocol):
 class TrainedPipeline(ABC):
     """A Keras model together with its preprocessing and config: raw inputs in, predictions out."""
 
-    task: ClassVar[str]
+    task: ClassVar[str]  # set from the task's registration (see `Task`)
+    dataset_type: ClassVar[type]  # what `read_file` returns
 
     def __init__(self, model: keras.Model, config: PipelineConfig):
         self.model = model
@@ -64,9 +70,10 @@ class TrainedPipeline(ABC):
     def evaluate(self, data: Any) -> Evaluation:
         """`data` is a dataset read by the task, or a path read with the pipeline's data settings."""
 
+    @staticmethod
     @abstractmethod
-    def read_data(self, path: str | Path) -> Any:
-        """Read a labelled file with the same settings as the training data."""
+    def read_file(config: PipelineConfig, path: str | Path) -> Any:
+        """Read a labelled file with `config`'s data settings."""
 
     @abstractmethod
     def save_preprocessing(self, directory: Path) -> None: ...
@@ -81,6 +88,24 @@ class TrainedPipeline(ABC):
         raise NotImplementedError(f"--predictions-out is not supported for the {self.task} task")
 
     # ------------------------------------------------------------------------------ shared parts
+    def read_data(self, path: str | Path) -> Any:
+        """Read a labelled file with the same settings as the training data."""
+        return self.read_file(self.config, path)
+
+    def as_dataset(self, data: Any) -> Any:
+        """`data` if it is already a dataset of this task, else the file it names, read."""
+        return data if isinstance(data, self.dataset_type) else self.read_data(data)
+
+    def padded_batches(self, inputs: dict[str, list], targets: Any = None, *, length_field: str,
+                       shuffle: bool = False, batch_size: int | None = None, seed: int = 0) -> PaddedBatches:
+        """Batches of encoded examples with the config's batching settings (bucketing, padding multiple)."""
+        prep = self.config.preprocessing
+        return PaddedBatches(
+            inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
+            bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
+            length_field=length_field,
+        )
+
     def run_batches(self, batches: PaddedBatches, model: keras.Model | None = None) -> list[np.ndarray]:
         """Outputs of `model` (default: the trained model) per example, in input order (batches may be
         bucketed by length)."""
@@ -105,13 +130,11 @@ class TrainedPipeline(ABC):
 
     def manifest_for(self, status: str, run: dict[str, Any] | None) -> dict[str, Any]:
         """The `pipeline.json` of this pipeline saved with `status` by the run `run` describes."""
-        import nlp_lstm
-
         manifest = {
             "format": PIPELINE_FORMAT,
             "task": self.task,
             "status": status,
-            "nlp_lstm_version": nlp_lstm.__version__,
+            "nlp_lstm_version": __version__,
             "keras_version": keras.__version__,
             "keras_backend": keras.backend.backend(),
         }
@@ -175,8 +198,18 @@ class TrainedPipeline(ABC):
 class Task(ABC, Generic[Dataset]):
     """A pipeline type: reads its data, builds an untrained pipeline, turns data into batches."""
 
-    name: ClassVar[str]
+    config_class: ClassVar[type[PipelineConfig]]  # registered with `register_task`, which names the task
     pipeline_class: ClassVar[type[TrainedPipeline]]
+    name: ClassVar[str]  # from the config's registration
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        config_class = cls.__dict__.get("config_class")
+        if config_class is not None:
+            if not config_class.task_name:
+                raise TypeError(f"{cls.__name__}.config_class {config_class.__name__} is not registered "
+                                "(decorate it with nlp_lstm.config.registry.register_task)")
+            cls.name = cls.pipeline_class.task = config_class.task_name
 
     def __init__(self, config: PipelineConfig):
         self.config = config
@@ -184,34 +217,36 @@ class Task(ABC, Generic[Dataset]):
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
-    def read_file(self, path: Path) -> Dataset: ...
-
-    @abstractmethod
-    def subset(self, data: Dataset, indices: list[int]) -> Dataset: ...
-
-    @abstractmethod
-    def stratify_key(self, data: Dataset) -> Sequence[str] | None:
-        """Per-example labels to stratify splits by, or None."""
-
-    @abstractmethod
     def build_pipeline(self, train: Dataset) -> TrainedPipeline:
         """Fit preprocessing on the training data and build (and compile) the untrained model."""
 
     @abstractmethod
     def batches(self, pipeline: TrainedPipeline, data: Dataset, *, shuffle: bool) -> PaddedBatches: ...
 
-    @abstractmethod
+    def read_file(self, path: Path) -> Dataset:
+        """A training, validation or test file, read with the config's data settings."""
+        return self.pipeline_class.read_file(self.config, path)
+
+    def subset(self, data: Dataset, indices: list[int]) -> Dataset:
+        return data.subset(indices)
+
+    def stratify_key(self, data: Dataset) -> Sequence[str] | None:
+        """Per-example labels to stratify splits by, or None."""
+        return None
+
     def data_frame(self, data: Dataset):
         """A pandas DataFrame view of a dataset, for MLflow's dataset tracking."""
+        return data.to_frame()
+
+    def validation_scores(self, pipeline: TrainedPipeline, data: Dataset) -> dict[str, float]:
+        """The config's `validation_metrics` of `pipeline` on the validation data, after each epoch."""
+        return pipeline.evaluate(data).metrics
 
     def summary(self, pipeline: TrainedPipeline) -> dict[str, Any]:
         """Extra facts logged as params (vocabulary sizes, classes...); tasks extend this."""
         if self.pretrained_words_found is None:
             return {}
         return {"pretrained_words_found": self.pretrained_words_found}
-
-    def model_signature(self, pipeline: TrainedPipeline):
-        return None
 
     def input_files(self, splits: DataSplits[Dataset]) -> list[Path]:
         """The files a run reads: its splits' files and a pretrained vectors file (a resumed run checks that
@@ -225,7 +260,20 @@ class Task(ABC, Generic[Dataset]):
         validation label never seen in training), so that a bad file leaves no folder and no MLflow run."""
 
     def callbacks(self, pipeline: TrainedPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
-        return []
+        """Callbacks of the task's own (first: the per-epoch `validation_metrics`, which the monitor may name)."""
+        keys = self.config_class.validation_metrics
+        if not keys:
+            return []
+        return [ValidationMetrics(lambda: self.validation_scores(pipeline, splits.validation), keys)]
+
+    def word_features(self, word_inputs: WordInputs) -> dict[str, Any]:
+        """Model-builder arguments for a model over `word_inputs`: the vocabulary sizes and the embedding
+        matrix of the configured pretrained vectors (None without any)."""
+        matrix, self.pretrained_words_found = configured_embedding_matrix(
+            self.config.model.embeddings, word_inputs.text_encoder.vocab, seed=self.config.training.seed
+        )
+        return {"vocab_size": len(word_inputs.text_encoder.vocab),
+                "char_vocab_size": word_inputs.vocab_sizes.get("char_vocab_size"), "embedding_matrix": matrix}
 
     # ------------------------------------------------------------------------------ shared parts
     def read_splits(self) -> DataSplits[Dataset]:
@@ -266,17 +314,3 @@ def warn_truncated(count: int, total: int, setting: str, limit: int | None) -> N
     if count:
         warnings.warn(InputWarning(f"{count} of {total} input{'s' if total != 1 else ''} had more than {setting} "
                                    f"({limit}) tokens; only the first {limit} were read"), stacklevel=3)
-
-
-TASKS: dict[str, type[Task]] = {}
-
-
-def register_task(cls: type[Task]) -> type[Task]:
-    TASKS[cls.name] = cls
-    return cls
-
-
-def get_task(name: str) -> type[Task]:
-    import nlp_lstm.tasks  # noqa: F401  (registers the built-in tasks)
-
-    return TASKS[name]

@@ -7,12 +7,11 @@ import io
 import json
 from typing import Any, Sequence
 
+from nlp_lstm.config.registry import task_entry, task_names
 from nlp_lstm.errors import UsageError
 from nlp_lstm.tracking.tags import SWEEP_PARENT_TAG
 from nlp_lstm.training.monitors import larger_is_better
 
-# The metric a task's runs are usually compared by.
-DEFAULT_METRICS = {"sentiment": "test_accuracy", "ner": "test_f1", "translation": "test_bleu"}
 # Params that differ between any two runs without saying anything about the model.
 _NOISE = ("tracking.run_name", "tracking.register_model")
 
@@ -51,7 +50,7 @@ def compare_runs(experiments: Sequence[str] = (), metric: str | None = None, top
         if len(tasks) > 1:
             raise UsageError(f"compare: the runs are of several tasks ({', '.join(sorted(tasks))}); name a --metric "
                              "(or an experiment)")
-        metric = DEFAULT_METRICS.get(tasks.pop(), "test_loss")
+        metric = default_metric(tasks.pop())
     available = {key for run in runs for key in run.data.metrics}
     if metric not in available:
         raise UsageError(f"compare: no run has the metric {metric!r} (they have: {', '.join(sorted(available))})")
@@ -63,6 +62,11 @@ def compare_runs(experiments: Sequence[str] = (), metric: str | None = None, top
     ascending = not larger_is_better(metric)
     frame = frame.sort_values(metric, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
     return frame.head(top) if top else frame
+
+
+def default_metric(task: str) -> str:
+    """The metric a task's runs are usually compared by: its headline test metric."""
+    return f"test_{task_entry(task).config_class.metric}" if task in task_names() else "test_loss"
 
 
 def _value(text: str | None) -> Any:

@@ -26,6 +26,7 @@ from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import Terminated, UsageError
 from nlp_lstm.files import exclusive_lock
 from nlp_lstm.tracking.liveness import process_alive, process_tags
+from nlp_lstm.version import __version__
 
 from nlp_lstm.tracking.tags import (
     EXPERIMENT_KIND_TAG, MODEL_DIR_TAG, NOTE_TAG, OVERRIDES_TAG, RESUMED_TAG, STUDY_TAG, SWEEP_PARENT_TAG,
@@ -157,7 +158,6 @@ class RunTracker:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         if not self.enabled or self.run_id is None:
             return
-        import mlflow
 
         end_active_run(exc_type, exc)
 
@@ -170,12 +170,10 @@ class RunTracker:
         return mlflow.get_tracking_uri()
 
     def _tags(self) -> dict[str, str]:
-        import nlp_lstm
-
         tags = {
             "task": self.config.task,
             "pipeline": self.config.name or "",
-            "nlp_lstm.version": nlp_lstm.__version__,
+            "nlp_lstm.version": __version__,
             "keras.backend": keras.backend.backend(),
             "keras.version": keras.__version__,
             **self.config.tracking.tags,
@@ -273,13 +271,14 @@ class RunTracker:
         with store_lock(mlflow.get_tracking_uri()):  # concurrent runs on one file would insert it twice
             mlflow.log_input(dataset, context=context)
 
-    def log_keras_model(self, model: keras.Model, signature) -> None:
-        """The bare Keras model (token ids in, scores out) with an explicit integer-input signature."""
+    def log_keras_model(self, model: keras.Model) -> None:
+        """The bare Keras model (token ids in, scores out) with an explicit signature of its integer inputs
+        (autologging would declare them float32)."""
         if not (self.enabled and self.config.tracking.log_model) or "model" in self._logged_models:
             return
         import mlflow
 
-        mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=_requirements())
+        mlflow.keras.log_model(model, name="model", signature=keras_signature(model), pip_requirements=_requirements())
 
     def log_pipeline_model(self, model_dir: Path, pipeline, manifest: Mapping[str, Any] | None = None) -> None:
         """The whole saved pipeline as a pyfunc model: raw text in, `predict`'s answers out. The training
@@ -562,6 +561,20 @@ def mark_dead_runs_killed(tracking_uri: str | None = None) -> list[tuple[str, st
 def _param_value(value: Any) -> str:
     text = "null" if value is None else str(value)
     return text if len(text) <= _MAX_PARAM_LENGTH else text[: _MAX_PARAM_LENGTH - 3] + "..."
+
+
+def keras_signature(model: keras.Model):
+    """The MLflow signature of a Keras model's tensors: its inputs and outputs by name, dtype and shape."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    def spec(tensor, name: str) -> TensorSpec:
+        dtype = np.dtype(keras.backend.standardize_dtype(tensor.dtype))
+        return TensorSpec(dtype, tuple(-1 if size is None else size for size in tensor.shape), name)
+
+    return ModelSignature(inputs=Schema([spec(t, t.name.split(":")[0]) for t in model.inputs]),
+                          outputs=Schema([spec(t, name) for t, name in zip(model.outputs, model.output_names)]))
 
 
 def _requirements() -> list[str]:

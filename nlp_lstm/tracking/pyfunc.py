@@ -48,9 +48,9 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
     """Loads the pipeline directory logged as the `pipeline` artifact."""
 
     def load_context(self, context) -> None:
-        import nlp_lstm
+        from nlp_lstm.tasks import load_folder
 
-        self.pipeline = nlp_lstm.load(context.artifacts["pipeline"])
+        self.pipeline = load_folder(context.artifacts["pipeline"])
 
     # No type hints: the logged signature (a string column, the task's params and outputs) describes the model.
     def predict(self, context, model_input, params=None) -> list[Any]:

@@ -24,7 +24,6 @@ import numpy as np
 
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import atomic_path
-from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
 
 STATE_FORMAT = 1
 _STATE_KEY = "__state__"

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from nlp_lstm.config.schema import TranslationConfig, parallel_file
+from nlp_lstm.config.schema import parallel_file
 from nlp_lstm.data.parallel import ParallelTexts, read_parallel_files, read_parallel_table
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.translation import AttentionExample, TranslationEvaluation, score_translations
@@ -18,19 +18,36 @@ from nlp_lstm.models.seq2seq import SequenceLoss, build_translator
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, register_task, warn_truncated
-from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
+from nlp_lstm.tasks.translation.config import TranslationConfig
 from nlp_lstm.training.trainer import compile_model
 
 SAMPLE_TRANSLATIONS = 50  # pairs written to the evaluation's translations.tsv
 ATTENTION_PLOTS = 3  # sentences drawn in attention.png
 
 
+def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
+    """Pairs at `path` read with the config's data settings: a `PREFIX` of PREFIX.src/PREFIX.tgt files
+    (a missing target file gives sources only), or a table."""
+    data = config.data
+    if data.format != "parallel":
+        return read_parallel_table(path, format=data.format, source_column=data.source_column,
+                                   target_column=data.target_column, header=data.header, delimiter=data.delimiter,
+                                   encoding=data.encoding)
+    source_path = parallel_file(path, data.source_lang)
+    if not source_path.exists():
+        raise DataError(f"{source_path}: file not found ({path} is read as PREFIX.{data.source_lang} and "
+                        f"PREFIX.{data.target_lang})")
+    target_path = parallel_file(path, data.target_lang)
+    return read_parallel_files(source_path, target_path if target_path.exists() else None, data.encoding)
+
+
 class TranslatorPipeline(TrainedPipeline):
     """Raw source sentences in, detokenized translations out."""
 
-    task = "translation"
     config: TranslationConfig
+    dataset_type = ParallelTexts
+    read_file = staticmethod(read_pairs)
 
     def __init__(self, model: keras.Model, config: TranslationConfig, pairs: PairEncoder):
         super().__init__(model, config)
@@ -56,18 +73,15 @@ class TranslatorPipeline(TrainedPipeline):
     def batches(self, data: ParallelTexts | Sequence[str], *, shuffle: bool = False, batch_size: int | None = None,
                 seed: int = 0, apply_length_policy: bool = False) -> PaddedBatches:
         """Teacher-forcing batches for pairs, or source-only batches for translation."""
-        prep = self.config.preprocessing
-        common = dict(batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
-                      bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
-                      length_field="source_ids")
+        common = dict(length_field="source_ids", shuffle=shuffle, batch_size=batch_size, seed=seed)
         if isinstance(data, ParallelTexts) and data.targets is not None:
             encoded = self.pairs.encode_pairs(data.sources, data.targets, apply_length_policy=apply_length_policy)
             if not encoded.kept:
                 raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
             inputs = {"source_ids": encoded.source_ids, "target_in": encoded.target_in}
-            return PaddedBatches(inputs, encoded.target_out, **common)
+            return self.padded_batches(inputs, encoded.target_out, **common)
         sources = data.sources if isinstance(data, ParallelTexts) else list(data)
-        return PaddedBatches({"source_ids": self.pairs.encode_sources(sources)}, **common)
+        return self.padded_batches({"source_ids": self.pairs.encode_sources(sources)}, **common)
 
     # ------------------------------------------------------------------------------ prediction
     def generate(self, sources: Sequence[str], *, beam_size: int | None = None, return_attention: bool = False,
@@ -147,14 +161,10 @@ class TranslatorPipeline(TrainedPipeline):
                                 np.asarray(weights)[: len(target_tokens), : len(source_tokens)])
 
     # ------------------------------------------------------------------------------ evaluation
-    def read_data(self, path: str | Path) -> ParallelTexts:
-        return read_pairs(self.config, path)
-
     def evaluate(self, data: ParallelTexts | str | Path, *, beam_size: int | None = None,
                  attention_examples: int = ATTENTION_PLOTS) -> TranslationEvaluation:
         """sacreBLEU BLEU and chrF of the translations of `data`'s sources against its raw references."""
-        if not isinstance(data, ParallelTexts):
-            data = self.read_data(data)
+        data = self.as_dataset(data)
         if data.targets is None:
             raise DataError(f"{data.source}: no reference translations to evaluate against")
         hypotheses = self.predict(data.sources, beam_size=beam_size)
@@ -172,8 +182,7 @@ class TranslatorPipeline(TrainedPipeline):
 
     def write_predictions(self, data: ParallelTexts | str | Path, path: Path) -> None:
         """One detokenized hypothesis per line, in input order (score it with `sacrebleu REF < FILE`)."""
-        if not isinstance(data, ParallelTexts):
-            data = self.read_data(data)
+        data = self.as_dataset(data)
         with open(path, "w", encoding="utf-8") as handle:
             for hypothesis in self.predict(data.sources):
                 handle.write(hypothesis.replace("\n", " ") + "\n")
@@ -198,30 +207,13 @@ class TranslatorPipeline(TrainedPipeline):
         return {"pairs": PairEncoder.load(directory)}
 
 
-def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
-    """Pairs at `path` read with the config's data settings: a `PREFIX` of PREFIX.src/PREFIX.tgt files
-    (a missing target file gives sources only), or a table."""
-    data = config.data
-    if data.format != "parallel":
-        return read_parallel_table(path, format=data.format, source_column=data.source_column,
-                                   target_column=data.target_column, header=data.header, delimiter=data.delimiter,
-                                   encoding=data.encoding)
-    source_path = parallel_file(path, data.source_lang)
-    if not source_path.exists():
-        raise DataError(f"{source_path}: file not found ({path} is read as PREFIX.{data.source_lang} and "
-                        f"PREFIX.{data.target_lang})")
-    target_path = parallel_file(path, data.target_lang)
-    return read_parallel_files(source_path, target_path if target_path.exists() else None, data.encoding)
-
-
-@register_task
 class TranslationTask(Task[ParallelTexts]):
-    name = "translation"
+    config_class = TranslationConfig
     pipeline_class = TranslatorPipeline
     config: TranslationConfig
 
     def read_file(self, path: Path) -> ParallelTexts:
-        pairs = read_pairs(self.config, path)
+        pairs = super().read_file(path)
         if pairs.targets is None:
             raise DataError(f"{parallel_file(path, self.config.data.target_lang)}: file not found")
         return pairs
@@ -234,12 +226,6 @@ class TranslationTask(Task[ParallelTexts]):
         return sorted({parallel_file(p, lang) for p in prefixes for lang in (data.source_lang, data.target_lang)
                        if parallel_file(p, lang).exists()}, key=str)
 
-    def subset(self, data: ParallelTexts, indices: list[int]) -> ParallelTexts:
-        return data.subset(indices)
-
-    def stratify_key(self, data: ParallelTexts) -> None:
-        return None
-
     def build_pipeline(self, train: ParallelTexts) -> TranslatorPipeline:
         config = self.config
         pairs = PairEncoder.fit(train.sources, train.targets, config.data.source_lang, config.data.target_lang,
@@ -251,28 +237,9 @@ class TranslationTask(Task[ParallelTexts]):
     def batches(self, pipeline: TranslatorPipeline, data: ParallelTexts, *, shuffle: bool) -> PaddedBatches:
         return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed, apply_length_policy=True)
 
-    def data_frame(self, data: ParallelTexts):
-        import pandas as pd
-
-        return pd.DataFrame({"source": data.sources, "target": data.targets})
-
     def summary(self, pipeline: TranslatorPipeline) -> dict[str, Any]:
         return {**super().summary(pipeline), **pipeline.pairs.vocab_sizes}
 
-    def callbacks(self, pipeline: TranslatorPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
-        beam = self.config.decoding.validation_beam_size
-
-        def validation_scores() -> dict[str, float]:
-            return pipeline.evaluate(splits.validation, beam_size=beam, attention_examples=0).metrics
-
-        return [ValidationMetrics(validation_scores, ("bleu", "chrf"))]
-
-    def model_signature(self, pipeline: TranslatorPipeline):
-        from mlflow.models import ModelSignature
-        from mlflow.types import Schema, TensorSpec
-
-        ids = np.dtype("int32")
-        return ModelSignature(
-            inputs=Schema([TensorSpec(ids, (-1, -1), "source_ids"), TensorSpec(ids, (-1, -1), "target_in")]),
-            outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, len(pipeline.pairs.target.vocab)), "logits")]),
-        )
+    def validation_scores(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> dict[str, float]:
+        return pipeline.evaluate(data, beam_size=self.config.decoding.validation_beam_size,
+                                 attention_examples=0).metrics

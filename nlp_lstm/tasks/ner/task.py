@@ -10,21 +10,19 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from nlp_lstm.config.schema import NerConfig
 from nlp_lstm.data.conll import TaggedSentences, read_conll
 from nlp_lstm.errors import DataError, ModelDirError
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.files import read_json
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
     allowed_ends, allowed_starts, allowed_transitions, convert, detect_scheme, split_tag, to_spans,
 )
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, register_task
-from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
+from nlp_lstm.tasks.ner.config import NerConfig
 from nlp_lstm.training.trainer import compile_model
 
 Window = tuple[int, int, int]  # (sentence index, first token, end token)
@@ -71,11 +69,27 @@ def per_sentence(packed: Sequence[list[Window]], outputs: Sequence[np.ndarray], 
     return [np.concatenate(p) for p in pieces]  # every sentence has a window, even an empty one
 
 
+def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
+    """Read a CoNLL-style file with the config's columns; every tag must be O or PREFIX-TYPE."""
+    data = config.data
+    sentences = read_conll(path, token_column=data.token_column, tag_column=data.tag_column,
+                           encoding=data.encoding, delimiter=data.delimiter)
+    for i, tags in enumerate(sentences.tags or []):
+        for j, tag in enumerate(tags):
+            try:
+                split_tag(tag)
+            except ValueError as exc:
+                raise DataError(f"{sentences.source}:{sentences.lines[i] + j}: {exc} (data.tag_column is "
+                                f"{data.tag_column})") from None
+    return sentences
+
+
 class NerPipeline(TrainedPipeline):
     """Raw text in, entities with character offsets out; or tokens in, one tag per token out."""
 
-    task = "ner"
     config: NerConfig
+    dataset_type = TaggedSentences
+    read_file = staticmethod(read_tagged)
 
     def __init__(self, model: keras.Model, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder,
                  input_scheme: str):
@@ -109,11 +123,8 @@ class NerPipeline(TrainedPipeline):
                                                 [lines[i] + a for i, a, _ in sequence] if lines else None))
                 for sequence in packed
             ]
-        batches = PaddedBatches(
-            inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
-            bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
-            length_field="token_ids",
-        )
+        batches = self.padded_batches(inputs, targets, length_field="token_ids", shuffle=shuffle,
+                                      batch_size=batch_size, seed=seed)
         return batches, packed
 
     # ------------------------------------------------------------------------------ prediction
@@ -154,20 +165,15 @@ class NerPipeline(TrainedPipeline):
         return results
 
     # ------------------------------------------------------------------------------ evaluation
-    def read_data(self, path: str | Path) -> TaggedSentences:
-        return read_tagged(self.config, path)
-
     def evaluate(self, data: TaggedSentences | str | Path) -> TaggingEvaluation:
-        if not isinstance(data, TaggedSentences):
-            data = self.read_data(data)
+        data = self.as_dataset(data)
         if data.tags is None:
             raise DataError(f"{data.source}: no tag column to evaluate against")
         return evaluate_entities(data.tags, self.tag(data.tokens, documents=data.documents))
 
     def write_predictions(self, data: TaggedSentences | str | Path, path: Path) -> None:
         """conlleval input: `token gold predicted` per line (predicted in the data's scheme), blank between sentences."""
-        if not isinstance(data, TaggedSentences):
-            data = self.read_data(data)
+        data = self.as_dataset(data)
         predicted = [convert(tags, self.input_scheme) for tags in self.tag(data.tokens, documents=data.documents)]
         with open(path, "w", encoding="utf-8") as handle:
             for i, tokens in enumerate(data.tokens):
@@ -203,35 +209,10 @@ class NerPipeline(TrainedPipeline):
         }
 
 
-def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
-    """Read a CoNLL-style file with the config's columns; every tag must be O or PREFIX-TYPE."""
-    data = config.data
-    sentences = read_conll(path, token_column=data.token_column, tag_column=data.tag_column,
-                           encoding=data.encoding, delimiter=data.delimiter)
-    for i, tags in enumerate(sentences.tags or []):
-        for j, tag in enumerate(tags):
-            try:
-                split_tag(tag)
-            except ValueError as exc:
-                raise DataError(f"{sentences.source}:{sentences.lines[i] + j}: {exc} (data.tag_column is "
-                                f"{data.tag_column})") from None
-    return sentences
-
-
-@register_task
 class NerTask(Task[TaggedSentences]):
-    name = "ner"
+    config_class = NerConfig
     pipeline_class = NerPipeline
     config: NerConfig
-
-    def read_file(self, path: Path) -> TaggedSentences:
-        return read_tagged(self.config, path)
-
-    def subset(self, data: TaggedSentences, indices: list[int]) -> TaggedSentences:
-        return data.subset(indices)
-
-    def stratify_key(self, data: TaggedSentences) -> None:
-        return None
 
     def check_splits(self, splits: DataSplits[TaggedSentences]) -> None:
         known = {split_tag(tag)[1] for tags in splits.train.tags for tag in tags} - {""}
@@ -253,13 +234,9 @@ class NerTask(Task[TaggedSentences]):
         input_scheme = config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags)
         word_inputs = WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False)
         tags = TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme)
-        matrix, self.pretrained_words_found = configured_embedding_matrix(
-            config.model.embeddings, word_inputs.text_encoder.vocab, seed=config.training.seed
-        )
         constrain = config.model.constrain_transitions
         model = build_sequence_tagger(
-            len(word_inputs.text_encoder.vocab), len(tags), config.model,
-            char_vocab_size=word_inputs.vocab_sizes.get("char_vocab_size"), embedding_matrix=matrix,
+            num_tags=len(tags), config=config.model, **self.word_features(word_inputs),
             allowed_transitions=allowed_transitions(tags.tags, scheme) if constrain else None,
             allowed_start=allowed_starts(tags.tags, scheme) if constrain else None,
             allowed_end=allowed_ends(tags.tags, scheme) if constrain else None,
@@ -272,14 +249,6 @@ class NerTask(Task[TaggedSentences]):
                                       source=data.source, lines=data.lines, documents=data.documents)
         return batches
 
-    def data_frame(self, data: TaggedSentences):
-        import pandas as pd
-
-        frame = {"tokens": [" ".join(t) for t in data.tokens]}
-        if data.tags is not None:
-            frame["tags"] = [" ".join(t) for t in data.tags]
-        return pd.DataFrame(frame)
-
     def summary(self, pipeline: NerPipeline) -> dict[str, Any]:
         return {
             **super().summary(pipeline),
@@ -288,15 +257,3 @@ class NerTask(Task[TaggedSentences]):
             "entity_types": ",".join(pipeline.tags.entity_types),
             "input_scheme": pipeline.input_scheme,
         }
-
-    def callbacks(self, pipeline: NerPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
-        return [ValidationMetrics(lambda: pipeline.evaluate(splits.validation).metrics, ("f1", "precision", "recall"))]
-
-    def model_signature(self, pipeline: NerPipeline):
-        from mlflow.models import ModelSignature
-        from mlflow.types import Schema, TensorSpec
-
-        return ModelSignature(
-            inputs=pipeline.word_inputs.mlflow_schema(),
-            outputs=Schema([TensorSpec(np.dtype("float32"), (-1, -1, len(pipeline.tags)), "tag_scores")]),
-        )

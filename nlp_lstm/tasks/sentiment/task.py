@@ -9,16 +9,15 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from nlp_lstm.config.schema import SentimentConfig
 from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, register_task, warn_truncated
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
+from nlp_lstm.tasks.sentiment.config import SentimentConfig
 from nlp_lstm.training.trainer import compile_model
 
 
@@ -32,11 +31,23 @@ def _as_texts(inputs: str | Sequence[str]) -> list[str]:
     return texts
 
 
+def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
+    data = config.data
+    table = read_labelled_texts(
+        path, format=data.format, text_column=data.text_column, label_column=data.label_column,
+        header=data.header, delimiter=data.delimiter, encoding=data.encoding,
+    )
+    if data.label_names and table.labels is not None:
+        table.labels = [data.label_names.get(label, label) for label in table.labels]
+    return table
+
+
 class SentimentPipeline(TrainedPipeline):
     """Raw text in, `{'label', 'score', 'probabilities'}` out."""
 
-    task = "sentiment"
     config: SentimentConfig
+    dataset_type = LabelledTexts
+    read_file = staticmethod(read_table)
 
     def __init__(self, model: keras.Model, config: SentimentConfig, word_inputs: WordInputs, labels: LabelEncoder):
         super().__init__(model, config)
@@ -54,12 +65,8 @@ class SentimentPipeline(TrainedPipeline):
 
     def _batches(self, inputs: dict[str, list], targets=None, *, shuffle: bool = False, batch_size: int | None = None,
                  seed: int = 0) -> PaddedBatches:
-        prep = self.config.preprocessing
-        return PaddedBatches(
-            inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
-            bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
-            length_field="token_ids",
-        )
+        return self.padded_batches(inputs, targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size,
+                                   seed=seed)
 
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities per text, as the model gives them (an empty text reads as one unknown word)."""
@@ -89,20 +96,15 @@ class SentimentPipeline(TrainedPipeline):
         warn_truncated(sum(truncated), len(texts), "preprocessing.max_length", self.word_inputs.tokenizer.max_length)
         return results
 
-    def read_data(self, path: str | Path) -> LabelledTexts:
-        return read_table(self.config, path)
-
     def evaluate(self, data: LabelledTexts | str | Path) -> ClassificationEvaluation:
-        if not isinstance(data, LabelledTexts):
-            data = self.read_data(data)
+        data = self.as_dataset(data)
         self.labels.encode(data.labels, data.source, data.lines)  # an unseen gold label is a data error
         predicted = [p["label"] or "" for p in self.predict(data.texts)]  # an empty text has no label: wrong
         return evaluate_classification(data.labels, predicted, self.labels.classes)
 
     def write_predictions(self, data: LabelledTexts | str | Path, path: Path) -> None:
         """TSV: text, gold label (when known), predicted label, score."""
-        if not isinstance(data, LabelledTexts):
-            data = self.read_data(data)
+        data = self.as_dataset(data)
         with open(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
             writer.writerow(["text", "gold", "predicted", "score"])
@@ -131,28 +133,10 @@ class SentimentPipeline(TrainedPipeline):
         return {"word_inputs": WordInputs.load(directory), "labels": LabelEncoder.load(directory / "labels.json")}
 
 
-def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
-    data = config.data
-    table = read_labelled_texts(
-        path, format=data.format, text_column=data.text_column, label_column=data.label_column,
-        header=data.header, delimiter=data.delimiter, encoding=data.encoding,
-    )
-    if data.label_names and table.labels is not None:
-        table.labels = [data.label_names.get(label, label) for label in table.labels]
-    return table
-
-
-@register_task
 class SentimentTask(Task[LabelledTexts]):
-    name = "sentiment"
+    config_class = SentimentConfig
     pipeline_class = SentimentPipeline
     config: SentimentConfig
-
-    def read_file(self, path: Path) -> LabelledTexts:
-        return read_table(self.config, path)
-
-    def subset(self, data: LabelledTexts, indices: list[int]) -> LabelledTexts:
-        return data.subset(indices)
 
     def stratify_key(self, data: LabelledTexts) -> Sequence[str]:
         return data.labels
@@ -171,33 +155,13 @@ class SentimentTask(Task[LabelledTexts]):
         config = self.config
         word_inputs = WordInputs.fit_texts(train.texts, config.preprocessing, config.model)
         labels = LabelEncoder.fit(train.labels)
-        matrix, self.pretrained_words_found = configured_embedding_matrix(
-            config.model.embeddings, word_inputs.text_encoder.vocab, seed=config.training.seed
-        )
-        model = build_text_classifier(
-            len(word_inputs.text_encoder.vocab), len(labels), config.model,
-            char_vocab_size=word_inputs.vocab_sizes.get("char_vocab_size"), embedding_matrix=matrix,
-        )
+        model = build_text_classifier(num_classes=len(labels), config=config.model, **self.word_features(word_inputs))
         compile_model(model, config.training, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return SentimentPipeline(model, self.config, word_inputs, labels)
 
     def batches(self, pipeline: SentimentPipeline, data: LabelledTexts, *, shuffle: bool) -> PaddedBatches:
         return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed)
 
-    def data_frame(self, data: LabelledTexts):
-        import pandas as pd
-
-        return pd.DataFrame({"text": data.texts, "label": data.labels})
-
     def summary(self, pipeline: SentimentPipeline) -> dict[str, Any]:
         return {**super().summary(pipeline), **pipeline.word_inputs.vocab_sizes,
                 "classes": ",".join(pipeline.labels.classes)}
-
-    def model_signature(self, pipeline: SentimentPipeline):
-        from mlflow.models import ModelSignature
-        from mlflow.types import Schema, TensorSpec
-
-        return ModelSignature(
-            inputs=pipeline.word_inputs.mlflow_schema(),
-            outputs=Schema([TensorSpec(np.dtype("float32"), (-1, len(pipeline.labels)), "probabilities")]),
-        )

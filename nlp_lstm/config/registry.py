@@ -1,0 +1,100 @@
+"""The task registry: the one place that maps a task name to its config class and its implementation.
+
+A task is a package (`nlp_lstm/tasks/<name>/`, or any installed package named by an `nlp_lstm.tasks` entry
+point) whose `config` module declares the task's config and registers it:
+
+    @register_task("sentiment", implementation=".task:SentimentTask")
+    class SentimentConfig(PipelineConfig): ...
+
+The config loader reads the config class from here without importing Keras (validating a config stays
+cheap); the runner imports the implementation (the `Task` subclass) only when it trains or loads a model.
+Both take the task name from this registration, nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import pkgutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from nlp_lstm.config.schema import PipelineConfig
+
+ENTRY_POINT_GROUP = "nlp_lstm.tasks"  # value: a module that registers a task (its config module)
+BUILT_IN_TASKS = "nlp_lstm.tasks"  # each subpackage with a `config` module is a task
+
+ConfigClass = TypeVar("ConfigClass", bound=type)
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """A registered task: its name, config class and where its `Task` subclass lives ("module:Class")."""
+
+    name: str
+    config_class: type[PipelineConfig]
+    implementation: str
+
+    def load(self) -> type:
+        """The task's `Task` subclass (imports its module, and with it Keras)."""
+        module, _, attribute = self.implementation.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+_REGISTRY: dict[str, TaskEntry] = {}
+_discovered = False
+
+
+def register_task(name: str, *, implementation: str) -> Callable[[ConfigClass], ConfigClass]:
+    """Class decorator registering a task's config class under `name`.
+
+    Args:
+        name: the value of `task:` in a pipeline YAML and in a saved folder's `pipeline.json`.
+        implementation: "module:Class" of the task's `Task` subclass; a module starting with "." is relative
+            to the config class's package (".task:SentimentTask").
+    """
+    if not name.isidentifier():
+        raise ValueError(f"task name {name!r}: use letters, digits and '_'")
+
+    def decorate(config_class: ConfigClass) -> ConfigClass:
+        module, _, attribute = implementation.partition(":")
+        if not attribute:
+            raise ValueError(f"implementation {implementation!r}: expected 'module:Class'")
+        if module.startswith("."):
+            module = importlib.util.resolve_name(module, config_class.__module__.rpartition(".")[0])
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.config_class.__qualname__ != config_class.__qualname__:
+            raise ValueError(f"task {name!r} is registered twice: {existing.config_class} and {config_class}")
+        config_class.task_name = name
+        _REGISTRY[name] = TaskEntry(name, config_class, f"{module}:{attribute}")
+        return config_class
+
+    return decorate
+
+
+def _discover() -> None:
+    """Import every task's config module once: the built-in task packages, then entry points."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    package = importlib.import_module(BUILT_IN_TASKS)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.ispkg and importlib.util.find_spec(f"{BUILT_IN_TASKS}.{module.name}.config") is not None:
+            importlib.import_module(f"{BUILT_IN_TASKS}.{module.name}.config")
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        importlib.import_module(entry_point.value)
+
+
+def task_names() -> tuple[str, ...]:
+    """Every registered task name, sorted."""
+    _discover()
+    return tuple(sorted(_REGISTRY))
+
+
+def task_entry(name: str) -> TaskEntry:
+    """The registration of task `name` (KeyError if there is none)."""
+    _discover()
+    return _REGISTRY[name]

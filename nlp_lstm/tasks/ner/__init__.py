@@ -1,0 +1,1 @@
+"""Named entity recognition: `config` declares and registers the task, `task` implements it."""

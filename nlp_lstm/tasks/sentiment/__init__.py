@@ -1,0 +1,1 @@
+"""Sentiment analysis (text classification): `config` declares and registers the task, `task` implements it."""

@@ -1,0 +1,1 @@
+"""Machine translation: `config` declares and registers the task, `task` implements it."""
