@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PIPELINES ?= pipelines/sentiment.yaml pipelines/ner_bilstm_crf.yaml pipelines/translator_seq2seq.yaml
+PIPELINES ?= pipelines/sentiment.yaml pipelines/ner_bilstm_crf.yaml pipelines/translator_seq2seq.yaml pipelines/language_model.yaml
 PYTEST_ARGS ?=
 PORT ?= 5000
 
-.PHONY: install run test serve notebooks mlflow-ui clean
+.PHONY: install run test lint format serve notebooks mlflow-ui clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,19 @@ run: install
 	done
 	@echo "Browse the runs with: $(BIN)/mlflow ui   (then open http://127.0.0.1:5000)"
 
-# The whole suite on TensorFlow, then the model, layer and CRF tests again on JAX so that no
-# backend-specific code creeps in.
-test: install
+# Lint and format checks (ruff), the whole suite on TensorFlow, then the model, layer and CRF tests again on
+# JAX so that no backend-specific code creeps in.
+test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # MODEL: a pipeline folder, runs:/RUN_ID/pipeline or models:/NAME/VERSION (store: MLFLOW_TRACKING_URI)
 serve: install

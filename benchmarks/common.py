@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -43,5 +43,7 @@ def print_entity_table(scores: dict, types: list[str]) -> None:
     print("-" * len(header))
     for name, evaluation in scores.items():
         m = evaluation.metrics
-        print(f"{name:<11}{m['f1']:>8.4f}{m['precision']:>8.4f}{m['recall']:>8.4f}"
-              + "".join(f"{m.get(f'{t}_f1', 0.0):>10.4f}" for t in types))
+        print(
+            f"{name:<11}{m['f1']:>8.4f}{m['precision']:>8.4f}{m['recall']:>8.4f}"
+            + "".join(f"{m.get(f'{t}_f1', 0.0):>10.4f}" for t in types)
+        )

@@ -19,7 +19,6 @@ from pathlib import Path
 from common import ROOT, load_benchmark_config, median_seconds, print_entity_table
 
 
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="folder with eng.train, eng.testa, eng.testb")
@@ -59,10 +58,14 @@ def main(argv=None) -> int:
     print()
     print(f"CoNLL-2003 English NER, backend {keras.backend.backend()}, model {model_dir}, run {run_id}")
     if timings:
-        print(f"training: {timings['train_seconds']:.0f} s, {int(timings['epochs_run'])} epochs, "
-              f"{timings['train_tokens_per_second']:,.0f} tokens/s")
-    print(f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
-          f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s")
+        print(
+            f"training: {timings['train_seconds']:.0f} s, {int(timings['epochs_run'])} epochs, "
+            f"{timings['train_tokens_per_second']:,.0f} tokens/s"
+        )
+    print(
+        f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
+        f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s"
+    )
     types = pipeline.tags.entity_types
     print_entity_table(scores, types)
     print("(entity-level, micro-averaged, counted as conlleval counts; epoch chosen on eng.testa)")

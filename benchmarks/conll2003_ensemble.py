@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 
 
@@ -30,8 +29,9 @@ def sequence_scores(pipeline, data) -> list[np.ndarray]:
     return [scores[: sum(b - a for _, a, b in sequence)] for sequence, scores in zip(packed, outputs)]
 
 
-def ensemble_tags(pipelines, data, members: Sequence[int] | None = None,
-                  scores: list[list[np.ndarray]] | None = None) -> list[list[str]]:
+def ensemble_tags(
+    pipelines, data, members: Sequence[int] | None = None, scores: list[list[np.ndarray]] | None = None
+) -> list[list[str]]:
     """Tags per sentence (training scheme) from the members' averaged CRF potentials, decoded with Viterbi
     through the first member's CRF, as `NerPipeline.tag` decodes one model. `scores` (per member, from
     `sequence_scores`) saves recomputing them for several subsets."""
@@ -66,7 +66,7 @@ def decode(crf, scores: list[np.ndarray], batch_size: int = 256) -> list[np.ndar
     paths: list[np.ndarray] = [np.zeros(0, dtype=np.int32)] * len(scores)
     order = sorted((i for i, s in enumerate(scores) if len(s)), key=lambda i: len(scores[i]))
     for start in range(0, len(order), batch_size):
-        chunk = order[start: start + batch_size]
+        chunk = order[start : start + batch_size]
         width = len(scores[chunk[-1]])
         padded = np.zeros((len(chunk), width, scores[chunk[0]].shape[1]), dtype=np.float32)
         mask = np.zeros((len(chunk), width), dtype=bool)
@@ -101,10 +101,16 @@ def main(argv=None) -> int:
     first = pipelines[0]
     for directory, pipeline in zip(args.model_dirs, pipelines):
         prep, first_prep = pipeline.config.preprocessing, first.config.preprocessing
-        if (_crf_layer(pipeline.model) is None or pipeline.tags.tags != first.tags.tags
-                or (prep.max_length, prep.join_sentences) != (first_prep.max_length, first_prep.join_sentences)):
-            print(f"error: {directory}: every member needs a CRF, and the tag set and preprocessing.max_length/"
-                  f"join_sentences of {args.model_dirs[0]}", file=sys.stderr)
+        if (
+            _crf_layer(pipeline.model) is None
+            or pipeline.tags.tags != first.tags.tags
+            or (prep.max_length, prep.join_sentences) != (first_prep.max_length, first_prep.join_sentences)
+        ):
+            print(
+                f"error: {directory}: every member needs a CRF, and the tag set and preprocessing.max_length/"
+                f"join_sentences of {args.model_dirs[0]}",
+                file=sys.stderr,
+            )
             return 2
 
     splits = {name: pipelines[0].read_data(args.data_dir / f"eng.{name}") for name in ("testa", "testb")}
@@ -122,8 +128,9 @@ def main(argv=None) -> int:
     subsets += [tuple(range(n))]
     print(f"{'members':<20}{'eng.testa F1':>14}{'eng.testb F1':>14}")
     for members in subsets:
-        print(f"{','.join(map(str, members)):<20}{f1(members, 'testa'):>14.4f}{f1(members, 'testb'):>14.4f}",
-              flush=True)
+        print(
+            f"{','.join(map(str, members)):<20}{f1(members, 'testa'):>14.4f}{f1(members, 'testb'):>14.4f}", flush=True
+        )
     return 0
 
 

@@ -44,8 +44,10 @@ def _history(uri: str, run_id: str) -> tuple[dict[str, list[tuple[int, float]]],
 
     client = mlflow.MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
-    return ({key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
-             for key in run.data.metrics}, run.info.status)
+    return (
+        {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in run.data.metrics},
+        run.info.status,
+    )
 
 
 def main() -> None:
@@ -59,14 +61,25 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{(args.out / 'mlflow.db').resolve()}"
-    sets = [a for value in [*args.overrides, f"tracking.uri={uri}", "tracking.experiment=kill-resume",
-                            f"output_dir={args.out / 'runs'}"] for a in ("--set", value)]
+    sets = [
+        a
+        for value in [
+            *args.overrides,
+            f"tracking.uri={uri}",
+            "tracking.experiment=kill-resume",
+            f"output_dir={args.out / 'runs'}",
+        ]
+        for a in ("--set", value)
+    ]
     nlp_lstm = str(Path(sys.executable).with_name("nlp-lstm"))
 
     full = subprocess.run([nlp_lstm, "run", str(args.config), *sets], capture_output=True, text=True, check=True)
     full_id = re.search(r"run id:\s+(\w+)", full.stdout).group(1)
-    killed = subprocess.run([sys.executable, __file__, "--child", str(args.kill_after), "run", str(args.config),
-                             *sets], capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, __file__, "--child", str(args.kill_after), "run", str(args.config), *sets],
+        capture_output=True,
+        text=True,
+    )
     print(f"killed run: exit {killed.returncode} (SIGKILL is -9) after epoch {args.kill_after}")
     folder = Path(re.search(r"saving to (\S+)", killed.stdout).group(1))
     manifest = json.loads((folder / "pipeline.json").read_text())

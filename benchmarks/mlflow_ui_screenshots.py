@@ -38,9 +38,22 @@ def _wait_for(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
 
 
 def _screenshot(browser: str, url: str, path: Path) -> None:
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1600,1000", "--virtual-time-budget=20000", f"--screenshot={path}", url],
-                   check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1600,1000",
+            "--virtual-time-budget=20000",
+            f"--screenshot={path}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
 
 
 def main() -> None:
@@ -68,9 +81,23 @@ def main() -> None:
     shown = finished[0] if finished else trials[0]
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", args.tracking_uri,
-                               "--host", "127.0.0.1", "--port", str(args.port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            args.tracking_uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{args.port}"
     try:
         _wait_for(f"{base}/health", server)
@@ -78,9 +105,9 @@ def main() -> None:
         views = {
             "runs_table": f"{base}/#/experiments/{experiment.experiment_id}/runs",
             "compare_trials": f"{base}/#/compare-runs?runs={urllib.parse.quote(runs)}"
-                              f"&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}",
+            f"&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}",
             "learning_curves": f"{base}/#/experiments/{experiment.experiment_id}/runs/{shown.info.run_id}"
-                               "/artifacts/evaluation/learning_curves.png",
+            "/artifacts/evaluation/learning_curves.png",
             "sweep_parent": f"{base}/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}",
         }
         args.out.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,10 @@ def write_subset(config, directory: Path, count: int) -> tuple[Path, int]:
     prefix = directory / "train"
     written = {}
     for lang in (data.source_lang, data.target_lang):
-        with open_text(parallel_file(data.train, lang), data.encoding) as source, \
-                open(parallel_file(prefix, lang), "w", encoding="utf-8", newline="\n") as target:
+        with (
+            open_text(parallel_file(data.train, lang), data.encoding) as source,
+            open(parallel_file(prefix, lang), "w", encoding="utf-8", newline="\n") as target,
+        ):
             lines = [line.rstrip("\r\n") for line in itertools.islice(source, count)]
             target.writelines(line + "\n" for line in lines)
             written[lang] = len(lines)
@@ -50,8 +52,10 @@ def print_translation_table(rows: list[dict]) -> None:
     print("-" * len(header))
     for row in rows:
         m = row["metrics"]
-        print(f"{row['name']:<18}{row['beam']:>5}{m['bleu']:>8.2f}{m['chrf']:>8.2f}"
-              f"{m['bleu_brevity_penalty']:>7.3f}{m['bleu_length_ratio']:>7.3f}{row['sentences_per_second']:>9,.1f}")
+        print(
+            f"{row['name']:<18}{row['beam']:>5}{m['bleu']:>8.2f}{m['chrf']:>8.2f}"
+            f"{m['bleu_brevity_penalty']:>7.3f}{m['bleu_length_ratio']:>7.3f}{row['sentences_per_second']:>9,.1f}"
+        )
 
 
 def tune_length_penalty(pipeline, validation, penalties: list[float], beam: int) -> float:
@@ -70,17 +74,34 @@ def tune_length_penalty(pipeline, validation, penalties: list[float], beam: int)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, required=True,
-                        help="folder with train, val, test_2016_flickr and test_2017_flickr .de/.en files")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="folder with train, val, test_2016_flickr and test_2017_flickr .de/.en files",
+    )
     parser.add_argument("--config", type=Path, default=ROOT / "pipelines" / "translator_multi30k.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--model-dir", type=Path, default=None, help="score a saved model instead of training")
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, 5], metavar="N",
-                        help="beam sizes to score and time (1 = greedy; default: 1 5)")
-    parser.add_argument("--tune-length-penalty", type=float, nargs="+", default=None, metavar="ALPHA",
-                        help="length penalties to try on val (largest beam); the best one is used on the tests")
-    parser.add_argument("--max-train", type=int, default=None, metavar="N",
-                        help="train on the first N training pairs only (smoke runs)")
+    parser.add_argument(
+        "--beams",
+        type=int,
+        nargs="+",
+        default=[1, 5],
+        metavar="N",
+        help="beam sizes to score and time (1 = greedy; default: 1 5)",
+    )
+    parser.add_argument(
+        "--tune-length-penalty",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="ALPHA",
+        help="length penalties to try on val (largest beam); the best one is used on the tests",
+    )
+    parser.add_argument(
+        "--max-train", type=int, default=None, metavar="N", help="train on the first N training pairs only (smoke runs)"
+    )
     args = parser.parse_args(argv)
     if any(beam < 1 for beam in args.beams):
         parser.error("--beams: beam sizes must be >= 1")
@@ -91,7 +112,8 @@ def main(argv=None) -> int:
 
     prefixes = {name: args.data_dir / name for name in ("train", "val", *TEST_SETS)}
     config = load_benchmark_config(
-        args.config, {"train": prefixes["train"], "validation": prefixes["val"], "test": prefixes[TEST_SETS[0]]},
+        args.config,
+        {"train": prefixes["train"], "validation": prefixes["val"], "test": prefixes[TEST_SETS[0]]},
         args.overrides,
     )
     if config is None:
@@ -125,20 +147,33 @@ def main(argv=None) -> int:
             # evaluate() translates the whole set with this beam first: that run is the warm-up for the timing.
             evaluation = pipeline.evaluate(data, beam_size=beam, attention_examples=0)
             seconds = median_seconds(lambda data=data, beam=beam: pipeline.predict(data.sources, beam_size=beam))
-            rows.append({"name": name, "beam": beam, "sentences": len(data), "metrics": evaluation.metrics,
-                         "sentences_per_second": len(data) / seconds})
+            rows.append(
+                {
+                    "name": name,
+                    "beam": beam,
+                    "sentences": len(data),
+                    "metrics": evaluation.metrics,
+                    "sentences_per_second": len(data) / seconds,
+                }
+            )
             signatures.update(evaluation.signatures)
 
     print()
-    print(f"Multi30k {config.data.source_lang}->{config.data.target_lang}, backend {keras.backend.backend()}, "
-          f"model {model_dir}, run {run_id}")
+    print(
+        f"Multi30k {config.data.source_lang}->{config.data.target_lang}, backend {keras.backend.backend()}, "
+        f"model {model_dir}, run {run_id}"
+    )
     if timings:
-        print(f"training: {timings['train_seconds']:.0f} s, {int(timings['epochs_run'])} epochs, "
-              f"{timings['train_tokens_per_second']:,.0f} tokens/s")
+        print(
+            f"training: {timings['train_seconds']:.0f} s, {int(timings['epochs_run'])} epochs, "
+            f"{timings['train_tokens_per_second']:,.0f} tokens/s"
+        )
     sizes = ", ".join(f"{name} {next(r['sentences'] for r in rows if r['name'] == name)}" for name in TEST_SETS)
-    print(f"test sentences: {sizes}; decoding speed from raw text, batch 64, median of 3 runs; "
-          f"length penalty {pipeline.config.decoding.length_penalty:g}, unknown-word replacement "
-          f"{'on' if pipeline.config.decoding.replace_unknown else 'off'}")
+    print(
+        f"test sentences: {sizes}; decoding speed from raw text, batch 64, median of 3 runs; "
+        f"length penalty {pipeline.config.decoding.length_penalty:g}, unknown-word replacement "
+        f"{'on' if pipeline.config.decoding.replace_unknown else 'off'}"
+    )
     print_translation_table(rows)
     for metric, signature in signatures.items():
         print(f"sacreBLEU {metric}: {signature}")

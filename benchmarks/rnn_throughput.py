@@ -93,8 +93,10 @@ def main(argv=None) -> int:
     from nlp_lstm.training.trainer import dtype_policy
 
     backend, devices = backend_devices()
-    print(f"backend {backend}, keras {keras.__version__}, devices: {', '.join(devices)}; "
-          f"cell {args.cell}, {args.mixed_precision}")
+    print(
+        f"backend {backend}, keras {keras.__version__}, devices: {', '.join(devices)}; "
+        f"cell {args.cell}, {args.mixed_precision}"
+    )
     header = f"{'encoder':<32}{'mode':<22}{'train tok/s':>13}{'infer tok/s':>13}"
     print(header)
     print("-" * len(header))
@@ -109,14 +111,18 @@ def main(argv=None) -> int:
             keras.utils.set_random_seed(0)
             with dtype_policy(args.mixed_precision):
                 model = build(fused, dim, units, layers, args.cell)
-            train = tokens_per_second(lambda x, m, n, y, model=model: model.train_on_batch([x, m], y), batches,
-                                      args.repeats)
-            infer = tokens_per_second(lambda x, m, n, y, model=model: model.predict_on_batch([x, m]), batches,
-                                      args.repeats)
+            train = tokens_per_second(
+                lambda x, m, n, y, model=model: model.train_on_batch([x, m], y), batches, args.repeats
+            )
+            infer = tokens_per_second(
+                lambda x, m, n, y, model=model: model.predict_on_batch([x, m]), batches, args.repeats
+            )
             results[fused] = (train, infer)
             print(f"{name:<32}{label:<22}{train:>13,.0f}{infer:>13,.0f}", flush=True)
         (masked_train, masked_infer), (fused_train, fused_infer) = results["off"], results["auto"]
-        print(f"{'':<32}{'length-aware / masked':<22}{fused_train / masked_train:>12.2f}x{fused_infer / masked_infer:>12.2f}x")
+        print(
+            f"{'':<32}{'length-aware / masked':<22}{fused_train / masked_train:>12.2f}x{fused_infer / masked_infer:>12.2f}x"
+        )
     return 0
 
 

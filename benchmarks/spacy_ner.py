@@ -82,8 +82,9 @@ def run_streaming(command: list[str]) -> tuple[int, float, str | None]:
     env = subprocess_env()
     start = time.perf_counter()
     last_row = None
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                          env=env) as process:
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    ) as process:
         for line in process.stdout:
             if not sys.stdout.isatty():
                 line = ANSI.sub("", line)
@@ -97,22 +98,40 @@ def run_streaming(command: list[str]) -> tuple[int, float, str | None]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="folder with eng.train, eng.testa, eng.testb")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="folder for the corpus, config and model (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="folder for the corpus, config and model (default: a temporary folder)",
+    )
     parser.add_argument("--max-epochs", type=int, default=10, help="training.max_epochs (default 10)")
-    parser.add_argument("--patience", type=int, default=1600,
-                        help="training.patience: steps without dev improvement before stopping (default 1600)")
-    parser.add_argument("--batch-size", type=int, default=256,
-                        help="nlp.batch_size for spaCy's dev evaluation and nlp.pipe (default 256)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary work folder with the trained model (always kept with --workdir)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=1600,
+        help="training.patience: steps without dev improvement before stopping (default 1600)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        help="nlp.batch_size for spaCy's dev evaluation and nlp.pipe (default 256)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary work folder with the trained model (always kept with --workdir)",
+    )
     args = parser.parse_args(argv)
 
     files = {name: args.data_dir / f"eng.{name}" for name in SPLITS}
     missing = [str(path) for path in files.values() if not path.is_file()]
     if missing:
-        print(f"error: missing CoNLL-2003 file(s): {', '.join(missing)} "
-              f"(--data-dir needs eng.train, eng.testa, eng.testb)", file=sys.stderr)
+        print(
+            f"error: missing CoNLL-2003 file(s): {', '.join(missing)} "
+            f"(--data-dir needs eng.train, eng.testa, eng.testb)",
+            file=sys.stderr,
+        )
         return 2
 
     from nlp_lstm.data.conll import read_conll
@@ -152,23 +171,57 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
     corpus = {"train": workdir / "train.spacy", "dev": workdir / "dev.spacy"}
     train_entities = to_docbin(blank.vocab, data["train"], corpus["train"])
     to_docbin(blank.vocab, data["testa"], corpus["dev"])
-    print(f"corpus: {len(data['train'])} train sentences ({train_entities} entities), {len(data['testa'])} dev "
-          f"sentences, one Doc per sentence, in {workdir}", flush=True)
+    print(
+        f"corpus: {len(data['train'])} train sentences ({train_entities} entities), {len(data['testa'])} dev "
+        f"sentences, one Doc per sentence, in {workdir}",
+        flush=True,
+    )
 
     config, output = workdir / "config.cfg", workdir / "model"
-    init = [sys.executable, "-m", "spacy", "init", "config", str(config), "--lang", "en", "--pipeline", "ner",
-            "--optimize", "efficiency", "--force"]
+    init = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "init",
+        "config",
+        str(config),
+        "--lang",
+        "en",
+        "--pipeline",
+        "ner",
+        "--optimize",
+        "efficiency",
+        "--force",
+    ]
     print(f"$ {' '.join(init)}", flush=True)
     if run_streaming(init)[0] != 0:
         print("error: spacy init config failed", file=sys.stderr)
         return 1
     if output.exists():
         shutil.rmtree(output)
-    train = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),
-             "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]),
-             "--training.max_epochs", str(args.max_epochs), "--training.max_steps", "0",
-             "--training.patience", str(args.patience), "--system.seed", "0",
-             "--nlp.batch_size", str(args.batch_size)]
+    train = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(config),
+        "--output",
+        str(output),
+        "--paths.train",
+        str(corpus["train"]),
+        "--paths.dev",
+        str(corpus["dev"]),
+        "--training.max_epochs",
+        str(args.max_epochs),
+        "--training.max_steps",
+        "0",
+        "--training.patience",
+        str(args.patience),
+        "--system.seed",
+        "0",
+        "--nlp.batch_size",
+        str(args.batch_size),
+    ]
     print(f"$ {' '.join(train)}", flush=True)
     code, train_seconds, last_row = run_streaming(train)
     model_dir = output / "model-best"
@@ -177,8 +230,11 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
         return code or 1
 
     if last_row is not None and LOG_ROW.match(last_row).group(2) == "0":
-        print("warning: spaCy evaluated eng.testa only at step 0 (it evaluates every training.eval_frequency = 200 "
-              "steps), so model-best is the untrained model; train longer (--max-epochs)", file=sys.stderr)
+        print(
+            "warning: spaCy evaluated eng.testa only at step 0 (it evaluates every training.eval_frequency = 200 "
+            "steps), so model-best is the untrained model; train longer (--max-epochs)",
+            file=sys.stderr,
+        )
     nlp = spacy.load(model_dir)
     scores = {}
     for name in ("testa", "testb"):
@@ -191,8 +247,9 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
     texts = [" ".join(s) for s in test.tokens]
     list(nlp.pipe(texts[:512], batch_size=args.batch_size))  # warm-up
     raw_seconds = median_seconds(lambda: list(nlp.pipe(texts, batch_size=args.batch_size)))
-    pretokenized_seconds = median_seconds(lambda: list(nlp.pipe(
-        (make_doc(nlp.vocab, t) for t in test.tokens), batch_size=args.batch_size)))
+    pretokenized_seconds = median_seconds(
+        lambda: list(nlp.pipe((make_doc(nlp.vocab, t) for t in test.tokens), batch_size=args.batch_size))
+    )
 
     train_tokens = sum(len(s) for s in data["train"].tokens)
     progress = ""
@@ -203,18 +260,26 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
     where = str(model_dir) if kept else "(temporary, deleted; --keep or --workdir to keep it)"
 
     print()
-    print(f"CoNLL-2003 English NER, spaCy {spacy.__version__} CPU NER (init config --optimize efficiency, "
-          f"no vectors), model {where}")
+    print(
+        f"CoNLL-2003 English NER, spaCy {spacy.__version__} CPU NER (init config --optimize efficiency, "
+        f"no vectors), model {where}"
+    )
     print("documents: one spaCy Doc per sentence (spaCy's corpus reader takes each Doc as one example)")
-    print(f"training: {train_seconds:.0f} s wall clock (spacy train, setup included), max {args.max_epochs} "
-          f"epochs, patience {args.patience} steps{progress}, {train_tokens} train tokens"
-          + (f"; model-best eng.testa ents_f {best:.4f} (spaCy scorer, spaCy tokens)" if best is not None else ""))
-    print(f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
-          f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s")
+    print(
+        f"training: {train_seconds:.0f} s wall clock (spacy train, setup included), max {args.max_epochs} "
+        f"epochs, patience {args.patience} steps{progress}, {train_tokens} train tokens"
+        + (f"; model-best eng.testa ents_f {best:.4f} (spaCy scorer, spaCy tokens)" if best is not None else "")
+    )
+    print(
+        f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
+        f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s"
+    )
     types = sorted({kind for tags in data["train"].tags for kind, _, _ in to_spans(tags)})
     print_entity_table(scores, types)
-    print("(entity-level, micro-averaged, counted as conlleval counts; predicted from gold tokens; "
-          "model-best chosen on eng.testa)")
+    print(
+        "(entity-level, micro-averaged, counted as conlleval counts; predicted from gold tokens; "
+        "model-best chosen on eng.testa)"
+    )
     return 0
 
 

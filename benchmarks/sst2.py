@@ -17,7 +17,6 @@ from pathlib import Path
 from common import ROOT, load_benchmark_config, median_seconds
 
 
-
 def tfidf_baseline(train, dev, test) -> dict[str, float]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -79,8 +78,10 @@ def main(argv=None) -> int:
         rows["TF-IDF + LogReg"] = tfidf_baseline(train, dev, test)
 
     print()
-    print(f"SST-2 ({len(train)} train / {len(dev)} dev / {len(test)} test), backend {keras.backend.backend()}, "
-          f"epochs run {int(result.timings['epochs_run'])}, run {result.run_id}")
+    print(
+        f"SST-2 ({len(train)} train / {len(dev)} dev / {len(test)} test), backend {keras.backend.backend()}, "
+        f"epochs run {int(result.timings['epochs_run'])}, run {result.run_id}"
+    )
     header = f"{'system':<20}{'dev acc':>9}{'test acc':>10}{'train s':>9}{'train tok/s':>13}{'predict texts/s':>17}"
     print(header)
     print("-" * len(header))
@@ -89,7 +90,9 @@ def main(argv=None) -> int:
             f"{name:<20}{r['dev_accuracy']:>9.4f}{r['test_accuracy']:>10.4f}{r['train_seconds']:>9.1f}"
             f"{r['train_tokens_per_s']:>13,.0f}{r['predict_texts_per_s']:>17,.0f}"
         )
-    print("(tokens: spaCy tokens for the LSTM, whitespace tokens for the baseline; prediction from raw text, median of 3)")
+    print(
+        "(tokens: spaCy tokens for the LSTM, whitespace tokens for the baseline; prediction from raw text, median of 3)"
+    )
     return 0
 
 

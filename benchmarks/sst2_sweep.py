@@ -32,18 +32,49 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     nlp_lstm = str(Path(sys.executable).with_name("nlp-lstm"))
     store = f"sqlite:///{(args.out / 'mlflow.db').resolve()}"
-    sets = [f"data.train={args.data_dir / 'train.tsv'}", f"data.validation={args.data_dir / 'dev.tsv'}",
-            f"data.test={args.data_dir / 'test.tsv'}", f"training.epochs={args.epochs}", f"tracking.uri={store}",
-            "tracking.experiment=sst2-sweep", f"output_dir={args.out / 'runs'}"]
-    command = [nlp_lstm, "sweep", str(ROOT / "pipelines" / "sentiment_sst2.yaml"),
-               "--space", str(ROOT / "benchmarks" / "sst2_space.yaml"), "--trials", str(args.trials),
-               "--jobs", str(args.jobs), "--seed", "7", "--first",
-               "training.optimizer.learning_rate=0.001,model.rnn.units=256,model.dropout=0.5,model.word_dropout=0.1",
-               *[arg for value in sets for arg in ("--set", value)]]
+    sets = [
+        f"data.train={args.data_dir / 'train.tsv'}",
+        f"data.validation={args.data_dir / 'dev.tsv'}",
+        f"data.test={args.data_dir / 'test.tsv'}",
+        f"training.epochs={args.epochs}",
+        f"tracking.uri={store}",
+        "tracking.experiment=sst2-sweep",
+        f"output_dir={args.out / 'runs'}",
+    ]
+    command = [
+        nlp_lstm,
+        "sweep",
+        str(ROOT / "pipelines" / "sentiment_sst2.yaml"),
+        "--space",
+        str(ROOT / "benchmarks" / "sst2_space.yaml"),
+        "--trials",
+        str(args.trials),
+        "--jobs",
+        str(args.jobs),
+        "--seed",
+        "7",
+        "--first",
+        "training.optimizer.learning_rate=0.001,model.rnn.units=256,model.dropout=0.5,model.word_dropout=0.1",
+        *[arg for value in sets for arg in ("--set", value)],
+    ]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
-    table = subprocess.run([nlp_lstm, "compare", "sst2-sweep", "--tracking-uri", store, "--metric",
-                            "best_val_accuracy", "--format", "markdown"], check=True, capture_output=True, text=True).stdout
+    table = subprocess.run(
+        [
+            nlp_lstm,
+            "compare",
+            "sst2-sweep",
+            "--tracking-uri",
+            store,
+            "--metric",
+            "best_val_accuracy",
+            "--format",
+            "markdown",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     print("\n$ nlp-lstm compare sst2-sweep --metric best_val_accuracy --format markdown")
     print(table)
     import mlflow
@@ -53,8 +84,10 @@ def main() -> None:
     [parent] = client.search_runs([experiment.experiment_id], "tags.`nlp_lstm.sweep.parent` = 'true'")
     best_run = client.get_run(parent.data.tags["best_run_id"])
     best_dev = parent.data.metrics["best_val_accuracy"]
-    print(f"best trial dev accuracy: {best_dev:.4f} (test {best_run.data.metrics.get('test_accuracy', float('nan')):.4f}) "
-          f"vs shipped config {SHIPPED_DEV_ACCURACY:.4f}: {best_dev - SHIPPED_DEV_ACCURACY:+.4f}")
+    print(
+        f"best trial dev accuracy: {best_dev:.4f} (test {best_run.data.metrics.get('test_accuracy', float('nan')):.4f}) "
+        f"vs shipped config {SHIPPED_DEV_ACCURACY:.4f}: {best_dev - SHIPPED_DEV_ACCURACY:+.4f}"
+    )
 
 
 if __name__ == "__main__":

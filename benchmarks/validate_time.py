@@ -18,13 +18,21 @@ from common import median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = {
-    "sentiment_sst2.yaml": {"train": "data/sample/sentiment/train.csv", "validation": "data/sample/sentiment/validation.csv",
-                            "test": "data/sample/sentiment/test.csv"},
-    "ner_conll2003.yaml": {"train": "data/sample/ner/train.conll", "validation": "data/sample/ner/validation.conll",
-                           "test": "data/sample/ner/test.conll"},
-    "translator_multi30k.yaml": {"train": "data/sample/translation/train",
-                                 "validation": "data/sample/translation/validation",
-                                 "test": "data/sample/translation/test"},
+    "sentiment_sst2.yaml": {
+        "train": "data/sample/sentiment/train.csv",
+        "validation": "data/sample/sentiment/validation.csv",
+        "test": "data/sample/sentiment/test.csv",
+    },
+    "ner_conll2003.yaml": {
+        "train": "data/sample/ner/train.conll",
+        "validation": "data/sample/ner/validation.conll",
+        "test": "data/sample/ner/test.conll",
+    },
+    "translator_multi30k.yaml": {
+        "train": "data/sample/translation/train",
+        "validation": "data/sample/translation/validation",
+        "test": "data/sample/translation/test",
+    },
 }
 
 
@@ -34,8 +42,11 @@ def _data_paths(pipeline: Path, data_dir: Path) -> dict[str, str]:
 
     data = yaml.safe_load(pipeline.read_text(encoding="utf-8")).get("data", {})
     shipped = "../shared/data/"
-    return {split: str(data_dir / data[split].removeprefix(shipped)) for split in ("train", "validation", "test")
-            if isinstance(data.get(split), str) and data[split].startswith(shipped)}
+    return {
+        split: str(data_dir / data[split].removeprefix(shipped))
+        for split in ("train", "validation", "test")
+        if isinstance(data.get(split), str) and data[split].startswith(shipped)
+    }
 
 
 def main() -> None:
@@ -50,8 +61,9 @@ def main() -> None:
         sets = [arg for split, file in files.items() for arg in ("--set", f"data.{split}={file}")]
 
         def validate(path: Path = path, sets: list[str] = sets) -> None:
-            result = subprocess.run([*command, str(path.relative_to(REPO)), *sets], cwd=REPO, capture_output=True,
-                                    text=True)
+            result = subprocess.run(
+                [*command, str(path.relative_to(REPO)), *sets], cwd=REPO, capture_output=True, text=True
+            )
             if result.returncode != 0:
                 raise SystemExit(f"{path.name}: {result.stderr.strip()}")
 

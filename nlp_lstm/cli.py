@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from nlp_lstm.errors import ConfigError, DataError, InputWarning, ModelDirError, NlpLstmError, Terminated, UsageError
 
@@ -20,17 +20,24 @@ EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA = 0, 1, 2, 3
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
-    parser.add_argument("config", type=Path, nargs="?" if optional else None,
-                        help="pipeline YAML file, e.g. pipelines/sentiment.yaml")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "config", type=Path, nargs="?" if optional else None, help="pipeline YAML file, e.g. pipelines/sentiment.yaml"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config value by its dotted key (repeatable), e.g. --set training.epochs=3 "
         "--set data.train=path/train.tsv; values are parsed as YAML scalars",
     )
 
 
-_MODEL_HELP = ("the folder `nlp-lstm run` printed, or a logged pipeline: runs:/RUN_ID/pipeline, "
-               "models:/NAME/VERSION, models:/NAME/latest, models:/NAME@ALIAS (store: MLFLOW_TRACKING_URI)")
+_MODEL_HELP = (
+    "the folder `nlp-lstm run` printed, or a logged pipeline: runs:/RUN_ID/pipeline, "
+    "models:/NAME/VERSION, models:/NAME/latest, models:/NAME@ALIAS (store: MLFLOW_TRACKING_URI)"
+)
 
 
 def _positive_int(text: str) -> int:
@@ -43,6 +50,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nlp-lstm", description="Declarative LSTM pipelines for NLP: train, evaluate, predict, tracked in MLflow."
@@ -51,30 +88,39 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="validate, train, evaluate, save and log a pipeline to MLflow (or resume one)",
+        "run",
+        help="validate, train, evaluate, save and log a pipeline to MLflow (or resume one)",
         description="Validate the config, preprocess, train, evaluate on the test split, save the trained "
         "pipeline and log the run to MLflow. Prints the run id, the saved model's path and the test metrics. "
         "A run writes a resume checkpoint after every epoch: if it is stopped (Ctrl-C, kill, crash, reboot), "
         "`--resume` continues it in the same folder and MLflow run.",
     )
     _add_config_arguments(run, optional=True)
-    run.add_argument("--register", metavar="NAME", default=None,
-                     help="register the run's pipeline model under NAME in the MLflow registry (tracking.register_model)")
     run.add_argument(
-        "--resume", metavar="FOLDER|RUN_ID", default=None,
+        "--register",
+        metavar="NAME",
+        default=None,
+        help="register the run's pipeline model under NAME in the MLflow registry (tracking.register_model)",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="FOLDER|RUN_ID",
+        default=None,
         help="continue an interrupted run: its folder (as `run` printed) or its MLflow run id. CONFIG is then "
         "optional (default: the run's saved config); only training.epochs may change",
     )
 
     validate = commands.add_parser(
-        "validate", help="check a pipeline config (and its data files) without training",
+        "validate",
+        help="check a pipeline config (and its data files) without training",
         description="Validate a pipeline config. Exit 0 if valid, non-zero with every problem listed.",
     )
     _add_config_arguments(validate)
     validate.add_argument("--print", dest="print_config", action="store_true", help="print the resolved config")
 
     predict = commands.add_parser(
-        "predict", help="predict with a saved pipeline: one text per line in, one JSON object per line out",
+        "predict",
+        help="predict with a saved pipeline: one text per line in, one JSON object per line out",
         description="Read one text per line (stdin by default) and write one JSON object per line to stdout.",
     )
     predict.add_argument("model_dir", metavar="MODEL", help=_MODEL_HELP)
@@ -82,32 +128,65 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--encoding", default="utf-8", help="encoding of the input (default utf-8; a BOM is dropped)")
     predict.add_argument("--batch-size", type=_positive_int, default=256, help="texts per batch (default 256)")
 
+    generate = commands.add_parser(
+        "generate",
+        help="continue prompts with a saved language model",
+        description="Print each prompt followed by its generated continuation, one per line (--json: one JSON "
+        "object per line). Settings not given come from the model's `generation` config.",
+    )
+    generate.add_argument("model_dir", metavar="MODEL", help=_MODEL_HELP)
+    generate.add_argument(
+        "--prompt",
+        action="append",
+        default=None,
+        help="text to continue (repeatable; default: one per line of --input "
+        "or stdin; an empty prompt starts a text from nothing)",
+    )
+    generate.add_argument("--input", type=Path, default=None, help="file of prompts, one per line")
+    generate.add_argument("--encoding", default="utf-8", help="encoding of the input (default utf-8)")
+    generate.add_argument("--max-tokens", type=_positive_int, default=None, help="units to generate at most")
+    generate.add_argument("--temperature", type=_non_negative_float, default=None, help="0 = greedy")
+    generate.add_argument("--top-k", type=_non_negative_int, default=None, help="sample among the k likeliest (0: all)")
+    generate.add_argument("--top-p", type=_probability, default=None, help="nucleus sampling: smallest set with mass p")
+    generate.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    generate.add_argument("--json", action="store_true", help="one {prompt, continuation} JSON object per line")
+
     evaluate = commands.add_parser(
-        "evaluate", help="metrics of a saved pipeline on a labelled file, as JSON",
+        "evaluate",
+        help="metrics of a saved pipeline on a labelled file, as JSON",
         description="Evaluate a saved pipeline on a labelled file read with the pipeline's own data settings.",
     )
     evaluate.add_argument("model_dir", metavar="MODEL", help=_MODEL_HELP)
     evaluate.add_argument(
-        "--data", type=Path, required=True,
+        "--data",
+        type=Path,
+        required=True,
         help="labelled file in the training data's format (translation: PREFIX of the PREFIX.src/PREFIX.tgt files)",
     )
     evaluate.add_argument("--predictions-out", type=Path, default=None, help="also write predictions to this file")
 
     info = commands.add_parser(
-        "info", help="backend, devices, and whether a config's recurrent layers run the fused GPU kernel",
+        "info",
+        help="backend, devices, and whether a config's recurrent layers run the fused GPU kernel",
         description="Print the Keras backend and its devices; with a config, say for each recurrent layer "
         "whether it will run the fused (cuDNN) kernel on a GPU, or what prevents it.",
     )
     info.add_argument("config", type=Path, nargs="?", default=None, help="pipeline YAML file (optional)")
     info.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="as for `run`",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="as for `run`",
     )
 
     serve = commands.add_parser(
-        "serve", help="serve a pipeline over HTTP with MLflow's scoring server (POST /invocations)",
+        "serve",
+        help="serve a pipeline over HTTP with MLflow's scoring server (POST /invocations)",
         description="Serve a pipeline with MLflow's scoring server: POST JSON to /invocations "
-        "({\"inputs\": [\"a text\", ...]} or {\"dataframe_split\": {\"columns\": [\"text\"], \"data\": [...]}}, "
-        "optionally {\"params\": {\"beam_size\": 1}}) and get {\"predictions\": [...]}, one answer per text, as "
+        '({"inputs": ["a text", ...]} or {"dataframe_split": {"columns": ["text"], "data": [...]}}, '
+        'optionally {"params": {"beam_size": 1}}) and get {"predictions": [...]}, one answer per text, as '
         "`predict` gives it. GET /ping answers when the model is loaded.",
     )
     serve.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
@@ -116,51 +195,79 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
 
     sweep = commands.add_parser(
-        "sweep", help="search hyperparameters with Optuna: one nested MLflow run per trial, resumable",
+        "sweep",
+        help="search hyperparameters with Optuna: one nested MLflow run per trial, resumable",
         description="Run trials of a pipeline with values drawn from a search space (TPE by default), each a full "
         "run nested under one parent MLflow run, pruning unpromising trials on the monitored validation metric. "
         "The Optuna study is stored beside the MLflow store: the same command again continues it.",
     )
     _add_config_arguments(sweep)
-    sweep.add_argument("--space", type=Path, required=True, metavar="SPACE.yaml",
-                       help="dotted config keys -> {choice: [...]}, {int: [low, high]} or {float: [low, high], log: true}")
+    sweep.add_argument(
+        "--space",
+        type=Path,
+        required=True,
+        metavar="SPACE.yaml",
+        help="dotted config keys -> {choice: [...]}, {int: [low, high]} or {float: [low, high], log: true}",
+    )
     sweep.add_argument("--trials", type=_positive_int, default=20, help="trials the study should hold (default 20)")
     sweep.add_argument("--jobs", type=_positive_int, default=1, help="trials at once, in separate processes")
     sweep.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     sweep.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe")
     sweep.add_argument("--seed", type=int, default=None, help="the sampler's seed")
-    sweep.add_argument("--storage", default=None,
-                       help="Optuna storage URL (default: optuna.db beside a sqlite MLflow store); share a database "
-                       "to let several machines work on one study")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL (default: optuna.db beside a sqlite MLflow store); share a database "
+        "to let several machines work on one study",
+    )
     sweep.add_argument("--study-name", default=None, help="default: the pipeline, the space file and a digest of both")
-    sweep.add_argument("--first", action="append", default=[], metavar="KEY=VALUE,...",
-                       help="a trial to run before the sampler's (e.g. the shipped setting); repeatable")
-    sweep.add_argument("--prune-after", type=int, default=5, metavar="TRIALS",
-                       help="trials that finish before the median pruner stops any (default 5)")
-    sweep.add_argument("--prune-warmup", type=int, default=1, metavar="EPOCHS",
-                       help="epochs every trial runs before it can be pruned (default 1)")
+    sweep.add_argument(
+        "--first",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE,...",
+        help="a trial to run before the sampler's (e.g. the shipped setting); repeatable",
+    )
+    sweep.add_argument(
+        "--prune-after",
+        type=int,
+        default=5,
+        metavar="TRIALS",
+        help="trials that finish before the median pruner stops any (default 5)",
+    )
+    sweep.add_argument(
+        "--prune-warmup",
+        type=int,
+        default=1,
+        metavar="EPOCHS",
+        help="epochs every trial runs before it can be pruned (default 1)",
+    )
     sweep.add_argument("--register", metavar="NAME", default=None, help="register the best trial's pipeline model")
 
     compare = commands.add_parser(
-        "compare", help="the finished runs of experiments, best first by a metric, with the params that differ",
+        "compare",
+        help="the finished runs of experiments, best first by a metric, with the params that differ",
         description="Tabulate finished runs (of the named experiments, default all with nlp_lstm runs) sorted by "
-        "a metric (default the task's: test_accuracy, test_f1, test_bleu), showing only the params that differ.",
+        "a metric (default: the task's headline test metric, e.g. test_f1 for ner), showing only the params that differ.",
     )
     compare.add_argument("experiments", nargs="*", metavar="EXPERIMENT", help="experiment names (default: all)")
     compare.add_argument("--metric", default=None, help="metric to sort by (lower first for losses and times)")
     compare.add_argument("--top", type=_positive_int, default=None, help="show this many runs")
     compare.add_argument("--format", dest="fmt", choices=("table", "csv", "json", "markdown"), default="table")
-    compare.add_argument("--tracking-uri", default=None,
-                         help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    compare.add_argument(
+        "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)"
+    )
 
     runs = commands.add_parser(
-        "runs", help="list the MLflow runs still marked RUNNING, and mark those whose process died KILLED",
+        "runs",
+        help="list the MLflow runs still marked RUNNING, and mark those whose process died KILLED",
         description="List the runs of a tracking store that are marked RUNNING, with whether their process is "
         "alive. A run killed with SIGKILL (or lost in a crash or reboot) cannot close its MLflow run; "
         "`--cleanup` marks such runs of this host KILLED (`nlp-lstm run` does it too before it starts).",
     )
-    runs.add_argument("--tracking-uri", default=None,
-                      help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    runs.add_argument(
+        "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)"
+    )
     runs.add_argument("--cleanup", action="store_true", help="mark the dead runs of this host KILLED")
     return parser
 
@@ -230,6 +337,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from nlp_lstm.data.readers import read_lines
+    from nlp_lstm.pipeline import load_pipeline
+
+    if args.prompt is not None:
+        prompts = list(args.prompt)
+    elif args.input is not None:
+        prompts = read_lines(args.input, args.encoding)
+    else:
+        prompts = read_lines(sys.stdin, args.encoding, name="<stdin>")
+    pipeline = load_pipeline(args.model_dir)
+    if not hasattr(pipeline, "generate"):
+        raise UsageError(f"{args.model_dir}: a {pipeline.task} model; generate needs a language model")
+    continuations = pipeline.generate(
+        prompts,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    for prompt, continuation in zip(prompts, continuations):
+        if args.json:
+            print(json.dumps({"prompt": prompt, "continuation": continuation}, ensure_ascii=False))
+        else:
+            print(prompt + continuation)
+    return EXIT_OK
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nlp_lstm.pipeline import evaluate_saved
 
@@ -238,9 +374,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import tempfile
-
     import signal
+    import tempfile
 
     from nlp_lstm.tracking.models import check_pipeline_uri, is_mlflow_uri, save_pipeline_pyfunc, serve
 
@@ -264,10 +399,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from nlp_lstm.sweep import SweepSettings, run_sweep
 
     settings = SweepSettings(
-        config_path=str(args.config), space_path=str(args.space), overrides=list(args.overrides), trials=args.trials,
-        jobs=args.jobs, timeout=args.timeout, sampler=args.sampler, seed=args.seed, storage=args.storage,
-        study_name=args.study_name, first=list(args.first), pruner_startup_trials=args.prune_after,
-        pruner_warmup_epochs=args.prune_warmup, register=args.register,
+        config_path=str(args.config),
+        space_path=str(args.space),
+        overrides=list(args.overrides),
+        trials=args.trials,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        sampler=args.sampler,
+        seed=args.seed,
+        storage=args.storage,
+        study_name=args.study_name,
+        first=list(args.first),
+        pruner_startup_trials=args.prune_after,
+        pruner_warmup_epochs=args.prune_warmup,
+        register=args.register,
     )
     if args.register is not None:  # checked like tracking.register_model, before any trial runs
         load_config(args.config, [*args.overrides, f"tracking.register_model={json.dumps(args.register)}"])
@@ -334,9 +479,18 @@ _python_show_warning = warnings.showwarning
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "validate": _cmd_validate, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
-               "info": _cmd_info, "runs": _cmd_runs, "serve": _cmd_serve,
-               "compare": _cmd_compare, "sweep": _cmd_sweep}
+    handler = {
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "predict": _cmd_predict,
+        "evaluate": _cmd_evaluate,
+        "generate": _cmd_generate,
+        "info": _cmd_info,
+        "runs": _cmd_runs,
+        "serve": _cmd_serve,
+        "compare": _cmd_compare,
+        "sweep": _cmd_sweep,
+    }
     previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return handler[args.command](args)

@@ -3,8 +3,8 @@ will run the fused (cuDNN) kernel on a GPU."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from pydantic import BaseModel
 
@@ -61,21 +61,38 @@ def recurrent_layers(config: PipelineConfig, backend: str) -> list[RecurrentLaye
     for key, rnn in _recurrent_sections(config.model, "model."):
         mode = "length-aware, no mask" if rnn.fused != "off" else "masked Bidirectional"
         direction = "bidirectional " if rnn.bidirectional else ""
-        reports.append(RecurrentLayerReport(
-            key, f"{rnn.layers} x {direction}{rnn.cell}, {rnn.units} units ({mode})", fused_kernel_blockers(rnn, backend)
-        ))
+        reports.append(
+            RecurrentLayerReport(
+                key,
+                f"{rnn.layers} x {direction}{rnn.cell}, {rnn.units} units ({mode})",
+                fused_kernel_blockers(rnn, backend),
+            )
+        )
     chars = getattr(config.model, "char_features", None)
     if chars is not None and chars.enabled and chars.encoder == "lstm":
         settings = RecurrentConfig(units=chars.lstm_units)
-        reports.append(RecurrentLayerReport("model.char_features", f"bidirectional lstm over characters, "
-                                            f"{chars.lstm_units} units (length-aware, no mask)",
-                                            fused_kernel_blockers(settings, backend)))
+        reports.append(
+            RecurrentLayerReport(
+                "model.char_features",
+                f"bidirectional lstm over characters, {chars.lstm_units} units (length-aware, no mask)",
+                fused_kernel_blockers(settings, backend),
+            )
+        )
     decoder = getattr(config.model, "decoder", None)
     if isinstance(decoder, DecoderConfig):
-        blockers = ["input_feeding is true: each step reads the previous attentional vector, so the decoder "
-                    "steps through its LSTM cells in an ops.scan"] if decoder.input_feeding else []
-        reports.append(RecurrentLayerReport("model.decoder", f"{decoder.layers} x lstm, {decoder.units} units "
-                                            "(teacher-forced, no mask)", blockers))
+        blockers = (
+            [
+                "input_feeding is true: each step reads the previous attentional vector, so the decoder "
+                "steps through its LSTM cells in an ops.scan"
+            ]
+            if decoder.input_feeding
+            else []
+        )
+        reports.append(
+            RecurrentLayerReport(
+                "model.decoder", f"{decoder.layers} x lstm, {decoder.units} units (teacher-forced, no mask)", blockers
+            )
+        )
     return reports
 
 
@@ -103,7 +120,9 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
             lines.append(f"  {report.key}: {report.description}: {verdict}")
         training = config.training
         line = f"  training: mixed_precision {training.mixed_precision}, jit_compile {training.jit_compile}"
-        scanning = _part_scanning_over_time(config) if backend == "tensorflow" and training.jit_compile is True else None
+        scanning = (
+            _part_scanning_over_time(config) if backend == "tensorflow" and training.jit_compile is True else None
+        )
         if scanning:
             line += f" (falls back to off on tensorflow: {scanning} runs an ops.scan XLA cannot differentiate)"
         lines.append(line)

@@ -48,8 +48,9 @@ def read_manifest(directory: Path, known_tasks: tuple[str, ...] | None = None) -
             f"reads format {PIPELINE_FORMAT} and older: upgrade nlp_lstm to load it"
         )
     if known_tasks is not None and manifest["task"] not in known_tasks:
-        raise ModelDirError(f"{path}: task {manifest['task']!r} is not one this nlp_lstm knows "
-                            f"({', '.join(known_tasks)})")
+        raise ModelDirError(
+            f"{path}: task {manifest['task']!r} is not one this nlp_lstm knows ({', '.join(known_tasks)})"
+        )
     return manifest
 
 
@@ -102,8 +103,10 @@ def load_keras_model(directory: Path):
     except (KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:
         raise ModelDirError(f"{path}: damaged (no readable config.json: {exc})") from None
     if _holds_lambda(config):
-        raise ModelDirError(f"{path}: holds a Lambda layer (arbitrary Python code), which nlp_lstm never writes; "
-                            "refused (Keras safe mode)")
+        raise ModelDirError(
+            f"{path}: holds a Lambda layer (arbitrary Python code), which nlp_lstm never writes; "
+            "refused (Keras safe mode)"
+        )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged or foreign archive
@@ -125,8 +128,10 @@ def load_best_weights(model, directory: Path) -> None:
     """The best epoch so far of an unfinished run, from its checkpoint."""
     path = directory / CHECKPOINTS / BEST_WEIGHTS
     if not path.exists():
-        raise ModelDirError(f"{directory}: an unfinished run that has not finished an epoch yet "
-                            f"({CHECKPOINTS}/{BEST_WEIGHTS} missing): nothing to predict with")
+        raise ModelDirError(
+            f"{directory}: an unfinished run that has not finished an epoch yet "
+            f"({CHECKPOINTS}/{BEST_WEIGHTS} missing): nothing to predict with"
+        )
     try:
         model.load_weights(path)
     except Exception as exc:

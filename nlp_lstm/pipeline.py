@@ -14,22 +14,35 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nlp_lstm.config.loader import flatten_config, load_config
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import DataError, InputWarning, ModelDirError, Terminated, UsageError
 from nlp_lstm.files import (
-    atomic_write_text, create_unique_directory, exclusive_lock, file_fingerprint, remove_temporaries,
+    atomic_write_text,
+    create_unique_directory,
+    exclusive_lock,
+    file_fingerprint,
+    remove_temporaries,
 )
-from nlp_lstm.tracking.liveness import process_alive, process_tags
 from nlp_lstm.model_dir import (
-    CHECKPOINTS, FINISHED, LOCK, MANIFEST, RESUME_STATE, TRAINING, is_finished, load_saved_config, read_manifest,
+    CHECKPOINTS,
+    FINISHED,
+    LOCK,
+    MANIFEST,
+    RESUME_STATE,
+    TRAINING,
+    is_finished,
+    load_saved_config,
+    read_manifest,
     write_manifest,
 )
+from nlp_lstm.tracking.liveness import process_alive, process_tags
 
 if TYPE_CHECKING:  # Keras loads with the tasks: only when a run or a model needs them
     from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
@@ -93,8 +106,13 @@ def changes_in_short(overrides: Mapping[str, Any], limit: int = 48) -> str:
 
 
 def run_pipeline(
-    config: PipelineConfig, config_path: str | Path | None = None, log: Callable[[str], None] = print,
-    *, resume: ResumePoint | None = None, parent_run_id: str | None = None, epoch_callbacks: Sequence[Any] = (),
+    config: PipelineConfig,
+    config_path: str | Path | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    resume: ResumePoint | None = None,
+    parent_run_id: str | None = None,
+    epoch_callbacks: Sequence[Any] = (),
     run_tags: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Train, evaluate, save and track one pipeline run (or continue `resume`). Returns where everything went.
@@ -125,8 +143,19 @@ def run_pipeline(
     model_dir = resume.model_dir if resume is not None else _new_run_folder(config)
     try:
         with _training_in(model_dir):
-            return _run(task, splits, config, config_path, model_dir, fingerprints, resume, log, parent_run_id,
-                        epoch_callbacks, run_tags or {})
+            return _run(
+                task,
+                splits,
+                config,
+                config_path,
+                model_dir,
+                fingerprints,
+                resume,
+                log,
+                parent_run_id,
+                epoch_callbacks,
+                run_tags or {},
+            )
     except (KeyboardInterrupt, Terminated):
         if (model_dir / MANIFEST).exists():
             log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}")
@@ -158,25 +187,43 @@ def _new_run_folder(config: PipelineConfig) -> Path:
     requested = config.tracking.run_name or f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     base = _safe_name(requested)
     model_dir = create_unique_directory(config.output_dir, base)
-    config.tracking.run_name = requested + model_dir.name[len(base):]
+    config.tracking.run_name = requested + model_dir.name[len(base) :]
     return model_dir
 
 
-def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, model_dir: Path,
-         fingerprints: list[dict[str, Any]], resume: ResumePoint | None, log: Callable[[str], None],
-         parent_run_id: str | None, epoch_callbacks: Sequence[Any], run_tags: Mapping[str, str]) -> RunResult:
+def _run(
+    task: Task,
+    splits: DataSplits,
+    config: PipelineConfig,
+    config_path,
+    model_dir: Path,
+    fingerprints: list[dict[str, Any]],
+    resume: ResumePoint | None,
+    log: Callable[[str], None],
+    parent_run_id: str | None,
+    epoch_callbacks: Sequence[Any],
+    run_tags: Mapping[str, str],
+) -> RunResult:
     from nlp_lstm.evaluation.curves import plot_learning_curves
     from nlp_lstm.tracking.mlflow_run import RunTracker
     from nlp_lstm.training.trainer import dtype_policy, train_model
 
     state = resume.state if resume is not None else None
-    with RunTracker(config, config_path, run_id=resume.run_id if resume else None, model_dir=model_dir,
-                    tracking_uri=resume.tracking_uri if resume else None, parent_run_id=parent_run_id,
-                    tags=run_tags) as tracker:
+    with RunTracker(
+        config,
+        config_path,
+        run_id=resume.run_id if resume else None,
+        model_dir=model_dir,
+        tracking_uri=resume.tracking_uri if resume else None,
+        parent_run_id=parent_run_id,
+        tags=run_tags,
+    ) as tracker:
         for name in ("train", "validation", "test"):
             data = getattr(splits, name)
             tracker.log_dataset(
-                task.data_frame(data), source=splits.files[name], name=f"{config.name}-{name}",
+                task.data_frame(data),
+                source=splits.files[name],
+                name=f"{config.name}-{name}",
                 context={"validation": "eval"}.get(name, name if name != "train" else "training"),
             )
         with dtype_policy(config.training.mixed_precision):
@@ -193,26 +240,35 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
             }
         )
         run_info = {
-            "mlflow_run_id": tracker.run_id, "tracking_uri": _absolute_uri(tracker.tracking_uri),
-            "working_directory": os.getcwd(), "process": process_tags(), "data": fingerprints,
+            "mlflow_run_id": tracker.run_id,
+            "tracking_uri": _absolute_uri(tracker.tracking_uri),
+            "working_directory": os.getcwd(),
+            "process": process_tags(),
+            "data": fingerprints,
         }
         # The folder is usable from now on: `predict` loads its best epoch so far, `--resume` continues it.
         pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=resume is None)
         checkpoints = model_dir / CHECKPOINTS
         if state is not None:
             tracker.log_missing_epochs(state.history)
-            log(f"resuming {model_dir} after epoch {state.epochs_done}"
-                + (" (training had ended; evaluating)" if state.complete(config.training.epochs) else ""))
+            log(
+                f"resuming {model_dir} after epoch {state.epochs_done}"
+                + (" (training had ended; evaluating)" if state.complete(config.training.epochs) else "")
+            )
         else:
             log(f"model: {pipeline.model.count_params():,} parameters; saving to {model_dir}")
         outcome = train_model(
-            pipeline.model, train_batches, val_batches, config.training,
+            pipeline.model,
+            train_batches,
+            val_batches,
+            config.training,
             checkpoint_dir=checkpoints,
             # Task callbacks add validation metrics to the logs, so they run before the checkpoints (and early
             # stopping); the logger runs after the resume state is written.
             callbacks=task.callbacks(pipeline, splits),
             after_checkpoint=[tracker.epoch_logger(), *epoch_callbacks],
-            resume=state, metadata={"mlflow_run_id": tracker.run_id},
+            resume=state,
+            metadata={"mlflow_run_id": tracker.run_id},
         )
         train_tokens = int(train_batches.lengths.sum()) * outcome.epochs_run
         pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=False)  # the kept weights
@@ -233,15 +289,21 @@ def _run(task: Task, splits: DataSplits, config: PipelineConfig, config_path, mo
         atomic_write_text(model_dir / "metrics.json", json.dumps(metrics, indent=2))
         reports = evaluation.save(model_dir / "evaluation", prefix="test_")
         reports["learning_curves"] = plot_learning_curves(
-            outcome.history, config.training.early_stopping.monitor, outcome.best_epoch,
-            model_dir / "evaluation" / "learning_curves.png")
+            outcome.history,
+            config.training.early_stopping.monitor,
+            outcome.best_epoch,
+            model_dir / "evaluation" / "learning_curves.png",
+        )
 
         for path in reports.values():
             tracker.log_artifact(path, "evaluation")
         tracker.log_artifact(model_dir / "preprocessing", "preprocessing")
-        tracker.log_keras_model(pipeline.model)
-        finished = {**pipeline.manifest_for(FINISHED, run_info), "epochs_run": outcome.epochs_run,
-                    "best_epoch": outcome.best_epoch}
+        tracker.log_keras_model(pipeline.model, pipeline.model_io()[0], pipeline.output_name)
+        finished = {
+            **pipeline.manifest_for(FINISHED, run_info),
+            "epochs_run": outcome.epochs_run,
+            "best_epoch": outcome.best_epoch,
+        }
         tracker.log_pipeline_model(model_dir, pipeline, manifest=finished)
         tracker.log_final_metrics(metrics, dataset="test")  # after the models: linked to the pipeline model
         tracker.log_final_metrics(timings)
@@ -270,9 +332,11 @@ def _check_same_data(model_dir: Path, fingerprints: list[dict[str, Any]]) -> Non
     for now in fingerprints:
         then = before.get(now["path"])
         if then is not None and then != now:
-            raise DataError(f"{now['path']}: changed since the run in {model_dir} started (size {then['size']} -> "
-                            f"{now['size']} bytes, content differs); resuming would train on other data. Start a "
-                            "new run instead")
+            raise DataError(
+                f"{now['path']}: changed since the run in {model_dir} started (size {then['size']} -> "
+                f"{now['size']} bytes, content differs); resuming would train on other data. Start a "
+                "new run instead"
+            )
 
 
 def _absolute_uri(uri: str | None) -> str | None:
@@ -291,7 +355,9 @@ def _mark_dead_runs(tracking_uri: str | None, log: Callable[[str], None]) -> Non
 
 # ----------------------------------------------------------------------------------------------- resume
 def resume_pipeline(
-    target: str | Path, overrides: Iterable[str] = (), config_path: str | Path | None = None,
+    target: str | Path,
+    overrides: Iterable[str] = (),
+    config_path: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> RunResult:
     """Continue the interrupted run in folder `target` (or the MLflow run with that id) where it stopped.
@@ -307,19 +373,25 @@ def resume_pipeline(
     model_dir = _locate_run(target, overrides.get("tracking.uri")).resolve()
     config_path = Path(config_path).resolve() if config_path is not None else None
     if model_dir.is_dir() and not (model_dir / MANIFEST).exists():
-        raise UsageError(f"--resume {target}: the run stopped before its training started (no {MANIFEST} in "
-                         f"{model_dir}); start it again")
+        raise UsageError(
+            f"--resume {target}: the run stopped before its training started (no {MANIFEST} in "
+            f"{model_dir}); start it again"
+        )
     manifest = read_manifest(model_dir)
     if is_finished(manifest):
-        raise UsageError(f"--resume {target}: the run in {model_dir} finished; there is nothing to resume (start a "
-                         "new run to train more)")
+        raise UsageError(
+            f"--resume {target}: the run in {model_dir} finished; there is nothing to resume (start a "
+            "new run to train more)"
+        )
     run = manifest.get("run", {})
     _refuse_if_running(model_dir, run)
     saved = load_saved_config(model_dir, manifest["task"])
     working_directory = Path(run.get("working_directory") or os.getcwd())
     if not working_directory.is_dir():
-        raise UsageError(f"--resume {target}: the run's working directory {working_directory} is gone (its relative "
-                         "paths are resolved there)")
+        raise UsageError(
+            f"--resume {target}: the run's working directory {working_directory} is gone (its relative "
+            "paths are resolved there)"
+        )
     with contextlib.chdir(working_directory):  # relative paths mean what they meant
         if config_path is not None:
             requested = load_config(config_path, overrides)
@@ -335,11 +407,14 @@ def resume_pipeline(
         state = read_training_state(state_path) if state_path.exists() else None
         run_id = run.get("mlflow_run_id") if saved.tracking.enabled else None
         if state is not None and state.metadata.get("mlflow_run_id") != run_id:
-            raise ModelDirError(f"{state_path}: written by MLflow run {state.metadata.get('mlflow_run_id')}, but "
-                                f"{MANIFEST} names {run_id}; the folder mixes two runs")
+            raise ModelDirError(
+                f"{state_path}: written by MLflow run {state.metadata.get('mlflow_run_id')}, but "
+                f"{MANIFEST} names {run_id}; the folder mixes two runs"
+            )
         log(f"resume state: {describe_state(state)}" if state else "no epoch had finished: training starts over")
-        return run_pipeline(requested, config_path, log,
-                            resume=ResumePoint(model_dir, run_id, state, run.get("tracking_uri")))
+        return run_pipeline(
+            requested, config_path, log, resume=ResumePoint(model_dir, run_id, state, run.get("tracking_uri"))
+        )
 
 
 def _locate_run(target: str | Path, tracking_uri: str | None) -> Path:
@@ -356,8 +431,10 @@ def _locate_run(target: str | Path, tracking_uri: str | None) -> Path:
     try:
         run = client.get_run(str(target))
     except mlflow.exceptions.MlflowException:
-        raise UsageError(f"--resume {target}: no such run in {client.tracking_uri} (set tracking.uri or "
-                         "MLFLOW_TRACKING_URI to its store)") from None
+        raise UsageError(
+            f"--resume {target}: no such run in {client.tracking_uri} (set tracking.uri or "
+            "MLFLOW_TRACKING_URI to its store)"
+        ) from None
     folder = run.data.tags.get(MODEL_DIR_TAG)
     if folder is None:
         raise UsageError(f"--resume {target}: the run records no model folder (not started by this nlp_lstm)")
@@ -373,19 +450,25 @@ def _refuse_if_running(model_dir: Path, run: Mapping[str, Any]) -> None:
 
     process = run.get("process", {})
     if process.get(PID_TAG) != str(os.getpid()) and process_alive(process):
-        raise UsageError(f"--resume {model_dir}: its run is still going (process {process[PID_TAG]} on this host); "
-                         "stop it first")
+        raise UsageError(
+            f"--resume {model_dir}: its run is still going (process {process[PID_TAG]} on this host); stop it first"
+        )
 
 
 def _refuse_changes(saved: PipelineConfig, requested: PipelineConfig, target) -> None:
     before, after = flatten_config(saved), flatten_config(requested)
-    changed = [key for key in sorted(set(before) | set(after))
-               if before.get(key) != after.get(key) and key not in RESUMABLE_CHANGES]
+    changed = [
+        key
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key) and key not in RESUMABLE_CHANGES
+    ]
     if changed:
         shown = ", ".join(f"{key} ({before.get(key)!r} -> {after.get(key)!r})" for key in changed[:5])
         more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-        raise UsageError(f"--resume {target}: the config differs from the run's in {shown}{more}; only training.epochs "
-                         "may change when resuming (start a new run for the rest)")
+        raise UsageError(
+            f"--resume {target}: the config differs from the run's in {shown}{more}; only training.epochs "
+            "may change when resuming (start a new run for the rest)"
+        )
 
 
 # ------------------------------------------------------------------------------------------ saved folders
@@ -400,12 +483,19 @@ def load_pipeline(model_dir: str | Path) -> TrainedPipeline:
     model_dir = download_pipeline(str(model_dir)) if is_mlflow_uri(model_dir) else Path(model_dir)
     pipeline = load_folder(model_dir)
     if pipeline.unfinished:
-        warnings.warn(InputWarning(f"{model_dir} is the folder of an unfinished run: using its best epoch so far "
-                                   f"(continue it with: nlp-lstm run --resume {model_dir})"), stacklevel=2)
+        warnings.warn(
+            InputWarning(
+                f"{model_dir} is the folder of an unfinished run: using its best epoch so far "
+                f"(continue it with: nlp-lstm run --resume {model_dir})"
+            ),
+            stacklevel=2,
+        )
     return pipeline
 
 
-def evaluate_saved(model_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None) -> dict[str, Any]:
+def evaluate_saved(
+    model_dir: str | Path, data_path: str | Path, predictions_out: str | Path | None = None
+) -> dict[str, Any]:
     """Metrics of a saved pipeline on a labelled file (read with the pipeline's own data settings); with
     `predictions_out`, also its predictions there (the folder is created first, so a bad path costs nothing)."""
     out = Path(predictions_out) if predictions_out is not None else None
@@ -421,8 +511,9 @@ def evaluate_saved(model_dir: str | Path, data_path: str | Path, predictions_out
         try:
             pipeline.write_predictions(data, out)
         except OSError as exc:
-            raise UsageError(f"--predictions-out {out}: cannot write ({exc.strerror or exc}); the metrics were "
-                             f"{json.dumps(metrics)}") from None
+            raise UsageError(
+                f"--predictions-out {out}: cannot write ({exc.strerror or exc}); the metrics were {json.dumps(metrics)}"
+            ) from None
     return metrics
 
 

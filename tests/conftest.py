@@ -13,10 +13,26 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-POSITIVE = ["a wonderful, moving film", "great acting and a clever plot", "i loved it", "brilliant and funny",
-            "a joy to watch", "superb work", "charming and warm", "excellent story"]
-NEGATIVE = ["a dull, boring mess", "terrible acting and a lazy plot", "i hated it", "awful and tedious",
-            "a waste of time", "bad work", "cold and lifeless", "poor story"]
+POSITIVE = [
+    "a wonderful, moving film",
+    "great acting and a clever plot",
+    "i loved it",
+    "brilliant and funny",
+    "a joy to watch",
+    "superb work",
+    "charming and warm",
+    "excellent story",
+]
+NEGATIVE = [
+    "a dull, boring mess",
+    "terrible acting and a lazy plot",
+    "i hated it",
+    "awful and tedious",
+    "a waste of time",
+    "bad work",
+    "cold and lifeless",
+    "poor story",
+]
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "label")) -> Path:
@@ -50,9 +66,9 @@ def tiny_sentiment_yaml(tmp_path: Path, sentiment_files: dict[str, Path]) -> Pat
         f"""
 task: sentiment
 data:
-  train: {sentiment_files['train']}
-  validation: {sentiment_files['validation']}
-  test: {sentiment_files['test']}
+  train: {sentiment_files["train"]}
+  validation: {sentiment_files["validation"]}
+  test: {sentiment_files["test"]}
 preprocessing:
   max_length: 16
 model:
@@ -62,23 +78,32 @@ training:
   epochs: 1
   batch_size: 8
 tracking:
-  uri: sqlite:///{tmp_path / 'mlflow.db'}
+  uri: sqlite:///{tmp_path / "mlflow.db"}
   experiment: tests
-output_dir: {tmp_path / 'outputs'}
+output_dir: {tmp_path / "outputs"}
 """,
         encoding="utf-8",
     )
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None, env: dict | None = None,
-            input_bytes: bytes | None = None):
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    env: dict | None = None,
+    input_bytes: bytes | None = None,
+):
     """Run `nlp-lstm` in a fresh Python process (as a user would); `input_bytes` feeds stdin raw bytes."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(
-        [sys.executable, "-m", "nlp_lstm.cli", *args], cwd=cwd or REPO,
-        input=input_bytes if input_bytes is not None else stdin, capture_output=True,
-        text=input_bytes is None, env=full_env, timeout=600,
+        [sys.executable, "-m", "nlp_lstm.cli", *args],
+        cwd=cwd or REPO,
+        input=input_bytes if input_bytes is not None else stdin,
+        capture_output=True,
+        text=input_bytes is None,
+        env=full_env,
+        timeout=600,
     )
     if input_bytes is not None:
         result.stdout, result.stderr = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")

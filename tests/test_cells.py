@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras.ops import convert_to_numpy as to_numpy
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from nlp_lstm.config.loader import load_config
 from nlp_lstm.errors import ConfigError
@@ -63,11 +63,14 @@ def mlstm_reference(weights, xs):
     return np.stack(outputs, 1), h, c
 
 
-@pytest.mark.parametrize("cell_class,reference", [
-    (PeepholeLSTMCell, peephole_reference),
-    (CIFGLSTMCell, cifg_reference),
-    (MultiplicativeLSTMCell, mlstm_reference),
-])
+@pytest.mark.parametrize(
+    "cell_class,reference",
+    [
+        (PeepholeLSTMCell, peephole_reference),
+        (CIFGLSTMCell, cifg_reference),
+        (MultiplicativeLSTMCell, mlstm_reference),
+    ],
+)
 def test_cell_matches_numpy_reference(cell_class, reference):
     rng = np.random.default_rng(3)
     rnn = keras.layers.RNN(cell_class(UNITS), return_sequences=True, return_state=True)
@@ -86,7 +89,7 @@ def test_forget_bias_initialisation():
     peephole, cifg = PeepholeLSTMCell(UNITS), CIFGLSTMCell(UNITS)
     peephole.build((None, INPUT_DIM))
     cifg.build((None, INPUT_DIM))
-    np.testing.assert_array_equal(to_numpy(peephole.bias)[UNITS:2 * UNITS], 1.0)
+    np.testing.assert_array_equal(to_numpy(peephole.bias)[UNITS : 2 * UNITS], 1.0)
     # CIFG's forget gate is 1 - input gate: an input-gate bias of -1 starts it at sigmoid(1), like an LSTM's
     np.testing.assert_array_equal(to_numpy(cifg.bias)[:UNITS], -1.0)
     assert cifg.kernel.shape == (INPUT_DIM, 3 * UNITS)
@@ -104,17 +107,19 @@ def test_variant_encoder_saves_loads_and_applies_recurrent_dropout(cell, tmp_pat
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(to_numpy(loaded(x)), inference, rtol=1e-6)
-    assert loaded.get_layer("encoder").recurrent_layers[0][0].cell.__class__ is encoder.recurrent_layers[0][0].cell.__class__
+    assert (
+        loaded.get_layer("encoder").recurrent_layers[0][0].cell.__class__
+        is encoder.recurrent_layers[0][0].cell.__class__
+    )
 
 
 def test_variant_cells_from_yaml_and_fused_require_names_the_cell():
     from typing import get_args
 
-    from nlp_lstm.config.schema import RecurrentConfig
-
     # the YAML schema and fused_kernels name the cells without importing Keras; cells.py and the encoder build
     # them: the lists must agree
     from nlp_lstm import fused_kernels
+    from nlp_lstm.config.schema import RecurrentConfig
     from nlp_lstm.models import cells
 
     assert set(get_args(RecurrentConfig.model_fields["cell"].annotation)) == set(CELLS)

@@ -14,8 +14,8 @@ import pytest
 
 from nlp_lstm.config.schema import TrainingConfig
 from nlp_lstm.errors import ModelDirError
-from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.model_dir import RESUME_STATE
+from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.training.checkpoints import read_training_state
 from nlp_lstm.training.trainer import compile_model, set_seed, train_model
 
@@ -50,7 +50,8 @@ def _model_and_config() -> tuple[keras.Model, TrainingConfig]:
     outputs = keras.layers.Dense(2, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     config = TrainingConfig(
-        epochs=EPOCHS, verbose=0,
+        epochs=EPOCHS,
+        verbose=0,
         optimizer={"learning_rate": 0.02, "ema_momentum": 0.8, "ema_start_epoch": 2},
         early_stopping={"monitor": "val_loss", "mode": "min", "patience": EPOCHS},
         lr_schedule={"reduce_on_plateau": True, "patience": 0, "factor": 0.5},
@@ -64,8 +65,15 @@ def _fit(directory, stop_after=None, resume=None, epochs=EPOCHS):
     config.epochs = epochs
     outcome = None
     try:
-        outcome = train_model(model, _data(64, 0), _data(24, 1), config, checkpoint_dir=directory,
-                              after_checkpoint=[_StopAfter(stop_after)] if stop_after else [], resume=resume)
+        outcome = train_model(
+            model,
+            _data(64, 0),
+            _data(24, 1),
+            config,
+            checkpoint_dir=directory,
+            after_checkpoint=[_StopAfter(stop_after)] if stop_after else [],
+            resume=resume,
+        )
     except KeyboardInterrupt:
         pass
     return model, outcome

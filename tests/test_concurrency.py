@@ -14,16 +14,19 @@ import mlflow
 import yaml
 
 
-
 def test_concurrent_creations_get_distinct_folders(tmp_path):
     """Twelve processes create the same folder name at the same instant."""
     count, start = 12, time.time() + 3  # all wait for one moment, after every interpreter has started
-    script = ("import sys, time\n"
-              "from nlp_lstm.files import create_unique_directory\n"
-              "while time.time() < float(sys.argv[1]): pass\n"
-              "print(create_unique_directory(sys.argv[2], 'same-name'))\n")
-    processes = [subprocess.Popen([sys.executable, "-c", script, str(start), str(tmp_path)], stdout=subprocess.PIPE,
-                                  text=True) for _ in range(count)]
+    script = (
+        "import sys, time\n"
+        "from nlp_lstm.files import create_unique_directory\n"
+        "while time.time() < float(sys.argv[1]): pass\n"
+        "print(create_unique_directory(sys.argv[2], 'same-name'))\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(start), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]
     folders = {process.communicate(timeout=120)[0].strip() for process in processes}
     assert all(process.returncode == 0 for process in processes)
     assert len(folders) == count
@@ -32,15 +35,35 @@ def test_concurrent_creations_get_distinct_folders(tmp_path):
 
 def test_runs_started_at_once_with_one_name_keep_their_own_models(tiny_sentiment_yaml, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "nlp_lstm.cli", "run", str(tiny_sentiment_yaml), "--set",
-               "tracking.run_name=twin", "--set", "tracking.log_model=false"]
-    processes = [subprocess.Popen(command + ["--set", f"training.seed={seed}"], cwd=tmp_path, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2, 3)]
+    command = [
+        sys.executable,
+        "-m",
+        "nlp_lstm.cli",
+        "run",
+        str(tiny_sentiment_yaml),
+        "--set",
+        "tracking.run_name=twin",
+        "--set",
+        "tracking.log_model=false",
+    ]
+    processes = [
+        subprocess.Popen(
+            command + ["--set", f"training.seed={seed}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2, 3)
+    ]
     outputs = [process.communicate(timeout=600) for process in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
-    folders = [Path(next(line for line in stdout.splitlines() if line.startswith("model saved:")).split()[-1])
-               for stdout, _ in outputs]
+    folders = [
+        Path(next(line for line in stdout.splitlines() if line.startswith("model saved:")).split()[-1])
+        for stdout, _ in outputs
+    ]
     assert len(set(folders)) == 3 and {f.name for f in folders} == {"twin", "twin-2", "twin-3"}
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from nlp_lstm.config import flatten_config, load_config, parse_overrides
-from nlp_lstm.tasks.sentiment.config import SentimentConfig
 from nlp_lstm.errors import ConfigError
+from nlp_lstm.tasks.sentiment.config import SentimentConfig
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -51,7 +51,12 @@ def test_all_problems_reported_together_with_lines(tmp_path):
     assert len(problems) == 4
     assert problems[0].startswith(f"{path}:3: data.train: file not found:")
     assert any(p.startswith(f"{path}:6: model.rnn.units: Input should be greater than or equal to 1") for p in problems)
-    assert any(p.startswith(f"{path}:7: model.rnn.cell: Input should be 'lstm', 'gru', 'peephole_lstm', 'cifg_lstm' or 'mlstm'") for p in problems)
+    assert any(
+        p.startswith(
+            f"{path}:7: model.rnn.cell: Input should be 'lstm', 'gru', 'peephole_lstm', 'cifg_lstm' or 'mlstm'"
+        )
+        for p in problems
+    )
     assert any(p.startswith(f"{path}:9: training.epochs:") for p in problems)
     assert str(path) in str(exc.value)
 
@@ -81,10 +86,19 @@ def test_an_item_of_a_list_set_on_the_command_line_is_blamed_on_set(tmp_path, tr
 
 def test_every_documented_set_key_is_accepted(tmp_path, train_csv):
     keys = {
-        "data.train": str(train_csv), "data.validation": str(train_csv), "data.test": str(train_csv),
-        "data.format": "csv", "data.text_column": "text", "data.label_column": "label",
-        "preprocessing.max_length": 20, "training.epochs": 1, "training.batch_size": 4, "training.seed": 1,
-        "tracking.uri": "sqlite:///x.db", "tracking.experiment": "e", "output_dir": "out",
+        "data.train": str(train_csv),
+        "data.validation": str(train_csv),
+        "data.test": str(train_csv),
+        "data.format": "csv",
+        "data.text_column": "text",
+        "data.label_column": "label",
+        "preprocessing.max_length": 20,
+        "training.epochs": 1,
+        "training.batch_size": 4,
+        "training.seed": 1,
+        "tracking.uri": "sqlite:///x.db",
+        "tracking.experiment": "e",
+        "output_dir": "out",
     }
     config = load_config(write(tmp_path, "task: sentiment\n"), keys)
     assert config.preprocessing.max_length == 20 and str(config.output_dir) == "out"
@@ -118,7 +132,10 @@ def test_missing_config_file_and_non_mapping(tmp_path):
 
 
 def test_split_fractions_must_leave_training_data(tmp_path, train_csv):
-    path = write(tmp_path, f"task: sentiment\ndata:\n  train: {train_csv}\n  split:\n    validation_fraction: 0.5\n    test_fraction: 0.45\n")
+    path = write(
+        tmp_path,
+        f"task: sentiment\ndata:\n  train: {train_csv}\n  split:\n    validation_fraction: 0.5\n    test_fraction: 0.45\n",
+    )
     with pytest.raises(ConfigError, match="leaves almost no training data"):
         load_config(path)
 
@@ -156,20 +173,28 @@ def test_validating_imports_no_deep_learning_framework():
 
     from tests.conftest import REPO
 
-    sample = {"sentiment_sst2.yaml": ["data.train=data/sample/sentiment/train.csv",
-                                      "data.validation=data/sample/sentiment/validation.csv",
-                                      "data.test=data/sample/sentiment/test.csv"],
-              "ner_conll2003.yaml": ["data.train=data/sample/ner/train.conll"],
-              "translator_multi30k.yaml": ["data.train=data/sample/translation/train"]}
+    sample = {
+        "sentiment_sst2.yaml": [
+            "data.train=data/sample/sentiment/train.csv",
+            "data.validation=data/sample/sentiment/validation.csv",
+            "data.test=data/sample/sentiment/test.csv",
+        ],
+        "ner_conll2003.yaml": ["data.train=data/sample/ner/train.conll"],
+        "translator_multi30k.yaml": ["data.train=data/sample/translation/train"],
+    }
     checks = []
     for path in sorted((REPO / "pipelines").glob("*.yaml")):
         sets = [arg for value in sample.get(path.name, []) for arg in ("--set", value)]
         checks.append(f"assert main(['validate', {str(path)!r}, *{sets!r}]) == 0, {path.name!r}")
-    script = "\n".join([
-        "import sys", "from nlp_lstm.cli import main", *checks,
-        "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch', 'spacy', 'mlflow', 'sklearn') if m in sys.modules]",
-        "assert not heavy, heavy",
-    ])
+    script = "\n".join(
+        [
+            "import sys",
+            "from nlp_lstm.cli import main",
+            *checks,
+            "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch', 'spacy', 'mlflow', 'sklearn') if m in sys.modules]",
+            "assert not heavy, heavy",
+        ]
+    )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("valid") == len(checks)

@@ -89,7 +89,8 @@ def test_single_step_batch():
     emissions = rng.normal(size=(2, 1, 3)).astype("float32")
     S, E = (keras.ops.convert_to_numpy(v) for v in (crf.start_scores, crf.end_scores))
     direct = S + E + emissions[:, 0]
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(crf.log_partition(emissions)),
-                               np.log(np.exp(direct).sum(axis=1)), rtol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(crf.log_partition(emissions)), np.log(np.exp(direct).sum(axis=1)), rtol=1e-5
+    )
     path, _ = crf.decode(emissions)
     assert keras.ops.convert_to_numpy(path)[:, 0].tolist() == direct.argmax(axis=1).tolist()

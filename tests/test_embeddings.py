@@ -72,8 +72,9 @@ def test_word2vec_header_and_gzip(tmp_path):
     np.testing.assert_array_equal(matrix[0], 0.0)
 
 
-@pytest.mark.parametrize("bad_line, message", [("dog 0.1 0.2", "expected a word and 3 numbers"),
-                                               ("dog 0.1 x 0.3", "not a number")])
+@pytest.mark.parametrize(
+    "bad_line, message", [("dog 0.1 0.2", "expected a word and 3 numbers"), ("dog 0.1 x 0.3", "not a number")]
+)
 def test_malformed_vector_line_for_a_wanted_word_names_path_and_line(tmp_path, bad_line, message):
 
     path = tmp_path / "glove.txt"
@@ -100,8 +101,9 @@ def test_config_takes_embedding_dim_from_the_vectors_file(tmp_path):
     vectors = tmp_path / "glove.txt"
     vectors.write_text("paris 1 2 3 4 5\nis 1 1 1 1 1\n", encoding="utf-8")
     config_path = tmp_path / "ner.yaml"
-    config_path.write_text(f"task: ner\ndata: {{train: {train}}}\nmodel:\n  embeddings: {{path: {vectors}}}\n",
-                           encoding="utf-8")
+    config_path.write_text(
+        f"task: ner\ndata: {{train: {train}}}\nmodel:\n  embeddings: {{path: {vectors}}}\n", encoding="utf-8"
+    )
     config = load_config(config_path)
     assert config.model.embedding_dim == 5
     assert load_config(config_path, ["model.embedding_dim=5"]).model.embedding_dim == 5
@@ -138,14 +140,27 @@ def fake_glove(tmp_path, monkeypatch):
     pq.write_table(pa.table({"index": FAKE_WORDS}), package / "data" / "words.parquet")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.delitem(sys.modules, "fake_glove_pkg", raising=False)
-    monkeypatch.setitem(embeddings.VECTOR_PACKAGES, "glove.6B.50d", embeddings.VectorPackage(
-        distribution="fake-glove", module="fake_glove_pkg", matrix_file="vectors.npy", words_file="words.parquet",
-        dimension=3))
+    monkeypatch.setitem(
+        embeddings.VECTOR_PACKAGES,
+        "glove.6B.50d",
+        embeddings.VectorPackage(
+            distribution="fake-glove",
+            module="fake_glove_pkg",
+            matrix_file="vectors.npy",
+            words_file="words.parquet",
+            dimension=3,
+        ),
+    )
     return matrix
 
 
 def test_packaged_vectors_fill_the_matrix_like_a_text_file(fake_glove, tmp_path):
-    from nlp_lstm.preprocessing.embeddings import PackagedVectors, TextFileVectors, embedding_matrix, most_frequent_words
+    from nlp_lstm.preprocessing.embeddings import (
+        PackagedVectors,
+        TextFileVectors,
+        embedding_matrix,
+        most_frequent_words,
+    )
 
     vectors = PackagedVectors("glove.6B.50d")
     assert vectors.dimension == 3
@@ -176,8 +191,10 @@ def test_config_names_packaged_vectors_and_takes_their_dimension(fake_glove, tmp
     from nlp_lstm.config import load_config
 
     config_path = tmp_path / "ner.yaml"
-    config_path.write_text(f"task: ner\ndata: {{train: {_tiny_conll(tmp_path)}}}\n"
-                           "model:\n  embeddings: {vectors: glove.6B.50d}\n", encoding="utf-8")
+    config_path.write_text(
+        f"task: ner\ndata: {{train: {_tiny_conll(tmp_path)}}}\nmodel:\n  embeddings: {{vectors: glove.6B.50d}}\n",
+        encoding="utf-8",
+    )
     assert load_config(config_path).model.embedding_dim == 3
     with pytest.raises(ConfigError) as info:
         load_config(config_path, ["model.embedding_dim=50"])
@@ -203,8 +220,13 @@ def test_config_errors_for_vectors_name_the_key(fake_glove, tmp_path, monkeypatc
         load_config(config_path, ["model.embeddings.extend_vocab=1000"])
     assert "extend_vocab needs pretrained vectors" in str(info.value)
 
-    missing = embeddings.VectorPackage(distribution="no-such-vectors", module="no_such_vectors_module",
-                                       matrix_file="m.npy", words_file="w.parquet", dimension=3)
+    missing = embeddings.VectorPackage(
+        distribution="no-such-vectors",
+        module="no_such_vectors_module",
+        matrix_file="m.npy",
+        words_file="w.parquet",
+        dimension=3,
+    )
     monkeypatch.setitem(embeddings.VECTOR_PACKAGES, "glove.6B.50d", missing)
     with pytest.raises(ConfigError) as info:
         load_config(config_path, ["model.embeddings.vectors=glove.6B.50d"])
@@ -220,7 +242,9 @@ def test_extend_vocab_adds_the_most_frequent_pretrained_words_normalised(fake_gl
     config_path = tmp_path / "ner.yaml"
     config_path.write_text(
         f"task: ner\ndata: {{train: {_tiny_conll(tmp_path)}}}\npreprocessing: {{lowercase: true, replace_digits: true}}\n"
-        "model:\n  embeddings: {vectors: glove.6B.50d, extend_vocab: 5}\n", encoding="utf-8")
+        "model:\n  embeddings: {vectors: glove.6B.50d, extend_vocab: 5}\n",
+        encoding="utf-8",
+    )
     config = load_config(config_path)
     inputs = WordInputs.fit([["Paris", "is", "Rome"]], config.preprocessing, config.model)
     vocab = inputs.text_encoder.vocab
@@ -232,9 +256,11 @@ def test_extend_vocab_adds_the_most_frequent_pretrained_words_normalised(fake_gl
     assert found == 5  # is, paris, the, ",", berlin ("rome" and "0000" have no vector)
     np.testing.assert_allclose(matrix[vocab.index["berlin"]], fake_glove[FAKE_WORDS.index("berlin")])
 
-    without = WordInputs.fit([["Paris", "is", "Rome"]], config.preprocessing,
-                             config.model.model_copy(update={"embeddings": config.model.embeddings.model_copy(
-                                 update={"extend_vocab": 0})}))
+    without = WordInputs.fit(
+        [["Paris", "is", "Rome"]],
+        config.preprocessing,
+        config.model.model_copy(update={"embeddings": config.model.embeddings.model_copy(update={"extend_vocab": 0})}),
+    )
     assert without.text_encoder.vocab.tokens == ["<pad>", "<unk>", "is", "paris", "rome"]
 
 
@@ -256,13 +282,23 @@ def test_a_saved_config_naming_vectors_loads_without_their_package(tmp_path, mon
     from nlp_lstm.preprocessing import embeddings
     from nlp_lstm.tasks.base import load_saved_config
 
-    missing = embeddings.VectorPackage(distribution="no-such-vectors", module="no_such_vectors_module",
-                                       matrix_file="m.npy", words_file="w.parquet", dimension=3)
+    missing = embeddings.VectorPackage(
+        distribution="no-such-vectors",
+        module="no_such_vectors_module",
+        matrix_file="m.npy",
+        words_file="w.parquet",
+        dimension=3,
+    )
     monkeypatch.setitem(embeddings.VECTOR_PACKAGES, "glove.6B.50d", missing)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({
-        "task": "ner", "data": {"train": str(tmp_path / "gone.conll")},
-        "model": {"embedding_dim": 50, "embeddings": {"vectors": "glove.6B.50d", "extend_vocab": 100}},
-    }))
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "task": "ner",
+                "data": {"train": str(tmp_path / "gone.conll")},
+                "model": {"embedding_dim": 50, "embeddings": {"vectors": "glove.6B.50d", "extend_vocab": 100}},
+            }
+        )
+    )
     config = load_saved_config(tmp_path)
     assert config.model.embeddings.vectors == "glove.6B.50d" and config.model.embedding_dim == 50
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
-from keras.ops import convert_to_numpy as to_numpy
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from nlp_lstm.config.loader import load_config
 from nlp_lstm.errors import ConfigError
@@ -74,25 +74,37 @@ def test_length_aware_encoder_saves_and_old_configs_stay_masked(tmp_path):
 
 
 def _settings(**changes):
-    base = dict(cell="lstm", activation="tanh", recurrent_activation="sigmoid", use_bias=True, recurrent_dropout=0.0,
-                unroll=False, fused="auto")
+    base = dict(
+        cell="lstm",
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        recurrent_dropout=0.0,
+        unroll=False,
+        fused="auto",
+    )
     return SimpleNamespace(**{**base, **changes})
 
 
-@pytest.mark.parametrize("changes,backend,named", [
-    ({}, "tensorflow", None), ({}, "jax", None), ({}, "torch", None),
-    ({"activation": "relu"}, "tensorflow", "activation"),
-    ({"recurrent_activation": "hard_sigmoid"}, "torch", "recurrent_activation"),
-    ({"use_bias": False}, "jax", "use_bias"),
-    ({"recurrent_dropout": 0.2}, "tensorflow", "recurrent_dropout"),
-    ({"unroll": True}, "tensorflow", "unroll"),
-    ({"fused": "off"}, "tensorflow", None),
-    ({"fused": "off"}, "torch", "fused is off"),
-    ({"cell": "gru"}, "jax", "cell is gru"),
-    ({"cell": "gru"}, "torch", None),
-    ({"cell": "mlstm"}, "tensorflow", "cell is mlstm"),
-    ({"cell": "peephole_lstm"}, "jax", "cell is peephole_lstm"),
-])
+@pytest.mark.parametrize(
+    "changes,backend,named",
+    [
+        ({}, "tensorflow", None),
+        ({}, "jax", None),
+        ({}, "torch", None),
+        ({"activation": "relu"}, "tensorflow", "activation"),
+        ({"recurrent_activation": "hard_sigmoid"}, "torch", "recurrent_activation"),
+        ({"use_bias": False}, "jax", "use_bias"),
+        ({"recurrent_dropout": 0.2}, "tensorflow", "recurrent_dropout"),
+        ({"unroll": True}, "tensorflow", "unroll"),
+        ({"fused": "off"}, "tensorflow", None),
+        ({"fused": "off"}, "torch", "fused is off"),
+        ({"cell": "gru"}, "jax", "cell is gru"),
+        ({"cell": "gru"}, "torch", None),
+        ({"cell": "mlstm"}, "tensorflow", "cell is mlstm"),
+        ({"cell": "peephole_lstm"}, "jax", "cell is peephole_lstm"),
+    ],
+)
 def test_fused_kernel_blockers_name_the_setting(changes, backend, named):
     blockers = fused_kernel_blockers(_settings(**changes), backend)
     if named is None:

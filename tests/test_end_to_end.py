@@ -18,8 +18,10 @@ def trained(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("e2e")
     rows = sentiment_rows()
-    files = {name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[:8] + rows[-8:])
-             for name in ("train", "validation", "test")}
+    files = {
+        name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[:8] + rows[-8:])
+        for name in ("train", "validation", "test")
+    }
     config = tmp / "tiny.yaml"
     config.write_text(
         "task: sentiment\n"
@@ -30,10 +32,27 @@ def trained(tmp_path_factory):
         encoding="utf-8",
     )
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    stdout, run_id, model_dir = run_pipeline(config, "--set", "training.epochs=1", "--set", f"tracking.uri={uri}",
-                                             "--set", "tracking.experiment=e2e", "--register", "e2e-sentiment", cwd=tmp)
-    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
-            "files": files, "config": config}
+    stdout, run_id, model_dir = run_pipeline(
+        config,
+        "--set",
+        "training.epochs=1",
+        "--set",
+        f"tracking.uri={uri}",
+        "--set",
+        "tracking.experiment=e2e",
+        "--register",
+        "e2e-sentiment",
+        cwd=tmp,
+    )
+    return {
+        "tmp": tmp,
+        "uri": uri,
+        "run_id": run_id,
+        "model_dir": model_dir,
+        "stdout": stdout,
+        "files": files,
+        "config": config,
+    }
 
 
 def test_run_prints_run_id_model_path_and_test_metrics(trained):
@@ -61,8 +80,12 @@ def test_mlflow_run_has_params_metrics_artifacts_inputs_and_models(trained):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "evaluation", "preprocessing"} <= artifacts
     nested = {a.path for d in ("evaluation", "preprocessing") for a in client.list_artifacts(run.info.run_id, d)}
-    assert {"evaluation/test_confusion_matrix.png", "evaluation/test_classification_report.txt",
-            "preprocessing/vocab.txt", "preprocessing/labels.json"} <= nested
+    assert {
+        "evaluation/test_confusion_matrix.png",
+        "evaluation/test_classification_report.txt",
+        "preprocessing/vocab.txt",
+        "preprocessing/labels.json",
+    } <= nested
     contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
     assert contexts == ["eval", "test", "training"]
     mlflow.set_tracking_uri(trained["uri"])
@@ -81,8 +104,11 @@ def test_logged_pipeline_model_predicts_from_raw_text(trained):
 
     mlflow.set_tracking_uri(trained["uri"])
     run = mlflow.MlflowClient().get_run(trained["run_id"])
-    model = [m for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
-             if m.name == "pipeline"][0]
+    model = [
+        m
+        for m in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+        if m.name == "pipeline"
+    ][0]
     loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
     texts = ["a wonderful film", ""]
     expected = nlp_lstm.load(trained["model_dir"]).predict(texts)
@@ -92,7 +118,8 @@ def test_logged_pipeline_model_predicts_from_raw_text(trained):
     assert loaded.predict(texts, params={"batch_size": 1}) == expected
     signature = loaded.metadata.signature
     assert [p.name for p in signature.params] == ["batch_size"] and signature.outputs.inputs[0].type.to_dict()[
-        "type"] == "object"
+        "type"
+    ] == "object"
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"input 1 is missing \(null\), not a text"):
         loaded.predict(["fine", None])
 
@@ -108,7 +135,9 @@ def test_save_load_in_fresh_process_gives_same_predictions(trained):
     )
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=trained["tmp"], timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=trained["tmp"], timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     there = json.loads(out.stdout.strip().splitlines()[-1])
     assert [p["label"] for p in there] == [p["label"] for p in here]
@@ -133,8 +162,9 @@ def test_predict_cli_reads_stdin_and_file(trained):
 
 def test_evaluate_cli_prints_metrics_and_writes_predictions(trained):
     out = trained["tmp"] / "predictions.tsv"
-    result = run_cli("evaluate", str(trained["model_dir"]), "--data", str(trained["files"]["test"]),
-                     "--predictions-out", str(out))
+    result = run_cli(
+        "evaluate", str(trained["model_dir"]), "--data", str(trained["files"]["test"]), "--predictions-out", str(out)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout)
     assert set(metrics) >= {"accuracy", "macro_f1", "positive_f1", "negative_recall"}
@@ -162,9 +192,21 @@ def test_a_label_only_in_the_test_file_is_found_before_anything_is_written(train
     import mlflow
 
     bad_test = write_csv(trained["tmp"] / "bad_test.csv", [("a film", "neutral")])
-    result = run_cli("run", str(trained["config"]), "--set", "training.epochs=1", "--set", f"data.test={bad_test}",
-                     "--set", f"tracking.uri={trained['uri']}", "--set", "tracking.experiment=e2e-fail",
-                     "--set", "tracking.run_name=doomed", cwd=trained["tmp"])
+    result = run_cli(
+        "run",
+        str(trained["config"]),
+        "--set",
+        "training.epochs=1",
+        "--set",
+        f"data.test={bad_test}",
+        "--set",
+        f"tracking.uri={trained['uri']}",
+        "--set",
+        "tracking.experiment=e2e-fail",
+        "--set",
+        "tracking.run_name=doomed",
+        cwd=trained["tmp"],
+    )
     assert result.returncode == 3 and "label 'neutral' was not seen in training" in result.stderr
     assert "bad_test.csv:2" in result.stderr and "Traceback" not in result.stderr
     assert mlflow.MlflowClient(tracking_uri=trained["uri"]).get_experiment_by_name("e2e-fail") is None
@@ -177,13 +219,21 @@ def test_training_data_with_a_single_class_or_no_entity_is_refused_before_anythi
     one_class = write_csv(tmp_path / "one.csv", [("a film", "positive"), ("another film", "positive")] * 10)
     no_entity = tmp_path / "none.conll"
     no_entity.write_text("Nothing O\nhere O\n\nor O\nthere O\n" * 10, encoding="utf-8")
-    cases = [("sentiment", one_class, "every training example has the label 'positive'; a classifier needs at least "
-                                      "two classes"),
-             ("ner", no_entity, "no entity in the training data (every tag is O)")]
+    cases = [
+        (
+            "sentiment",
+            one_class,
+            "every training example has the label 'positive'; a classifier needs at least two classes",
+        ),
+        ("ner", no_entity, "no entity in the training data (every tag is O)"),
+    ]
     for task, train, message in cases:
         config = tmp_path / f"{task}.yaml"
-        config.write_text(f"task: {task}\ndata: {{train: {train}}}\ntracking: {{uri: 'sqlite:///{tmp_path}/m.db'}}\n"
-                          f"output_dir: {tmp_path / 'out'}\n", encoding="utf-8")
+        config.write_text(
+            f"task: {task}\ndata: {{train: {train}}}\ntracking: {{uri: 'sqlite:///{tmp_path}/m.db'}}\n"
+            f"output_dir: {tmp_path / 'out'}\n",
+            encoding="utf-8",
+        )
         assert cli.main(["run", str(config)]) == 3
         err = capsys.readouterr().err
         assert f"error: {train}: {message}" in err and "Traceback" not in err
@@ -207,8 +257,12 @@ def test_registered_model_loads_by_version_latest_and_alias(trained, monkeypatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
     texts = ["a wonderful film", "i hated it", ""]
     expected = nlp_lstm.load(trained["model_dir"]).predict(texts)
-    for uri in ("models:/e2e-sentiment/1", "models:/e2e-sentiment/latest", "models:/e2e-sentiment@champion",
-                f"runs:/{trained['run_id']}/pipeline"):
+    for uri in (
+        "models:/e2e-sentiment/1",
+        "models:/e2e-sentiment/latest",
+        "models:/e2e-sentiment@champion",
+        f"runs:/{trained['run_id']}/pipeline",
+    ):
         assert nlp_lstm.load(uri).predict(texts) == expected, uri
     given = tmp_path / "texts.txt"
     given.write_text("a wonderful film\n", encoding="utf-8")
@@ -221,14 +275,17 @@ def test_registered_model_loads_by_version_latest_and_alias(trained, monkeypatch
 def test_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(trained, tmp_path):
     import nlp_lstm
     from tests.helpers.mlflow_models import (
-        assert_keras_model_loads_in_a_fresh_process, assert_requirements_are_complete, assert_serves_like_predict,
+        assert_keras_model_loads_in_a_fresh_process,
+        assert_requirements_are_complete,
+        assert_serves_like_predict,
         scoring_server,
     )
 
     pipeline = nlp_lstm.load(trained["model_dir"])
     batch = pipeline.batches(["a wonderful, moving film", "i hated it"])[0][0]
-    assert_keras_model_loads_in_a_fresh_process(trained["uri"], trained["run_id"], {"token_ids": batch},
-                                                pipeline.model.predict(batch, verbose=0), tmp_path)
+    assert_keras_model_loads_in_a_fresh_process(
+        trained["uri"], trained["run_id"], {"token_ids": batch}, pipeline.model.predict(batch, verbose=0), tmp_path
+    )
     assert_requirements_are_complete(trained["uri"], trained["run_id"])
     texts = ["a wonderful film", "", "a dull mess " * 40]  # an empty text and one cut to max_length
     with scoring_server("models:/e2e-sentiment/1", trained["uri"], tmp_path) as url:
@@ -241,19 +298,27 @@ def test_runs_say_what_they_changed_and_plot_their_learning_curves(trained):
     client = mlflow.MlflowClient(tracking_uri=trained["uri"])
     run = client.get_run(trained["run_id"])
     # the name says what differs from the YAML (where results go is left out), and the folder has the name
-    assert re.fullmatch(r"tiny-epochs=1-\d{8}-\d{6}", run.info.run_name) and trained["model_dir"].name == run.info.run_name
+    assert (
+        re.fullmatch(r"tiny-epochs=1-\d{8}-\d{6}", run.info.run_name) and trained["model_dir"].name == run.info.run_name
+    )
     assert run.data.tags["mlflow.note.content"].startswith(
-        f"tiny (sentiment pipeline from {trained['config']}); --set training.epochs=1, tracking.uri=")
+        f"tiny (sentiment pipeline from {trained['config']}); --set training.epochs=1, tracking.uri="
+    )
     assert run.data.tags["nlp_lstm.overrides"].startswith("training.epochs=1 tracking.uri=")
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on its runs
     assert experiment.tags["mlflow.note.content"].startswith("nlp_lstm sentiment runs")
-    pipeline = next(m for m in client.search_logged_models(experiment_ids=[run.info.experiment_id],
-                                                          filter_string=f"source_run_id = '{run.info.run_id}'")
-                    if m.name == "pipeline")
+    pipeline = next(
+        m
+        for m in client.search_logged_models(
+            experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+        )
+        if m.name == "pipeline"
+    )
     linked = {m.key: m.dataset_name for m in pipeline.metrics}
     assert linked["test_accuracy"] == linked["test_macro_f1"] == "tiny-test"  # shown per dataset in the UI
     assert linked.get("train_seconds") is None and run.data.metrics["test_accuracy"] == pytest.approx(
-        next(m.value for m in pipeline.metrics if m.key == "test_accuracy"))
+        next(m.value for m in pipeline.metrics if m.key == "test_accuracy")
+    )
     assert (trained["model_dir"] / "evaluation" / "learning_curves.png").stat().st_size > 1000
     assert "evaluation/learning_curves.png" in {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}

@@ -28,14 +28,23 @@ BOM = "\ufeff"
     "content, message",
     [
         # the quote on line 2 swallows lines 3-4 up to the quote that opens line 4's text
-        ('text,label\n"it was great,positive\nit was bad,negative\n"so so",neutral\nok,positive\n',
-         r"d.csv:2: a quoted field opened on this line runs to line 4 and is malformed there"),
-        ('text,label\ngood,positive\n"never closed,negative\nbad,negative\n',
-         r"d.csv:3: a quoted field opened on this line is never closed \(read to the end of the file, line 4\)"),
+        (
+            'text,label\n"it was great,positive\nit was bad,negative\n"so so",neutral\nok,positive\n',
+            r"d.csv:2: a quoted field opened on this line runs to line 4 and is malformed there",
+        ),
+        (
+            'text,label\ngood,positive\n"never closed,negative\nbad,negative\n',
+            r"d.csv:3: a quoted field opened on this line is never closed \(read to the end of the file, line 4\)",
+        ),
         # closed, but the merged row has the wrong number of columns
-        ('text,label\n"one\ntwo",positive,extra\nbad,negative\n',
-         r"d.csv:2: a quoted field opened on this line runs to line 3, and the row it ends has 3 columns instead of 2"),
-        ('text,label\ngood, really good,positive\n', r"d.csv:2: expected 2 columns separated by ',' like the header, found 3"),
+        (
+            'text,label\n"one\ntwo",positive,extra\nbad,negative\n',
+            r"d.csv:2: a quoted field opened on this line runs to line 3, and the row it ends has 3 columns instead of 2",
+        ),
+        (
+            "text,label\ngood, really good,positive\n",
+            r"d.csv:2: expected 2 columns separated by ',' like the header, found 3",
+        ),
         ('text,label\n"ok"x,positive\n', r"d.csv:2: malformed quoting"),
     ],
 )
@@ -48,8 +57,9 @@ def test_broken_quoting_names_the_line_where_the_quote_opened(tmp_path, content,
 
 def test_quoted_fields_may_hold_newlines_and_quotes(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_text('text,label\n"first line\nsecond line",positive\n"she said ""hi""",negative\nplain,positive\n',
-                    encoding="utf-8")
+    path.write_text(
+        'text,label\n"first line\nsecond line",positive\n"she said ""hi""",negative\nplain,positive\n', encoding="utf-8"
+    )
     data = read_labelled_texts(path)
     assert data.texts == ["first line\nsecond line", 'she said "hi"', "plain"] and data.lines == [2, 4, 5]
 
@@ -162,8 +172,12 @@ def test_any_bytes_give_sentences_lines_or_a_data_error(tmp_path, content):
 
 
 @_FUZZ
-@given(rows=st.lists(st.tuples(_TEXT, _LABEL), min_size=1, max_size=12), bom=st.booleans(),
-       ending=st.sampled_from(["\n", "\r\n", "\r"]), quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+@given(
+    rows=st.lists(st.tuples(_TEXT, _LABEL), min_size=1, max_size=12),
+    bom=st.booleans(),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
 def test_csv_written_by_a_csv_writer_reads_back(tmp_path, rows, bom, ending, quoting):
     # Python's writer quotes \r or \n only if its own line ending holds it: else no reader could split the file
     assume(quoting == csv.QUOTE_ALL or all(c in ending for text, _ in rows for c in text if c in "\r\n"))
@@ -178,30 +192,51 @@ def test_csv_written_by_a_csv_writer_reads_back(tmp_path, rows, bom, ending, quo
 
 
 @_FUZZ
-@given(rows=st.lists(st.tuples(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\r\n"),
-                                       min_size=1, max_size=30), _LABEL), min_size=1, max_size=12),
-       ending=st.sampled_from(["\n", "\r\n"]))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(
+                st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\r\n"), min_size=1, max_size=30
+            ),
+            _LABEL,
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    ending=st.sampled_from(["\n", "\r\n"]),
+)
 def test_tsv_and_jsonl_round_trip(tmp_path, rows, ending):
     rows = [(text, label) for text, label in rows if text.strip()]
     if not rows:
         return
     tsv = tmp_path / "d.tsv"
-    tsv.write_text("text\tlabel" + ending + "".join(f"{t}\t{label}{ending}" for t, label in rows), encoding="utf-8",
-                   newline="")
+    tsv.write_text(
+        "text\tlabel" + ending + "".join(f"{t}\t{label}{ending}" for t, label in rows), encoding="utf-8", newline=""
+    )
     data = read_labelled_texts(tsv)
     assert list(zip(data.texts, data.labels)) == rows
     jsonl = tmp_path / "d.jsonl"
-    jsonl.write_text("".join(json.dumps({"text": t, "label": label}) + ending for t, label in rows), encoding="utf-8",
-                     newline="")
+    jsonl.write_text(
+        "".join(json.dumps({"text": t, "label": label}) + ending for t, label in rows), encoding="utf-8", newline=""
+    )
     data = read_labelled_texts(jsonl)
     assert list(zip(data.texts, data.labels)) == rows
 
 
 @_FUZZ
-@given(sentences=st.lists(st.lists(st.tuples(st.text(_WORD, min_size=1, max_size=8),
-                                             st.sampled_from(["O", "B-PER", "I-PER", "B-LOC"])),
-                                   min_size=1, max_size=6), min_size=1, max_size=6),
-       ending=st.sampled_from(["\n", "\r\n", "\r"]), bom=st.booleans())
+@given(
+    sentences=st.lists(
+        st.lists(
+            st.tuples(st.text(_WORD, min_size=1, max_size=8), st.sampled_from(["O", "B-PER", "I-PER", "B-LOC"])),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    bom=st.booleans(),
+)
 def test_conll_round_trips(tmp_path, sentences, ending, bom):
     sentences = [s for s in sentences if s[0][0] != "-DOCSTART-"]
     if not sentences:
@@ -214,13 +249,18 @@ def test_conll_round_trips(tmp_path, sentences, ending, bom):
 
 
 @_FUZZ
-@given(rows=st.lists(st.lists(_TEXT, min_size=1, max_size=4), min_size=1, max_size=10),
-       endings=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=11, max_size=11), bom=st.booleans())
+@given(
+    rows=st.lists(st.lists(_TEXT, min_size=1, max_size=4), min_size=1, max_size=10),
+    endings=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=11, max_size=11),
+    bom=st.booleans(),
+)
 def test_random_column_counts_and_mixed_line_endings(tmp_path, rows, endings, bom):
     """Rows of 1-4 quoted fields, each line ending its own way: the file reads back if every row has the
     header's column count, else the error names the line where the first other row starts."""
-    rendered = [",".join('"' + field.replace('"', '""') + '"' for field in fields) + ending
-                for fields, ending in zip([["text", "label"], *rows], endings)]
+    rendered = [
+        ",".join('"' + field.replace('"', '""') + '"' for field in fields) + ending
+        for fields, ending in zip([["text", "label"], *rows], endings)
+    ]
     path = tmp_path / "d.csv"
     path.write_text((BOM if bom else "") + "".join(rendered), encoding="utf-8", newline="")
     starts = [1]

@@ -45,8 +45,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_every_module_belongs_to_a_layer():
-    layers = {_layer(".".join(("nlp_lstm", *p.relative_to(PACKAGE).with_suffix("").parts)))
-              for p in PACKAGE.rglob("*.py")}
+    layers = {
+        _layer(".".join(("nlp_lstm", *p.relative_to(PACKAGE).with_suffix("").parts))) for p in PACKAGE.rglob("*.py")
+    }
     assert layers <= set(LEVEL), f"modules outside the layers: {sorted(layers - set(LEVEL))}"
 
 

@@ -23,14 +23,22 @@ def saved(tmp_path_factory):
     """A tiny sentiment pipeline trained in this process (no tracking), with max_length 6."""
     tmp = tmp_path_factory.mktemp("saved")
     rows = sentiment_rows()
-    files = {name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[::2])
-             for name in ("train", "validation", "test")}
-    config = load_config(data={
-        "task": "sentiment", "name": "tiny", "data": {k: str(v) for k, v in files.items()},
-        "preprocessing": {"max_length": MAX_LENGTH}, "model": {"embedding_dim": 8, "rnn": {"units": 8}},
-        "training": {"epochs": 1, "batch_size": 8, "verbose": 0}, "tracking": {"enabled": False},
-        "output_dir": str(tmp / "outputs"),
-    })
+    files = {
+        name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[::2])
+        for name in ("train", "validation", "test")
+    }
+    config = load_config(
+        data={
+            "task": "sentiment",
+            "name": "tiny",
+            "data": {k: str(v) for k, v in files.items()},
+            "preprocessing": {"max_length": MAX_LENGTH},
+            "model": {"embedding_dim": 8, "rnn": {"units": 8}},
+            "training": {"epochs": 1, "batch_size": 8, "verbose": 0},
+            "tracking": {"enabled": False},
+            "output_dir": str(tmp / "outputs"),
+        }
+    )
     result = run_pipeline(config, log=lambda _: None)
     return {"tmp": tmp, "model_dir": result.model_dir, "files": files}
 
@@ -61,8 +69,9 @@ def _other_task_model(folder: Path) -> None:
     from nlp_lstm.config.schema import TaggerModelConfig
     from nlp_lstm.models.tagger import build_sequence_tagger
 
-    settings = TaggerModelConfig(char_features={"enabled": False}, casing={"enabled": False}, embedding_dim=4,
-                                 rnn={"units": 4})
+    settings = TaggerModelConfig(
+        char_features={"enabled": False}, casing={"enabled": False}, embedding_dim=4, rnn={"units": 4}
+    )
     build_sequence_tagger(30, 9, settings).save(folder / "model.keras")
 
 
@@ -76,18 +85,32 @@ BROKEN = {
     "truncated model.keras": (lambda f: _truncate(f / "model.keras"), "model.keras: damaged or truncated"),
     "missing model.keras": (lambda f: (f / "model.keras").unlink(), "model.keras missing"),
     "missing config.yaml": (lambda f: (f / "config.yaml").unlink(), "config.yaml: missing; the folder is incomplete"),
-    "invalid config.yaml": (lambda f: (f / "config.yaml").write_text("task: [sentiment"), "config.yaml: not valid YAML"),
+    "invalid config.yaml": (
+        lambda f: (f / "config.yaml").write_text("task: [sentiment"),
+        "config.yaml: not valid YAML",
+    ),
     "invalid pipeline.json": (lambda f: (f / "pipeline.json").write_text("{not json"), "pipeline.json: not valid JSON"),
-    "unknown task": (lambda f: _manifest(f, task="summarization"), "task 'summarization' is not one this nlp_lstm knows"),
-    "newer format": (lambda f: _manifest(f, format=99, nlp_lstm_version="9.0"),
-                     "format 99, written by nlp_lstm 9.0; this version reads format 1"),
-    "config of another task": (lambda f: (f / "config.yaml").write_text(
-        (f / "config.yaml").read_text().replace("task: sentiment", "task: ner")), "a ner config, but pipeline.json says"),
+    "unknown task": (
+        lambda f: _manifest(f, task="summarization"),
+        "task 'summarization' is not one this nlp_lstm knows",
+    ),
+    "newer format": (
+        lambda f: _manifest(f, format=99, nlp_lstm_version="9.0"),
+        "format 99, written by nlp_lstm 9.0; this version reads format 1",
+    ),
+    "config of another task": (
+        lambda f: (f / "config.yaml").write_text(
+            (f / "config.yaml").read_text().replace("task: sentiment", "task: ner")
+        ),
+        "a ner config, but pipeline.json says",
+    ),
     "missing vocabulary": (lambda f: (f / "preprocessing" / "vocab.txt").unlink(), "vocab.txt"),
     "model of another task": (_other_task_model, "model.keras: not the sentiment model this folder's preprocessing"),
     "Lambda layer": (_lambda_model, "model.keras: holds a Lambda layer"),
-    "unfinished, no epoch yet": (lambda f: (_manifest(f, status="training"), shutil.rmtree(f / "checkpoints")),
-                                 "an unfinished run that has not finished an epoch yet"),
+    "unfinished, no epoch yet": (
+        lambda f: (_manifest(f, status="training"), shutil.rmtree(f / "checkpoints")),
+        "an unfinished run that has not finished an epoch yet",
+    ),
 }
 
 
@@ -96,8 +119,10 @@ def test_a_broken_model_folder_is_one_line_naming_it_and_the_file(saved, tmp_pat
     folder = _copy(saved, tmp_path)
     damage, message = BROKEN[case]
     damage(folder)
-    for command in (("predict", str(folder), "--input", str(saved["files"]["test"])),
-                    ("evaluate", str(folder), "--data", str(saved["files"]["test"]))):
+    for command in (
+        ("predict", str(folder), "--input", str(saved["files"]["test"])),
+        ("evaluate", str(folder), "--data", str(saved["files"]["test"])),
+    ):
         code, out, err = _cli(capsys, *command)
         assert code == 3, (case, err)
         assert err.count("\n") == 1 and err.startswith(f"error: {folder}") and message in err, (case, err)
@@ -122,8 +147,10 @@ def test_empty_and_over_long_inputs_get_explicit_answers(saved, tmp_path, capsys
     assert lines[0] == lines[1] == {"label": None, "score": None, "probabilities": {}}  # nothing invented
     assert lines[2]["truncated"] is True and lines[2]["label"] in {"positive", "negative"}
     assert "truncated" not in lines[3]
-    assert err == (f"warning: 1 of 4 inputs had more than preprocessing.max_length ({MAX_LENGTH}) tokens; only the "
-                   f"first {MAX_LENGTH} were read\n")
+    assert err == (
+        f"warning: 1 of 4 inputs had more than preprocessing.max_length ({MAX_LENGTH}) tokens; only the "
+        f"first {MAX_LENGTH} were read\n"
+    )
 
 
 @pytest.mark.parametrize("size", ["0", "-5", "two"])
@@ -144,14 +171,28 @@ def test_undecodable_input_names_its_line_and_encoding_reads_it(saved, tmp_path)
 
 def test_predictions_out_creates_missing_folders(saved, tmp_path, capsys):
     out = tmp_path / "new" / "deeper" / "predictions.tsv"
-    code, stdout, err = _cli(capsys, "evaluate", str(saved["model_dir"]), "--data", str(saved["files"]["test"]),
-                             "--predictions-out", str(out))
+    code, stdout, err = _cli(
+        capsys,
+        "evaluate",
+        str(saved["model_dir"]),
+        "--data",
+        str(saved["files"]["test"]),
+        "--predictions-out",
+        str(out),
+    )
     assert code == 0, err
     assert "accuracy" in json.loads(stdout) and out.read_text().startswith("text\tgold\tpredicted\tscore")
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    code, _, err = _cli(capsys, "evaluate", str(saved["model_dir"]), "--data", str(saved["files"]["test"]),
-                        "--predictions-out", str(blocked / "predictions.tsv"))
+    code, _, err = _cli(
+        capsys,
+        "evaluate",
+        str(saved["model_dir"]),
+        "--data",
+        str(saved["files"]["test"]),
+        "--predictions-out",
+        str(blocked / "predictions.tsv"),
+    )
     assert code == 2 and "--predictions-out" in err and "cannot create its folder" in err
 
 

@@ -43,9 +43,7 @@ def test_encoder_final_state_matches_keras_bidirectional(cell):
     # Reference: the same weights in a Keras Bidirectional layer that returns only final outputs.
     top = encoder.recurrent_layers[-1]
     below = encoder.recurrent_layers[0](x, mask=mask)
-    ref_layer = keras.layers.Bidirectional(
-        keras.layers.LSTM(3) if cell == "lstm" else keras.layers.GRU(3)
-    )
+    ref_layer = keras.layers.Bidirectional(keras.layers.LSTM(3) if cell == "lstm" else keras.layers.GRU(3))
     ref_layer.build(below.shape)
     ref_layer.set_weights(top.get_weights())
     reference = keras.ops.convert_to_numpy(ref_layer(below, mask=mask))
@@ -72,8 +70,9 @@ def test_encoder_defaults_are_cudnn_eligible():
 
 @pytest.mark.parametrize("pooling", ["max", "mean", "last", "attention"])
 def test_classifier_ignores_padding_and_round_trips(tmp_path, pooling):
-    config = ClassifierModelConfig(embedding_dim=6, rnn={"units": 5, "layers": 2, "dropout": 0.1}, pooling=pooling,
-                                   hidden_units=[7])
+    config = ClassifierModelConfig(
+        embedding_dim=6, rnn={"units": 5, "layers": 2, "dropout": 0.1}, pooling=pooling, hidden_units=[7]
+    )
     model = build_text_classifier(vocab_size=30, num_classes=3, config=config)
     short = np.array([[4, 5, 6]], dtype="int32")
     padded = np.array([[4, 5, 6, 0, 0, 0, 0, 0]], dtype="int32")
@@ -117,10 +116,13 @@ def test_classifier_with_char_features_round_trips(tmp_path):
     char_features = {"enabled": True, "filters": 4, "kernel_size": [2, 3]}
     config = ClassifierModelConfig(embedding_dim=6, rnn={"units": 5}, char_features=char_features)
     model = build_text_classifier(vocab_size=30, num_classes=2, config=config, char_vocab_size=12)
-    x = {"token_ids": np.array([[4, 5, 0]], dtype="int32"),
-         "char_ids": np.array([[[2, 3], [4, 0], [0, 0]]], dtype="int32")}
+    x = {
+        "token_ids": np.array([[4, 5, 0]], dtype="int32"),
+        "char_ids": np.array([[[2, 3], [4, 0], [0, 0]]], dtype="int32"),
+    }
     short = {"token_ids": x["token_ids"][:, :2], "char_ids": x["char_ids"][:, :2]}
     np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(short, verbose=0), rtol=1e-5, atol=1e-6)
     model.save(tmp_path / "m.keras")
-    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras").predict(x, verbose=0),
-                               model.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.saving.load_model(tmp_path / "m.keras").predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
+    )

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from keras.ops import convert_to_numpy as to_numpy
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from keras.ops import convert_to_numpy as to_numpy
 
 from nlp_lstm.errors import DataError
 from nlp_lstm.preprocessing.casing import CASING_CLASSES, casing_class, encode_casing
@@ -110,16 +110,26 @@ def test_sequences_pack_whole_sentences_of_a_document_in_order():
     from nlp_lstm.tasks.ner.task import sequences
 
     lengths, documents = [3, 4, 2, 9, 1, 2, 2], [0, 0, 0, 0, 0, 1, 1]
-    assert sequences(lengths, 4) == [[piece] for piece in
-                                     [(0, 0, 3), (1, 0, 4), (2, 0, 2), (3, 0, 4), (3, 4, 8), (3, 8, 9), (4, 0, 1), (5, 0, 2), (6, 0, 2)]]
+    assert sequences(lengths, 4) == [
+        [piece]
+        for piece in [(0, 0, 3), (1, 0, 4), (2, 0, 2), (3, 0, 4), (3, 4, 8), (3, 8, 9), (4, 0, 1), (5, 0, 2), (6, 0, 2)]
+    ]
     assert sequences(lengths, 8, documents, join_tokens=7) == [
-        [(0, 0, 3), (1, 0, 4)], [(2, 0, 2)], [(3, 0, 8)], [(3, 8, 9)], [(4, 0, 1)], [(5, 0, 2), (6, 0, 2)],
+        [(0, 0, 3), (1, 0, 4)],
+        [(2, 0, 2)],
+        [(3, 0, 8)],
+        [(3, 8, 9)],
+        [(4, 0, 1)],
+        [(5, 0, 2), (6, 0, 2)],
     ]  # 3 + 4 + 2 > 7; a split sentence keeps its windows; documents 0 and 1 never share a sequence
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 12), st.integers(0, 2)), min_size=1, max_size=30),
-       st.integers(1, 10), st.integers(0, 10))
+@given(
+    st.lists(st.tuples(st.integers(1, 12), st.integers(0, 2)), min_size=1, max_size=30),
+    st.integers(1, 10),
+    st.integers(0, 10),
+)
 def test_sequences_cover_every_token_once_within_budget(sentences, max_length, join_tokens):
     from nlp_lstm.tasks.ner.task import sequences, windows
 
@@ -139,7 +149,9 @@ def test_sequences_cover_every_token_once_within_budget(sentences, max_length, j
         assert not (fits and a == 0 and b == lengths[i] and documents[i] == documents[first[-1][0]])
 
 
-def _write_conll(path: Path, sentences: list[list[tuple[str, str]]], docstart: bool = True) -> dict[tuple[int, int], int]:
+def _write_conll(
+    path: Path, sentences: list[list[tuple[str, str]]], docstart: bool = True
+) -> dict[tuple[int, int], int]:
     """CoNLL-2003 layout (token POS chunk NER); returns (sentence, token) -> line number."""
     lines, where = [], {}
     if docstart:
@@ -167,10 +179,11 @@ def _reference_scores(gold, predicted):
 def test_evaluate_entities_hand_built_iob1_gold_vs_iobes_predictions():
     from nlp_lstm.evaluation.tagging import evaluate_entities
 
-    gold = [["I-PER", "I-PER", "O", "I-LOC", "O"],
-            ["I-ORG", "I-ORG", "I-ORG", "O", "I-PER", "B-PER"]]
-    predicted = [["B-PER", "E-PER", "O", "S-ORG", "O"],  # PER right, LOC predicted as ORG
-                 ["B-ORG", "E-ORG", "O", "O", "S-PER", "S-PER"]]  # ORG too short, both PERs right
+    gold = [["I-PER", "I-PER", "O", "I-LOC", "O"], ["I-ORG", "I-ORG", "I-ORG", "O", "I-PER", "B-PER"]]
+    predicted = [
+        ["B-PER", "E-PER", "O", "S-ORG", "O"],  # PER right, LOC predicted as ORG
+        ["B-ORG", "E-ORG", "O", "O", "S-PER", "S-PER"],
+    ]  # ORG too short, both PERs right
     result = evaluate_entities(gold, predicted)
     m = result.metrics
     assert m["precision"] == pytest.approx(0.6) and m["recall"] == pytest.approx(0.6) and m["f1"] == pytest.approx(0.6)
@@ -237,7 +250,9 @@ def _random_batch(seed=0, vocab_size=20, char_vocab_size=15, chars=5, features=(
     if "chars" in features:
         char_lengths = rng.integers(1, chars + 1, (batch, time))
         char_mask = (np.arange(chars)[None, None, :] < char_lengths[..., None]) & mask[..., None]
-        inputs["char_ids"] = np.where(char_mask, rng.integers(1, char_vocab_size, (batch, time, chars)), 0).astype("int32")
+        inputs["char_ids"] = np.where(char_mask, rng.integers(1, char_vocab_size, (batch, time, chars)), 0).astype(
+            "int32"
+        )
     if "casing" in features:
         inputs["casing_ids"] = np.where(mask, rng.integers(1, len(CASING_CLASSES), (batch, time)), 0).astype("int32")
     targets = np.zeros((batch, time), dtype="int32")
@@ -248,12 +263,21 @@ def _random_batch(seed=0, vocab_size=20, char_vocab_size=15, chars=5, features=(
 
 _VARIANTS = {
     "crf_charcnn_casing_constrained": (
-        {"decoder": "crf", "char_features": {"encoder": "cnn", "filters": 8, "embedding_dim": 8}}, True),
+        {"decoder": "crf", "char_features": {"encoder": "cnn", "filters": 8, "embedding_dim": 8}},
+        True,
+    ),
     "crf_charlstm": (
-        {"decoder": "crf", "char_features": {"encoder": "lstm", "lstm_units": 4, "embedding_dim": 8},
-         "casing": {"enabled": False}}, False),
+        {
+            "decoder": "crf",
+            "char_features": {"encoder": "lstm", "lstm_units": 4, "embedding_dim": 8},
+            "casing": {"enabled": False},
+        },
+        False,
+    ),
     "softmax_words_only": (
-        {"decoder": "softmax", "char_features": {"enabled": False}, "casing": {"enabled": False}}, False),
+        {"decoder": "softmax", "char_features": {"enabled": False}, "casing": {"enabled": False}},
+        False,
+    ),
 }
 
 
@@ -269,12 +293,14 @@ def test_tagger_trains_decodes_and_saves(variant, tmp_path):
     from nlp_lstm.training.trainer import make_optimizer
 
     settings_, constrained = _VARIANTS[variant]
-    config = TaggerModelConfig(embedding_dim=8, rnn={"units": 8}, input_dropout=0.0, output_dropout=0.0,
-                               **settings_)
+    config = TaggerModelConfig(embedding_dim=8, rnn={"units": 8}, input_dropout=0.0, output_dropout=0.0, **settings_)
     labels = ["O", "B-X", "I-X", "E-X", "S-X"]
     keras.utils.set_random_seed(0)
     model = build_sequence_tagger(
-        20, NUM_TAGS, config, char_vocab_size=15,
+        20,
+        NUM_TAGS,
+        config,
+        char_vocab_size=15,
         allowed_transitions=allowed_transitions(labels, "iobes") if constrained else None,
         allowed_start=allowed_starts(labels, "iobes") if constrained else None,
         allowed_end=allowed_ends(labels, "iobes") if constrained else None,
@@ -322,7 +348,7 @@ def test_tagger_trains_decodes_and_saves(variant, tmp_path):
 PEOPLE = [["John", "Smith"], ["Maria"], ["Peter"], ["Anna", "Berg"]]
 PLACES = ["Paris", "Berlin", "London", "Madrid"]
 ORGS = ["Google", "Reuters", "Siemens", "UNESCO"]
-LONG_SENTENCE = ("{p} said on Monday that {o} will build a large new factory near {l} next year .")
+LONG_SENTENCE = "{p} said on Monday that {o} will build a large new factory near {l} next year ."
 
 
 def _entity(tokens, kind):
@@ -340,9 +366,21 @@ def _sentence(k: int) -> list[tuple[str, str]]:
     if template == 2:
         return _entity(person, "PER") + words("works for") + _entity([org], "ORG") + words(".")
     if template == 3:  # two adjacent LOC entities: the second starts with B- in IOB1
-        return words("flights from") + _entity([place], "LOC") + [(PLACES[(k // 2 + 1) % 4], "B-LOC")] + words("were late .")
-    return words("In") + _entity([place], "LOC") + words(",") + _entity(person, "PER") + words("met") + \
-        _entity([org], "ORG") + words("staff .")
+        return (
+            words("flights from")
+            + _entity([place], "LOC")
+            + [(PLACES[(k // 2 + 1) % 4], "B-LOC")]
+            + words("were late .")
+        )
+    return (
+        words("In")
+        + _entity([place], "LOC")
+        + words(",")
+        + _entity(person, "PER")
+        + words("met")
+        + _entity([org], "ORG")
+        + words("staff .")
+    )
 
 
 def _long_sentence(k: int) -> list[tuple[str, str]]:
@@ -380,9 +418,9 @@ def ner_run(tmp_path_factory):
         f"""
 task: ner
 data:
-  train: {files['train']}
-  validation: {files['validation']}
-  test: {files['test']}
+  train: {files["train"]}
+  validation: {files["validation"]}
+  test: {files["test"]}
 preprocessing:
   max_length: {MAX_LENGTH}
 model:
@@ -399,13 +437,21 @@ training:
 tracking:
   uri: {uri}
   experiment: ner-e2e
-output_dir: {tmp / 'outputs'}
+output_dir: {tmp / "outputs"}
 """,
         encoding="utf-8",
     )
     stdout, run_id, model_dir = run_pipeline(config, cwd=tmp)
-    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
-            "files": files, "config": config, "sentences": {"train": train, "test": test}}
+    return {
+        "tmp": tmp,
+        "uri": uri,
+        "run_id": run_id,
+        "model_dir": model_dir,
+        "stdout": stdout,
+        "files": files,
+        "config": config,
+        "sentences": {"train": train, "test": test},
+    }
 
 
 def test_ner_run_prints_entity_metrics(ner_run):
@@ -424,8 +470,18 @@ def test_ner_mlflow_run(ner_run):
     run = client.get_run(ner_run["run_id"])
     assert run.info.status == "FINISHED"
     metrics, params = run.data.metrics, run.data.params
-    for name in ("test_f1", "test_precision", "test_recall", "test_accuracy", "test_PER_f1", "test_LOC_f1",
-                 "test_ORG_f1", "train_loss", "val_loss", "val_f1"):
+    for name in (
+        "test_f1",
+        "test_precision",
+        "test_recall",
+        "test_accuracy",
+        "test_PER_f1",
+        "test_LOC_f1",
+        "test_ORG_f1",
+        "train_loss",
+        "val_loss",
+        "val_f1",
+    ):
         assert name in metrics, name
         assert np.isfinite(metrics[name])
     assert 0.3 < metrics["test_f1"] <= 1.0  # 2 epochs at a high learning rate find the obvious entities
@@ -456,7 +512,7 @@ def test_ner_predict_cli_gives_entities_with_character_offsets(ner_run):
         assert isinstance(entities, list)
         for entity in entities:
             assert set(entity) == {"text", "label", "start", "end"}
-            assert entity["text"] == text[entity["start"]: entity["end"]]
+            assert entity["text"] == text[entity["start"] : entity["end"]]
             assert entity["label"] in {"PER", "LOC", "ORG"}
 
 
@@ -483,8 +539,9 @@ def test_ner_evaluate_cli_and_conlleval_predictions(ner_run, tmp_path):
     from nlp_lstm.evaluation.tagging import evaluate_entities
 
     out = tmp_path / "predictions.txt"
-    result = run_cli("evaluate", str(ner_run["model_dir"]), "--data", str(ner_run["files"]["test"]),
-                     "--predictions-out", str(out))
+    result = run_cli(
+        "evaluate", str(ner_run["model_dir"]), "--data", str(ner_run["files"]["test"]), "--predictions-out", str(out)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout)
     assert {"f1", "precision", "recall", "accuracy"} <= set(metrics)
@@ -522,7 +579,12 @@ def test_ner_pyfunc_wrapper_returns_entities_per_text(ner_run):
     texts = ["John Smith visited Paris .", ""]
     expected = wrapper.pipeline.predict(texts)
     assert expected[1] == []  # one list of entities per text; none for an empty one
-    for model_input in (pd.DataFrame({"text": texts}), pd.DataFrame({"id": [1, 2], "text": texts}), texts, pd.Series(texts)):
+    for model_input in (
+        pd.DataFrame({"text": texts}),
+        pd.DataFrame({"id": [1, 2], "text": texts}),
+        texts,
+        pd.Series(texts),
+    ):
         assert wrapper.predict(None, model_input) == expected
 
 
@@ -533,9 +595,13 @@ def _valid_iob1(tags, types=("PER", "LOC", "ORG")):
 def test_ner_load_predicts_one_tag_per_token_in_a_fresh_process(ner_run):
     import nlp_lstm
 
-    sentences = [["John", "Smith", "visited", "Paris", "."],
-                 [t for t, _ in _long_sentence(2)] + ["and", "then", "went", "home", "."],
-                 ["Reuters"], ["unseenword", "zzz"], []]
+    sentences = [
+        ["John", "Smith", "visited", "Paris", "."],
+        [t for t, _ in _long_sentence(2)] + ["and", "then", "went", "home", "."],
+        ["Reuters"],
+        ["unseenword", "zzz"],
+        [],
+    ]
     assert len(sentences[1]) > 2 * MAX_LENGTH
     pipeline = nlp_lstm.load(ner_run["model_dir"])
     here = pipeline.predict(sentences)
@@ -546,11 +612,11 @@ def test_ner_load_predicts_one_tag_per_token_in_a_fresh_process(ner_run):
 
     assert [convert(tags, "iob1") for tags in pipeline.tag(sentences)] == here
     script = (
-        "import json, nlp_lstm; "
-        f"print(json.dumps(nlp_lstm.load({str(ner_run['model_dir'])!r}).predict({sentences!r})))"
+        f"import json, nlp_lstm; print(json.dumps(nlp_lstm.load({str(ner_run['model_dir'])!r}).predict({sentences!r})))"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ner_run["tmp"],
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ner_run["tmp"], timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == here
 
@@ -566,7 +632,7 @@ def test_joined_sentences_are_tagged_as_one_sequence_and_split_back(ner_run):
     pipeline.config.preprocessing.join_sentences = MAX_LENGTH
     joined = pipeline.tag(tokens, documents=[0, 0])
     whole = pipeline.tag([tokens[0] + tokens[1]])[0]  # what the model says reading both as one sentence
-    assert joined == [whole[: len(tokens[0])], whole[len(tokens[0]):]]
+    assert joined == [whole[: len(tokens[0])], whole[len(tokens[0]) :]]
     assert pipeline.tag(tokens, documents=[0, 1]) == pipeline.tag(tokens)  # different documents: read apart
 
     batches, packed = pipeline.batches(tokens, gold, documents=[0, 0])
@@ -591,8 +657,15 @@ def test_ner_user_errors(ner_run, tmp_path):
     sentences[2][1] = (sentences[2][1][0], "X-PER")
     bad = tmp_path / "bad_train.conll"
     where = _write_conll(bad, sentences)
-    result = run_cli("run", str(ner_run["config"]), "--set", f"data.train={bad}", "--set",
-                     f"output_dir={tmp_path / 'out'}", cwd=tmp_path)
+    result = run_cli(
+        "run",
+        str(ner_run["config"]),
+        "--set",
+        f"data.train={bad}",
+        "--set",
+        f"output_dir={tmp_path / 'out'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 3, result.stderr[-2000:]
     assert f"{bad}:{where[2, 1]}:" in result.stderr and "X-PER" in result.stderr
     assert "Traceback" not in result.stderr
@@ -603,8 +676,17 @@ def test_ner_user_errors(ner_run, tmp_path):
     validation[1][position] = (validation[1][position][0], "I-MISC")
     bad = tmp_path / "bad_validation.conll"
     where = _write_conll(bad, validation)
-    result = run_cli("run", str(ner_run["config"]), "--set", f"data.validation={bad}", "--set",
-                     f"output_dir={tmp_path / 'out'}", "--set", "tracking.experiment=ner-e2e-fail", cwd=tmp_path)
+    result = run_cli(
+        "run",
+        str(ner_run["config"]),
+        "--set",
+        f"data.validation={bad}",
+        "--set",
+        f"output_dir={tmp_path / 'out'}",
+        "--set",
+        "tracking.experiment=ner-e2e-fail",
+        cwd=tmp_path,
+    )
     assert result.returncode == 3, result.stderr[-2000:]
     assert f"{bad}:{where[1, position]}: entity type 'MISC' (tag 'I-MISC') was not seen in training" in result.stderr
     assert "Traceback" not in result.stderr
@@ -648,15 +730,18 @@ def test_ensemble_benchmark_decodes_like_the_pipeline(ner_run):
 def test_ner_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(ner_run, tmp_path):
     import nlp_lstm
     from tests.helpers.mlflow_models import (
-        assert_keras_model_loads_in_a_fresh_process, assert_requirements_are_complete, assert_serves_like_predict,
+        assert_keras_model_loads_in_a_fresh_process,
+        assert_requirements_are_complete,
+        assert_serves_like_predict,
         scoring_server,
     )
 
     pipeline = nlp_lstm.load(ner_run["model_dir"])
     batch, _ = pipeline.batches([["Karsten", "Holm", "visited", "Nairobi", "."], ["Paris"]])
     inputs = batch[0][0]
-    assert_keras_model_loads_in_a_fresh_process(ner_run["uri"], ner_run["run_id"], inputs,
-                                                pipeline.model.predict(inputs, verbose=0), tmp_path)
+    assert_keras_model_loads_in_a_fresh_process(
+        ner_run["uri"], ner_run["run_id"], inputs, pipeline.model.predict(inputs, verbose=0), tmp_path
+    )
     assert_requirements_are_complete(ner_run["uri"], ner_run["run_id"])
     texts = ["Karsten Holm flew to Nairobi.", "", "   "]
     with scoring_server(f"runs:/{ner_run['run_id']}/pipeline", ner_run["uri"], tmp_path) as url:

@@ -7,8 +7,8 @@ import contextlib
 
 import keras
 import numpy as np
-from keras.ops import convert_to_numpy as to_numpy
 import pytest
+from keras.ops import convert_to_numpy as to_numpy
 
 from nlp_lstm.config.loader import load_config
 from nlp_lstm.config.schema import ClassifierModelConfig, TaggerModelConfig, TrainingConfig, TranslatorModelConfig
@@ -30,26 +30,37 @@ def _classifier():
 
 
 def _tagger():
-    config = TaggerModelConfig(embedding_dim=8, rnn={"units": 8}, char_features={"enabled": False},
-                               casing={"enabled": False})
+    config = TaggerModelConfig(
+        embedding_dim=8, rnn={"units": 8}, char_features={"enabled": False}, casing={"enabled": False}
+    )
     model = build_sequence_tagger(20, 4, config)
     return model, np.where(TOKENS > 0, 1 + TOKENS % 4, 0), tagging_loss(model)
 
 
 def _translator():
-    config = TranslatorModelConfig.model_validate({
-        "source_embedding_dim": 8, "target_embedding_dim": 8, "encoder": {"units": 8, "layers": 1},
-        "decoder": {"units": 16, "input_feeding": True},
-    })
+    config = TranslatorModelConfig.model_validate(
+        {
+            "source_embedding_dim": 8,
+            "target_embedding_dim": 8,
+            "encoder": {"units": 8, "layers": 1},
+            "decoder": {"units": 16, "input_feeding": True},
+        }
+    )
     model = build_translator(20, 12, config)
     inputs = {"source_ids": TOKENS, "target_in": np.array([[2, 5, 6], [2, 7, 0], [2, 0, 0]], dtype="int32")}
     return model, inputs, np.array([[5, 6, 3], [7, 3, 0], [3, 0, 0]]), SequenceLoss(0.1)
 
 
-@pytest.mark.parametrize("builder,policy", [
-    ("classifier", "mixed_bfloat16"), ("classifier", "mixed_float16"), ("tagger", "mixed_bfloat16"),
-    ("tagger", "mixed_float16"), ("translator", "mixed_bfloat16"),  # one translator: its scan is slow to trace
-])
+@pytest.mark.parametrize(
+    "builder,policy",
+    [
+        ("classifier", "mixed_bfloat16"),
+        ("classifier", "mixed_float16"),
+        ("tagger", "mixed_bfloat16"),
+        ("tagger", "mixed_float16"),
+        ("translator", "mixed_bfloat16"),  # one translator: its scan is slow to trace
+    ],
+)
 def test_mixed_precision_computes_low_keeps_outputs_float32_and_saves(policy, builder, tmp_path):
     from nlp_lstm.training.trainer import compile_model, dtype_policy
 
@@ -83,8 +94,9 @@ def test_mixed_precision_computes_low_keeps_outputs_float32_and_saves(policy, bu
 
 
 def test_precision_and_jit_settings_from_yaml():
-    config = load_config(REPO / "pipelines" / "sentiment.yaml",
-                         ["training.mixed_precision=mixed_bfloat16", "training.jit_compile=false"])
+    config = load_config(
+        REPO / "pipelines" / "sentiment.yaml", ["training.mixed_precision=mixed_bfloat16", "training.jit_compile=false"]
+    )
     assert config.training.mixed_precision == "mixed_bfloat16" and config.training.jit_compile is False
     assert load_config(REPO / "pipelines" / "sentiment.yaml").training.jit_compile == "auto"
     with pytest.raises(ConfigError, match=r"training.mixed_precision"):

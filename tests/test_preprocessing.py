@@ -7,7 +7,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nlp_lstm.errors import DataError, NlpLstmError
-from nlp_lstm.preprocessing import LabelEncoder, PaddedBatches, TextEncoder, Tokenizer, Vocabulary, pad_batch, restore_order
+from nlp_lstm.preprocessing import (
+    LabelEncoder,
+    PaddedBatches,
+    TextEncoder,
+    Tokenizer,
+    Vocabulary,
+    pad_batch,
+    restore_order,
+)
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.tokenizer import JOINER, detokenize
 
@@ -88,7 +96,9 @@ def test_batches_are_right_padded_bucketed_and_cover_every_example_once():
         padding_bucketed += x.size - lengths.sum()
         seen.extend(y.tolist())
     assert sorted(seen) == list(range(500))
-    plain = PaddedBatches({"ids": sequences}, list(range(500)), batch_size=32, shuffle=True, bucket_by_length=False, seed=3)
+    plain = PaddedBatches(
+        {"ids": sequences}, list(range(500)), batch_size=32, shuffle=True, bucket_by_length=False, seed=3
+    )
     padding_plain = sum(x.size - _lengths_of(x).sum() for x, _ in plain)
     assert padding_bucketed < padding_plain / 3
 
@@ -117,8 +127,14 @@ def test_keras_input_accepts_growing_lengths_after_two_equal_batches():
 
     sequences = [[1, 2]] * 4 + [list(range(1, 30))] * 2
     batches = PaddedBatches({"ids": sequences}, [0] * 6, batch_size=2, bucket_by_length=False, pad_to_multiple=1)
-    model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(40, 4, mask_zero=True),
-                              keras.layers.LSTM(4), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(40, 4, mask_zero=True),
+            keras.layers.LSTM(4),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     history = model.fit(batches.as_keras_input(), epochs=2, verbose=0, shuffle=False)
     assert len(history.history["loss"]) == 2
@@ -158,7 +174,9 @@ def test_subword_pieces_rebuild_any_text_and_mark_every_continuation(text):
     per_token = [segmenter.segment([[token]])[0] for token in tokens]
     assert pieces == [piece for group in per_token for piece in group]
     for token, (first, *rest) in zip(tokens, per_token):
-        assert first + "".join(rest).replace(JOINER, "") == token and token.startswith(JOINER) == first.startswith(JOINER)
+        assert first + "".join(rest).replace(JOINER, "") == token and token.startswith(JOINER) == first.startswith(
+            JOINER
+        )
         assert all(piece.startswith(JOINER) and piece != JOINER for piece in rest)
 
 
@@ -176,8 +194,9 @@ def test_subwords_spell_rare_words_keep_frequent_ones_and_round_trip(tmp_path):
     assert detokenize(unigram.segment([["Hunde", f"{JOINER}!"]])[0]) == "Hunde!"
 
     with pytest.raises(NlpLstmError, match=r"preprocessing\.source\.subwords\.vocab_size: cannot learn 50 .*smaller"):
-        SubwordSegmenter.train([[chr(0x4E00 + i) for i in range(300)]], vocab_size=50,
-                               setting="preprocessing.source.subwords.vocab_size")
+        SubwordSegmenter.train(
+            [[chr(0x4E00 + i) for i in range(300)]], vocab_size=50, setting="preprocessing.source.subwords.vocab_size"
+        )
     with pytest.raises(NlpLstmError, match="no training text"):
         SubwordSegmenter.train([[]], vocab_size=50)
     with pytest.raises(Exception, match=r"absent.model: missing \(the subword model\)"):

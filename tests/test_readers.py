@@ -41,7 +41,12 @@ def test_jsonl_and_gzip(tmp_path):
     [
         ("d.csv", "text,label\ngood,pos\nbad\n", {}, r"d.csv:3: expected at least 2 columns separated by ',', found 1"),
         ("d.csv", "text,label\ngood,\n", {}, r"d.csv:2: empty label in column 'label'"),
-        ("d.csv", "sentence,label\ngood,pos\n", {}, r"d.csv:1: data.text_column 'text' not in the header \(columns: sentence, label\)"),
+        (
+            "d.csv",
+            "sentence,label\ngood,pos\n",
+            {},
+            r"d.csv:1: data.text_column 'text' not in the header \(columns: sentence, label\)",
+        ),
         ("d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", \n', {}, r"d.jsonl:2: invalid JSON"),
         ("d.jsonl", '{"txt": "a", "label": 1}\n', {}, r"d.jsonl:1: key 'text' missing"),
         ("d.txt", "a,b\n", {}, r"cannot tell the format from the file name; set data.format"),

@@ -20,14 +20,24 @@ def _examples() -> dict[str, object]:
     from nlp_lstm.models.crf import CRF
     from nlp_lstm.models.encoders import RecurrentEncoder
     from nlp_lstm.models.features import CharBiLSTM
+    from nlp_lstm.models.language_model import RecurrentLanguageModel, WordTypeDropout
     from nlp_lstm.models.layers import AttentionPooling, CharCNN, MaskedPooling, WordDropout
     from nlp_lstm.models.search import TranslationSearch
     from nlp_lstm.models.seq2seq import Attention, AttentionDecoder, SequenceLoss, SourceEncoder
     from nlp_lstm.models.tagger import CRFLoss, MaskedTagLoss, TagDecoder
 
     def decoder():
-        return AttentionDecoder(vocab_size=12, embedding_dim=4, units=6, num_layers=2, attention="additive",
-                                input_feeding=False, dropout=0.2, tie_embeddings=False, name="decoder")
+        return AttentionDecoder(
+            vocab_size=12,
+            embedding_dim=4,
+            units=6,
+            num_layers=2,
+            attention="additive",
+            input_feeding=False,
+            dropout=0.2,
+            tie_embeddings=False,
+            name="decoder",
+        )
 
     crf = CRF(3, allowed_transitions=[(0, 1), (1, 2)], allowed_start=[0, 1], allowed_end=[2], name="crf")
     return {
@@ -43,17 +53,48 @@ def _examples() -> dict[str, object]:
         "CharCNN": CharCNN(vocab_size=20, embedding_dim=5, filters=3, kernel_size=[2, 4]),
         "MaskedPooling": MaskedPooling("mean"),
         "MaskedTagLoss": MaskedTagLoss(name="tags"),
-        "RecurrentEncoder": RecurrentEncoder("gru", 4, num_layers=2, bidirectional=False, dropout=0.1,
-                                             recurrent_dropout=0.2, activation="relu", recurrent_activation="hard_sigmoid",
-                                             use_bias=False, unroll=True, return_final=True, fused="off"),
+        "RecurrentEncoder": RecurrentEncoder(
+            "gru",
+            4,
+            num_layers=2,
+            bidirectional=False,
+            dropout=0.1,
+            recurrent_dropout=0.2,
+            activation="relu",
+            recurrent_activation="hard_sigmoid",
+            use_bias=False,
+            unroll=True,
+            return_final=True,
+            fused="off",
+        ),
+        "RecurrentLanguageModel": RecurrentLanguageModel(
+            vocab_size=15,
+            embedding_dim=4,
+            encoder={"cell": "gru", "units": 6, "num_layers": 2, "dropout": 0.1, "fused": "auto"},
+            tie_embeddings=True,
+            embedding_dropout=0.1,
+            input_dropout=0.2,
+            output_dropout=0.3,
+            carry_batch_size=3,
+        ),
         "SequenceLoss": SequenceLoss(label_smoothing=0.2),
-        "SourceEncoder": SourceEncoder(vocab_size=12, embedding_dim=4, dropout=0.3,
-                                       rnn={"cell": "lstm", "units": 3, "num_layers": 1}),
+        "SourceEncoder": SourceEncoder(
+            vocab_size=12, embedding_dim=4, dropout=0.3, rnn={"cell": "lstm", "units": 3, "num_layers": 1}
+        ),
         "TagDecoder": TagDecoder(crf),
-        "TranslationSearch": TranslationSearch(decoder(), bos_id=2, eos_id=3, beam_size=4, length_penalty=0.6,
-                                               max_length=30, max_length_ratio=1.5, max_length_offset=4,
-                                               return_attention=True),
+        "TranslationSearch": TranslationSearch(
+            decoder(),
+            bos_id=2,
+            eos_id=3,
+            beam_size=4,
+            length_penalty=0.6,
+            max_length=30,
+            max_length_ratio=1.5,
+            max_length_offset=4,
+            return_attention=True,
+        ),
         "WordDropout": WordDropout(rate=0.3, oov_id=1, seed=5, keep_first=True),
+        "WordTypeDropout": WordTypeDropout(rate=0.2, vocab_size=30, seed=4),
     }
 
 
@@ -81,8 +122,11 @@ def test_every_registered_object_round_trips_with_a_complete_config(name):
     rebuilt = keras.saving.deserialize_keras_object(config)
     assert type(rebuilt) is type(obj)
     assert keras.saving.serialize_keras_object(rebuilt) == config
-    arguments = [p.name for p in inspect.signature(type(obj).__init__).parameters.values()
-                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    arguments = [
+        p.name
+        for p in inspect.signature(type(obj).__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     missing = set(arguments) - set(config["config"]) - _STANDS_IN.get(name, set())
     assert not missing, f"{name}.get_config() leaves out {sorted(missing)}"
 

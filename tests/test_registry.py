@@ -12,7 +12,7 @@ from nlp_lstm.config.registry import register_task, task_entry, task_names
 from nlp_lstm.config.schema import ClassifierModelConfig, PipelineConfig, TableDataConfig
 from nlp_lstm.errors import ConfigError
 
-BUILT_IN = ("ner", "sentiment", "translation")
+BUILT_IN = ("language_model", "ner", "sentiment", "translation")
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
@@ -59,6 +59,7 @@ def test_a_new_task_is_one_registration_away(tmp_path, scratch_registry):
 
 def test_a_name_is_registered_once(scratch_registry):
     with pytest.raises(ValueError, match="registered twice"):
+
         @register_task("sentiment", implementation="somewhere:Else")
         class AnotherSentimentConfig(PipelineConfig):
             data: TableDataConfig
@@ -74,4 +75,4 @@ def test_a_task_class_must_name_a_registered_config():
         data: TableDataConfig
 
     with pytest.raises(TypeError, match="not registered"):
-        type("OrphanTask", (Task,), {"config_class": Unregistered, "pipeline_class": object})
+        type("OrphanTask", (Task,), {"config_class": Unregistered, "pipeline_class": type("P", (), {})})

@@ -16,12 +16,11 @@ import mlflow
 import pytest
 import yaml
 
-from nlp_lstm.config import load_config
-from nlp_lstm.pipeline import run_pipeline
-
 from nlp_lstm import cli
+from nlp_lstm.config import load_config
 from nlp_lstm.files import exclusive_lock
 from nlp_lstm.model_dir import LOCK
+from nlp_lstm.pipeline import run_pipeline
 from tests.conftest import REPO, sentiment_rows, write_csv
 
 EPOCHS = 4
@@ -34,7 +33,7 @@ def _config(tmp: Path, files: dict[str, Path], epochs: int = EPOCHS) -> Path:
     path.write_text(
         f"""
 task: sentiment
-data: {{train: {files['train']}, validation: {files['validation']}, test: {files['test']}}}
+data: {{train: {files["train"]}, validation: {files["validation"]}, test: {files["test"]}}}
 preprocessing: {{max_length: 16}}
 model: {{embedding_dim: 8, word_dropout: 0.1, rnn: {{units: 8}}, dropout: 0.3}}
 training:
@@ -43,8 +42,8 @@ training:
   optimizer: {{learning_rate: 0.05, ema_momentum: 0.9}}
   lr_schedule: {{reduce_on_plateau: true, patience: 0}}
   early_stopping: {{monitor: val_accuracy, mode: max, patience: {EPOCHS}}}
-tracking: {{uri: "sqlite:///{tmp / 'mlflow.db'}", experiment: resume, log_model: false}}
-output_dir: {tmp / 'outputs'}
+tracking: {{uri: "sqlite:///{tmp / "mlflow.db"}", experiment: resume, log_model: false}}
+output_dir: {tmp / "outputs"}
 """,
         encoding="utf-8",
     )
@@ -54,8 +53,12 @@ output_dir: {tmp / 'outputs'}
 def _killed(point: str, epoch: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`nlp-lstm ARGS` that kills itself at `point` of epoch `epoch` (see tests/helpers/killed_run.py)."""
     return subprocess.run(
-        [sys.executable, "-m", "tests.helpers.killed_run", point, str(epoch), *args], cwd=cwd, capture_output=True,
-        text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        [sys.executable, "-m", "tests.helpers.killed_run", point, str(epoch), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -67,8 +70,9 @@ def _run_record(uri: str, run_id: str) -> dict:
     """Status, every metric's full history (step, value) and the final metrics of a run."""
     client = mlflow.MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
-    history = {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
-               for key in run.data.metrics}
+    history = {
+        key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in run.data.metrics
+    }
     return {"status": run.info.status, "history": history, "tags": run.data.tags}
 
 
@@ -76,8 +80,10 @@ def _run_record(uri: str, run_id: str) -> dict:
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("resume")
     rows = sentiment_rows(repeat=4)
-    files = {name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[::3])
-             for name in ("train", "validation", "test")}
+    files = {
+        name: write_csv(tmp / f"{name}.csv", rows if name == "train" else rows[::3])
+        for name in ("train", "validation", "test")
+    }
     config = _config(tmp, files)
     with contextlib.chdir(tmp):  # in this process: the killed runs below are the separate processes
         result = run_pipeline(load_config(config, ["tracking.run_name=uninterrupted"]), config, log=lambda _: None)
@@ -118,8 +124,7 @@ def test_killed_after_a_checkpoint_then_resumed_by_folder_is_the_uninterrupted_r
     """SIGKILL right after epoch 2's checkpoint, before MLflow got epoch 2's metrics: the folder is usable
     meanwhile, and the resumed run logs epoch 2 once, then 3 and 4."""
     tmp = setup["tmp"]
-    killed = _killed("after-checkpoint", 2, "run", str(setup["config"]), "--set", "tracking.run_name=killed",
-                     cwd=tmp)
+    killed = _killed("after-checkpoint", 2, "run", str(setup["config"]), "--set", "tracking.run_name=killed", cwd=tmp)
     assert killed.returncode == -9, killed.stderr[-3000:]
     folder = tmp / "outputs" / "killed"
     manifest = json.loads((folder / "pipeline.json").read_text())

@@ -25,14 +25,33 @@ def sweep_files(tiny_sentiment_yaml, tmp_path):
     return tiny_sentiment_yaml, space, config["tracking"]["uri"]
 
 
-FIRST = ["--first", "training.optimizer.learning_rate=0.05,model.rnn.units=16",
-         "--first", "training.optimizer.learning_rate=0.00001,model.rnn.units=8",
-         "--first", "training.optimizer.learning_rate=0.00001,model.rnn.units=16"]
+FIRST = [
+    "--first",
+    "training.optimizer.learning_rate=0.05,model.rnn.units=16",
+    "--first",
+    "training.optimizer.learning_rate=0.00001,model.rnn.units=8",
+    "--first",
+    "training.optimizer.learning_rate=0.00001,model.rnn.units=16",
+]
 
 
 def _sweep(capsys, config, space, *args: str) -> tuple[int, str]:
-    code = cli.main(["sweep", str(config), "--space", str(space), "--seed", "3", "--prune-after", "2",
-                     "--prune-warmup", "0", *FIRST, *args])
+    code = cli.main(
+        [
+            "sweep",
+            str(config),
+            "--space",
+            str(space),
+            "--seed",
+            "3",
+            "--prune-after",
+            "2",
+            "--prune-warmup",
+            "0",
+            *FIRST,
+            *args,
+        ]
+    )
     return code, capsys.readouterr().out
 
 
@@ -62,9 +81,13 @@ def test_a_sweep_nests_its_trials_prunes_records_the_best_and_continues(sweep_fi
     assert parent.data.metrics["trials_pruned"] == len(pruned)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"optimization_history.png", "param_importances.png", "best_config.yaml"} <= artifacts
-    best = yaml.safe_load(open(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id,
-                                                                   artifact_path="best_config.yaml",
-                                                                   tracking_uri=uri)))
+    best = yaml.safe_load(
+        open(
+            mlflow.artifacts.download_artifacts(
+                run_id=parent.info.run_id, artifact_path="best_config.yaml", tracking_uri=uri
+            )
+        )
+    )
     assert best["training"]["optimizer"]["learning_rate"] == 0.05 and best["model"]["rnn"]["units"] == 16
     assert client.get_model_version("swept", "1").run_id == first.info.run_id
     assert "best trial:  0" in out
@@ -75,20 +98,29 @@ def test_a_sweep_nests_its_trials_prunes_records_the_best_and_continues(sweep_fi
     assert "3 trials finished, 2 to run" in out and f"parent run:  {parent.info.run_id}" in out
     children = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     assert sorted(int(c.data.tags["nlp_lstm.sweep.trial"]) for c in children) == [0, 1, 2, 3, 4]
-    sampled = {c.data.params["training.optimizer.learning_rate"] for c in children
-               if c.data.tags["nlp_lstm.sweep.trial"] in ("3", "4")}
+    sampled = {
+        c.data.params["training.optimizer.learning_rate"]
+        for c in children
+        if c.data.tags["nlp_lstm.sweep.trial"] in ("3", "4")
+    }
     assert len(sampled) == 2  # each worker drew its own values (one seed would repeat the same draw)
 
 
 def test_search_space_mistakes_name_their_line(sweep_files, capsys, tmp_path):
     config, _, _ = sweep_files
     bad = tmp_path / "bad.yaml"
-    bad.write_text("training.optimizer.learnin_rate: {float: [0.0001, 0.01]}\nmodel.rnn.units: {choice: [8, -1]}\n"
-                   "model.dropout: {float: [0.5, 0.1]}\ntraining.epochs: {range: [1, 2]}\n", encoding="utf-8")
+    bad.write_text(
+        "training.optimizer.learnin_rate: {float: [0.0001, 0.01]}\nmodel.rnn.units: {choice: [8, -1]}\n"
+        "model.dropout: {float: [0.5, 0.1]}\ntraining.epochs: {range: [1, 2]}\n",
+        encoding="utf-8",
+    )
     code = cli.main(["sweep", str(config), "--space", str(bad)])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"{bad}:1: training.optimizer.learnin_rate: unknown key (did you mean 'training.optimizer.learning_rate'?)" in err
+    assert (
+        f"{bad}:1: training.optimizer.learnin_rate: unknown key (did you mean 'training.optimizer.learning_rate'?)"
+        in err
+    )
     assert f"{bad}:2: model.rnn.units: Input should be greater than or equal to 1 (got -1)" in err
     assert f"{bad}:3: model.dropout: float: [0.5, 0.1]: the low bound is above the high one" in err
     assert f"{bad}:4: training.epochs: expected one of {{choice: [...]}}" in err
@@ -99,8 +131,20 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(sweep_files, capsys, 
     monkeypatch.chdir(tmp_path)
     space = tmp_path / "activation.yaml"
     space.write_text("model.rnn.activation: {choice: [tanh, no_such_activation]}\n", encoding="utf-8")
-    code = cli.main(["sweep", str(config), "--space", str(space), "--sampler", "grid", "--trials", "2",
-                     "--set", "training.epochs=1"])
+    code = cli.main(
+        [
+            "sweep",
+            str(config),
+            "--space",
+            str(space),
+            "--sampler",
+            "grid",
+            "--trials",
+            "2",
+            "--set",
+            "training.epochs=1",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "1 complete, 0 pruned, 1 fail" in out
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -115,8 +159,10 @@ def test_first_trials_and_grids_are_checked_before_any_trial(sweep_files, capsys
         (["--first", "training.optimizer.learning_rate=5,model.rnn.units=8"], "5.0 is outside float: [1e-05, 0.05]"),
         (["--first", "training.optimizer.learning_rate=1e-3,model.rnn.units=12"], "12 is not one of [8, 16]"),
         (["--first", "model.rnn.units=8"], "give every searched key; missing training.optimizer.learning_rate"),
-        (["--first", "training.optimizer.learning_rate=1e-3,model.rnn.units=8", "--sampler", "grid"],
-         "a grid search visits every point anyway"),
+        (
+            ["--first", "training.optimizer.learning_rate=1e-3,model.rnn.units=8", "--sampler", "grid"],
+            "a grid search visits every point anyway",
+        ),
         (["--sampler", "grid"], "a float range without step has no grid"),
         (["--register", "a/b"], "tracking.register_model: 'a/b': use letters, digits"),
     ]

@@ -29,7 +29,8 @@ def spans_and_length(draw):
 
 any_tags = st.lists(
     st.one_of(st.just("O"), st.builds(lambda p, t: f"{p}-{t}", st.sampled_from("BIES"), st.sampled_from(TYPES))),
-    min_size=0, max_size=12,
+    min_size=0,
+    max_size=12,
 )
 
 

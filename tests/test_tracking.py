@@ -1,6 +1,6 @@
 import os
-from contextlib import nullcontext
 import signal
+from contextlib import nullcontext
 
 import mlflow
 import pytest
@@ -14,10 +14,14 @@ from nlp_lstm.tracking import RunTracker
 def config(tmp_path):
     train = tmp_path / "train.csv"
     train.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-8")
-    return load_config(data={
-        "task": "sentiment", "name": "t", "data": {"train": str(train)},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "tracking-tests"},
-    })
+    return load_config(
+        data={
+            "task": "sentiment",
+            "name": "t",
+            "data": {"train": str(train)},
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "tracking-tests"},
+        }
+    )
 
 
 def status_of(config, run_id):

@@ -49,8 +49,9 @@ class _OneBatch(keras.utils.PyDataset):
         return self.batch
 
 
-def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint,
-           start_epoch: int = 1) -> tuple[keras.Model, _WeightRecorder]:
+def _train(
+    ema_momentum: float | None, initial: list[np.ndarray], checkpoint, start_epoch: int = 1
+) -> tuple[keras.Model, _WeightRecorder]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 4)).astype("float32")
     y = x @ TRUE_WEIGHTS
@@ -60,9 +61,15 @@ def _train(ema_momentum: float | None, initial: list[np.ndarray], checkpoint,
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
     model.set_weights(initial)
     config = TrainingConfig(
-        epochs=EPOCHS, verbose=0,
-        optimizer={"name": "adam", "learning_rate": 0.05, "clipnorm": None, "ema_momentum": ema_momentum,
-                   "ema_start_epoch": start_epoch},
+        epochs=EPOCHS,
+        verbose=0,
+        optimizer={
+            "name": "adam",
+            "learning_rate": 0.05,
+            "clipnorm": None,
+            "ema_momentum": ema_momentum,
+            "ema_start_epoch": start_epoch,
+        },
         early_stopping={"monitor": "val_loss", "mode": "min", "patience": EPOCHS},
     )
     compile_model(model, config, loss="mse")
@@ -80,9 +87,9 @@ def test_ema_validates_on_the_average_and_trains_the_raw_weights(start_epoch, tm
 
     raw = plain.at_end  # W_1..W_4: one step each
     # Before start_epoch the raw weights are judged; the average restarts from that epoch's initial weights.
-    expected_average = list(raw[:start_epoch - 1])
+    expected_average = list(raw[: start_epoch - 1])
     average = raw[start_epoch - 2] if start_epoch > 1 else None
-    for weights in raw[start_epoch - 1:]:
+    for weights in raw[start_epoch - 1 :]:
         average = weights if average is None else MOMENTUM * average + (1 - MOMENTUM) * weights
         expected_average.append(average)
 

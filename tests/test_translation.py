@@ -12,9 +12,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras.ops import convert_to_numpy as to_numpy
 import pytest
 from keras import ops
+from keras.ops import convert_to_numpy as to_numpy
 
 from nlp_lstm.config.loader import load_config
 from nlp_lstm.config.schema import TranslationPreprocessingConfig, TranslatorModelConfig
@@ -43,7 +43,9 @@ def _sample_pairs(split: str, count: int) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------------------- readers
 def test_parallel_files_and_line_count_mismatch(tmp_path):
-    prefix = _write_pairs(tmp_path / "train", [("Ein Hund.", "A dog."), ("", "Nothing."), ("Zwei Katzen.", "Two cats.")])
+    prefix = _write_pairs(
+        tmp_path / "train", [("Ein Hund.", "A dog."), ("", "Nothing."), ("Zwei Katzen.", "Two cats.")]
+    )
     pairs = read_parallel_files(f"{prefix}.de", f"{prefix}.en")
     assert pairs.sources == ["Ein Hund.", "", "Zwei Katzen."] and pairs.targets[2] == "Two cats."
     assert pairs.lines == [1, 2, 3] and len(pairs.subset([2, 0])) == 2
@@ -67,8 +69,9 @@ def test_parallel_table_columns_and_empty_target(tmp_path):
 
 def _translation_yaml(tmp_path: Path, prefix: Path, extra: str = "") -> Path:
     path = tmp_path / "translate.yaml"
-    path.write_text(f"task: translation\ndata:\n  source_lang: de\n  target_lang: en\n  train: {prefix}\n{extra}",
-                    encoding="utf-8")
+    path.write_text(
+        f"task: translation\ndata:\n  source_lang: de\n  target_lang: en\n  train: {prefix}\n{extra}", encoding="utf-8"
+    )
     return path
 
 
@@ -97,20 +100,26 @@ def test_config_errors_name_key_line_and_file(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- preprocessing
-@pytest.mark.parametrize("text", [
-    "Two young, White males are outside near many bushes.",
-    'A man in a T-shirt doesn\'t "smile" (really)...',
-    "Zwei Männer – einer mit 3,5 kg-Hanteln – stehen am Strand.",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Two young, White males are outside near many bushes.",
+        'A man in a T-shirt doesn\'t "smile" (really)...',
+        "Zwei Männer – einer mit 3,5 kg-Hanteln – stehen am Strand.",
+        "",
+    ],
+)
 def test_joiner_tokens_detokenize_to_the_text(text):
     tokens = Tokenizer("en", lowercase=False, unicode_normalization="none").tokenize_with_joiners([text])[0]
     assert detokenize(tokens) == " ".join(text.split())
 
 
 def _preprocessing(**overrides) -> TranslationPreprocessingConfig:
-    settings = {"source": {"max_length": 4, "vocab": {"min_frequency": 1}},
-                "target": {"max_length": 4, "vocab": {"min_frequency": 1}}, **overrides}
+    settings = {
+        "source": {"max_length": 4, "vocab": {"min_frequency": 1}},
+        "target": {"max_length": 4, "vocab": {"min_frequency": 1}},
+        **overrides,
+    }
     return TranslationPreprocessingConfig.model_validate(settings)
 
 
@@ -144,8 +153,13 @@ def test_pair_encoder_length_policy_specials_decoding_and_round_trip(tmp_path):
 
 def test_unknown_words_are_replaced_by_the_most_attended_source_word():
     sources, targets = ["Ein Hund.", "Eine Katze läuft."], ["A dog.", "A cat runs."]
-    encoder = PairEncoder.fit(sources, targets, "de", "en", _preprocessing(
-        source={"lowercase": True, "max_length": 6, "vocab": {"min_frequency": 1}}))
+    encoder = PairEncoder.fit(
+        sources,
+        targets,
+        "de",
+        "en",
+        _preprocessing(source={"lowercase": True, "max_length": 6, "vocab": {"min_frequency": 1}}),
+    )
     a, unk, eos = encoder.target.vocab.index["A"], encoder.target.vocab.oov_id, encoder.eos_id
     source = "Ein Zebra namens Otto läuft weg."  # the encoder sees 6 positions: "." is cut
     assert encoder.source_words(source) == ["Ein", "Zebra", "namens", "Otto", "läuft", "weg"]
@@ -213,15 +227,32 @@ def test_attention_ignores_source_padding(score):
     np.testing.assert_allclose(to_numpy(context_changed)[1], to_numpy(context)[1], rtol=1e-5, atol=1e-6)
 
 
-def _tiny_translator(input_feeding: bool, attention: str = "general", tie: bool = False, layers: int = 1,
-                     encoder_cell: str = "lstm", word_dropout: float = 0.0):
-    config = TranslatorModelConfig.model_validate({
-        "source_embedding_dim": 8, "target_embedding_dim": 8, "embedding_dropout": 0.0,
-        "source_word_dropout": word_dropout, "target_word_dropout": word_dropout,
-        "encoder": {"cell": encoder_cell, "units": 8, "layers": 2, "dropout": 0.0},
-        "decoder": {"units": 16, "layers": layers, "attention": attention, "input_feeding": input_feeding,
-                    "dropout": 0.0, "tie_embeddings": tie},
-    })
+def _tiny_translator(
+    input_feeding: bool,
+    attention: str = "general",
+    tie: bool = False,
+    layers: int = 1,
+    encoder_cell: str = "lstm",
+    word_dropout: float = 0.0,
+):
+    config = TranslatorModelConfig.model_validate(
+        {
+            "source_embedding_dim": 8,
+            "target_embedding_dim": 8,
+            "embedding_dropout": 0.0,
+            "source_word_dropout": word_dropout,
+            "target_word_dropout": word_dropout,
+            "encoder": {"cell": encoder_cell, "units": 8, "layers": 2, "dropout": 0.0},
+            "decoder": {
+                "units": 16,
+                "layers": layers,
+                "attention": attention,
+                "input_feeding": input_feeding,
+                "dropout": 0.0,
+                "tie_embeddings": tie,
+            },
+        }
+    )
     keras.utils.set_random_seed(1)
     return build_translator(20, 12, config)
 
@@ -233,10 +264,15 @@ def _source_batch():
 
 
 @pytest.mark.backends
-@pytest.mark.parametrize("input_feeding,attention,tie,layers,encoder_cell", [
-    (True, "general", False, 1, "lstm"), (False, "general", False, 2, "gru"), (True, "additive", True, 2, "lstm"),
-    (False, "dot", False, 1, "cifg_lstm"),
-])
+@pytest.mark.parametrize(
+    "input_feeding,attention,tie,layers,encoder_cell",
+    [
+        (True, "general", False, 1, "lstm"),
+        (False, "general", False, 2, "gru"),
+        (True, "additive", True, 2, "lstm"),
+        (False, "dot", False, 1, "cifg_lstm"),
+    ],
+)
 def test_teacher_forced_logits_equal_step_by_step_decoding(input_feeding, attention, tie, layers, encoder_cell):
     """The training graph (cuDNN-eligible layers or scan) and the inference step compute the same thing, with
     any encoder cell (the decoder starts from the encoder's top output at the last token, which every cell has)."""
@@ -262,11 +298,14 @@ def test_word_dropout_feeds_unknown_words_in_training_only_and_spares_bos(tmp_pa
     model = _tiny_translator(True, word_dropout=0.999999)  # every token, bar one in a million
     source, target_in = _source_batch()
     inputs = {"source_ids": source, "target_in": target_in}
-    all_unknown = {"source_ids": np.where(source > 0, 1, 0).astype("int32"),
-                   "target_in": np.where(target_in > 0, 1, 0).astype("int32")}
+    all_unknown = {
+        "source_ids": np.where(source > 0, 1, 0).astype("int32"),
+        "target_in": np.where(target_in > 0, 1, 0).astype("int32"),
+    }
     all_unknown["target_in"][:, 0] = target_in[:, 0]
-    np.testing.assert_allclose(to_numpy(model(inputs, training=True)), to_numpy(model(all_unknown, training=False)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(model(inputs, training=True)), to_numpy(model(all_unknown, training=False)), rtol=1e-5, atol=1e-6
+    )
     plain = _tiny_translator(True)
     for name in ("encoder", "decoder"):
         plain.get_layer(name).set_weights(model.get_layer(name).get_weights())
@@ -366,13 +405,24 @@ def test_length_penalty_is_gnmt():
 def test_search_model_outputs_do_not_depend_on_batch_padding(beam):
     model = _tiny_translator(True)
     source, _ = _source_batch()
-    search = build_search_model(model, bos_id=BOS_ID, eos_id=EOS_ID, beam_size=beam, length_penalty=0.6,
-                                max_length=30, max_length_ratio=1.5, max_length_offset=3, return_attention=True)
+    search = build_search_model(
+        model,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        beam_size=beam,
+        length_penalty=0.6,
+        max_length=30,
+        max_length_ratio=1.5,
+        max_length_offset=3,
+        return_attention=True,
+    )
     ids, scores, attention = (to_numpy(o) for o in search.predict_on_batch(source))
     assert ids.shape[0] == 3 and attention.shape[:2] == ids.shape and attention.shape[2] == source.shape[1]
     for row in range(3):
         length = int((source[row] != 0).sum())
-        alone_ids, alone_scores, alone_attention = (to_numpy(o) for o in search.predict_on_batch(source[row : row + 1, :length]))
+        alone_ids, alone_scores, alone_attention = (
+            to_numpy(o) for o in search.predict_on_batch(source[row : row + 1, :length])
+        )
         assert _until_eos(alone_ids[0]) == _until_eos(ids[row])
         assert alone_scores[0] == pytest.approx(scores[row], abs=1e-4)
         steps = len(_until_eos(ids[row]))
@@ -386,9 +436,10 @@ def test_search_model_outputs_do_not_depend_on_batch_padding(beam):
 def translation_run(tmp_path_factory):
     """One 2-epoch CLI run of a tiny translator (subword pieces on both sides) on a slice of the shipped sample."""
     tmp = tmp_path_factory.mktemp("translation_e2e")
-    prefixes = {name: _write_pairs(tmp / name, _sample_pairs(split, count))
-                for name, split, count in (("train", "train", 120), ("validation", "validation", 12),
-                                           ("test", "test", 12))}
+    prefixes = {
+        name: _write_pairs(tmp / name, _sample_pairs(split, count))
+        for name, split, count in (("train", "train", 120), ("validation", "validation", 12), ("test", "test", 12))
+    }
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     config = tmp / "translator_tiny.yaml"
     config.write_text(
@@ -397,9 +448,9 @@ task: translation
 data:
   source_lang: de
   target_lang: en
-  train: {prefixes['train']}
-  validation: {prefixes['validation']}
-  test: {prefixes['test']}
+  train: {prefixes["train"]}
+  validation: {prefixes["validation"]}
+  test: {prefixes["test"]}
 preprocessing:
   source: {{vocab: {{min_frequency: 1}}, subwords: {{enabled: true, vocab_size: 250}}}}
   target: {{vocab: {{min_frequency: 1}}, subwords: {{enabled: true, vocab_size: 250}}}}
@@ -417,13 +468,20 @@ training:
 tracking:
   uri: {uri}
   experiment: translation-e2e
-output_dir: {tmp / 'outputs'}
+output_dir: {tmp / "outputs"}
 """,
         encoding="utf-8",
     )
     stdout, run_id, model_dir = run_pipeline(config, cwd=tmp)
-    return {"tmp": tmp, "uri": uri, "run_id": run_id, "model_dir": model_dir, "stdout": stdout,
-            "prefixes": prefixes, "config": config}
+    return {
+        "tmp": tmp,
+        "uri": uri,
+        "run_id": run_id,
+        "model_dir": model_dir,
+        "stdout": stdout,
+        "prefixes": prefixes,
+        "config": config,
+    }
 
 
 def test_translation_mlflow_run(translation_run):
@@ -433,13 +491,25 @@ def test_translation_mlflow_run(translation_run):
     run = client.get_run(translation_run["run_id"])
     assert run.info.status == "FINISHED"
     metrics, params = run.data.metrics, run.data.params
-    for name in ("test_bleu", "test_chrf", "test_bleu_brevity_penalty", "train_loss", "val_loss", "val_bleu", "val_chrf"):
+    for name in (
+        "test_bleu",
+        "test_chrf",
+        "test_bleu_brevity_penalty",
+        "train_loss",
+        "val_loss",
+        "val_bleu",
+        "val_chrf",
+    ):
         assert name in metrics and np.isfinite(metrics[name]), name
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_bleu")) == [1, 2]
     assert params["task"] == "translation" and params["data.source_lang"] == "de"
     assert int(params["source_vocab_size"]) > 20 and int(params["target_vocab_size"]) > 20
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
-    assert {"evaluation/test_translations.tsv", "evaluation/test_sacrebleu.json", "evaluation/test_attention.png"} <= artifacts
+    assert {
+        "evaluation/test_translations.tsv",
+        "evaluation/test_sacrebleu.json",
+        "evaluation/test_attention.png",
+    } <= artifacts
     scores = json.loads((translation_run["model_dir"] / "evaluation" / "test_sacrebleu.json").read_text())
     assert scores["signatures"]["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
     assert re.search(r"test_bleu\s+\d+\.\d{4}", translation_run["stdout"])
@@ -450,7 +520,9 @@ def test_translation_evaluate_cli_writes_one_hypothesis_per_line(translation_run
 
     out = tmp_path / "hypotheses.txt"
     prefix = translation_run["prefixes"]["test"]
-    result = run_cli("evaluate", str(translation_run["model_dir"]), "--data", str(prefix), "--predictions-out", str(out))
+    result = run_cli(
+        "evaluate", str(translation_run["model_dir"]), "--data", str(prefix), "--predictions-out", str(out)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout)
     hypotheses = out.read_text(encoding="utf-8").split("\n")[:-1]
@@ -477,7 +549,9 @@ def test_translation_predict_cli_and_fresh_process_load(translation_run):
     source_pieces = detailed["source_tokens"]  # subword pieces: continuations carry the joiner
     assert "".join(p.removeprefix(JOINER) for p in source_pieces) == "EinMannfährteinrotesFahrrad."
     assert len([p for p in source_pieces if not p.startswith(JOINER)]) == 7
-    assert weights.shape == (len(detailed["target_tokens"]), len(source_pieces)) and detailed["target_tokens"][-1] == EOS
+    assert (
+        weights.shape == (len(detailed["target_tokens"]), len(source_pieces)) and detailed["target_tokens"][-1] == EOS
+    )
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-4)
 
     wrapper = PipelinePyfunc()
@@ -488,8 +562,9 @@ def test_translation_predict_cli_and_fresh_process_load(translation_run):
     assert wrapper.predict(None, texts, params={"beam_size": 1}) == pipeline.predict(texts, beam_size=1)
 
     script = f"import json, nlp_lstm; print(json.dumps(nlp_lstm.load({str(translation_run['model_dir'])!r}).predict({texts!r})))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=translation_run["tmp"],
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=translation_run["tmp"], timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == here
 
@@ -511,7 +586,11 @@ def test_predict_replaces_unknown_outputs_with_attended_source_words(translation
         words = pipeline.pairs.source_words(text)
         steps = len(result["target_tokens"]) - 1  # the last is EOS
         assert steps > 0 and set(result["target_tokens"][:-1]) == {"<unk>"}
-        expected = [words[j] for j in np.argmax(np.asarray(result["attention"])[:steps, : len(words)], axis=-1)] if words else []
+        expected = (
+            [words[j] for j in np.argmax(np.asarray(result["attention"])[:steps, : len(words)], axis=-1)]
+            if words
+            else []
+        )
         assert result["translation"] == " ".join(expected)
         assert set(expected) <= set(text.replace(".", " .").split())
     assert [r["translation"] for r in detailed] == pipeline.predict(texts, beam_size=2)  # re-decoded, same result
@@ -524,13 +603,21 @@ def test_predict_replaces_unknown_outputs_with_attended_source_words(translation
 def test_translation_user_errors(translation_run, tmp_path):
     bad = _write_pairs(tmp_path / "bad", [("Ein Hund.", "A dog."), ("Eine Katze.", "A cat.")])
     Path(f"{bad}.en").write_text("A dog.\n", encoding="utf-8")
-    result = run_cli("run", str(translation_run["config"]), "--set", f"data.train={bad}", "--set",
-                     f"output_dir={tmp_path / 'out'}", cwd=tmp_path)
+    result = run_cli(
+        "run",
+        str(translation_run["config"]),
+        "--set",
+        f"data.train={bad}",
+        "--set",
+        f"output_dir={tmp_path / 'out'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 3, result.stderr[-2000:]
     assert f"{bad}.de has 2 lines but {bad}.en has 1" in result.stderr and "Traceback" not in result.stderr
 
-    result = run_cli("run", str(translation_run["config"]), "--set", f"data.validation={tmp_path / 'missing'}",
-                     cwd=tmp_path)
+    result = run_cli(
+        "run", str(translation_run["config"]), "--set", f"data.validation={tmp_path / 'missing'}", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "data.validation: file not found" in result.stderr and "missing.de" in result.stderr
     assert "Traceback" not in result.stderr
@@ -543,18 +630,23 @@ def test_translation_user_errors(translation_run, tmp_path):
 def test_translation_logged_models_load_anywhere_and_the_folder_serves_like_predict(translation_run, tmp_path):
     import nlp_lstm
     from tests.helpers.mlflow_models import (
-        assert_keras_model_loads_in_a_fresh_process, assert_requirements_are_complete, assert_serves_like_predict, post,
+        assert_keras_model_loads_in_a_fresh_process,
+        assert_requirements_are_complete,
+        assert_serves_like_predict,
+        post,
         scoring_server,
     )
 
     pipeline = nlp_lstm.load(translation_run["model_dir"])
     inputs = pipeline.batches(pipeline.read_data(translation_run["prefixes"]["test"]), batch_size=4)[0][0]
-    assert_keras_model_loads_in_a_fresh_process(translation_run["uri"], translation_run["run_id"], inputs,
-                                                pipeline.model.predict(inputs, verbose=0), tmp_path)
+    assert_keras_model_loads_in_a_fresh_process(
+        translation_run["uri"], translation_run["run_id"], inputs, pipeline.model.predict(inputs, verbose=0), tmp_path
+    )
     assert_requirements_are_complete(translation_run["uri"], translation_run["run_id"])
     texts = ["Ein Mann fährt ein rotes Fahrrad.", ""]
     with scoring_server(str(translation_run["model_dir"]), translation_run["uri"], tmp_path) as url:
         assert_serves_like_predict(url, texts, pipeline.predict(texts, beam_size=1), params={"beam_size": 1})
         status, answer = post(url, {"inputs": texts[:1], "params": {"return_attention": True, "beam_size": 2}})
-        assert status == 200 and answer["predictions"] == json.loads(json.dumps(
-            pipeline.predict(texts[:1], beam_size=2, return_attention=True)))
+        assert status == 200 and answer["predictions"] == json.loads(
+            json.dumps(pipeline.predict(texts[:1], beam_size=2, return_attention=True))
+        )

@@ -7,8 +7,9 @@ line), and for an unknown key the closest valid one.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -50,8 +51,10 @@ def read_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]
                 key = (*prefix, str(key_node.value))
                 line = key_node.start_mark.line + 1
                 if key in lines:  # PyYAML keeps the last silently; a repeated section would reset the first
-                    duplicates.append(f"{path}:{line}: {'.'.join(key)}: repeats the key at line {lines[key]} "
-                                      "(YAML would keep only the last one; merge them)")
+                    duplicates.append(
+                        f"{path}:{line}: {'.'.join(key)}: repeats the key at line {lines[key]} "
+                        "(YAML would keep only the last one; merge them)"
+                    )
                 lines[key] = line
                 walk(value_node, key)
         elif isinstance(n, yaml.SequenceNode):

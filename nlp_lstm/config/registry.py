@@ -17,8 +17,12 @@ import importlib
 import importlib.metadata
 import importlib.util
 import pkgutil
+import sys
+import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from nlp_lstm.config.schema import PipelineConfig
@@ -45,6 +49,7 @@ class TaskEntry:
 
 _REGISTRY: dict[str, TaskEntry] = {}
 _discovered = False
+_discovery_lock = threading.RLock()  # RLock: a config module imported during discovery may ask for names
 
 
 def register_task(name: str, *, implementation: str) -> Callable[[ConfigClass], ConfigClass]:
@@ -63,9 +68,14 @@ def register_task(name: str, *, implementation: str) -> Callable[[ConfigClass], 
         if not attribute:
             raise ValueError(f"implementation {implementation!r}: expected 'module:Class'")
         if module.startswith("."):
-            module = importlib.util.resolve_name(module, config_class.__module__.rpartition(".")[0])
+            package = getattr(sys.modules.get(config_class.__module__), "__package__", None)
+            if not package:
+                raise ValueError(
+                    f"implementation {implementation!r} is relative, but {config_class.__module__} is not in a package"
+                )
+            module = importlib.util.resolve_name(module, package)
         existing = _REGISTRY.get(name)
-        if existing is not None and existing.config_class.__qualname__ != config_class.__qualname__:
+        if existing is not None and _where(existing.config_class) != _where(config_class):  # not a re-import
             raise ValueError(f"task {name!r} is registered twice: {existing.config_class} and {config_class}")
         config_class.task_name = name
         _REGISTRY[name] = TaskEntry(name, config_class, f"{module}:{attribute}")
@@ -74,18 +84,31 @@ def register_task(name: str, *, implementation: str) -> Callable[[ConfigClass], 
     return decorate
 
 
+def _where(config_class: type) -> tuple[str, str]:
+    return config_class.__module__, config_class.__qualname__
+
+
 def _discover() -> None:
-    """Import every task's config module once: the built-in task packages, then entry points."""
+    """Import every task's config module once: the built-in task packages, then entry points (a package
+    whose task fails to import is left out with a warning; the other tasks still work)."""
     global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    package = importlib.import_module(BUILT_IN_TASKS)
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.ispkg and importlib.util.find_spec(f"{BUILT_IN_TASKS}.{module.name}.config") is not None:
-            importlib.import_module(f"{BUILT_IN_TASKS}.{module.name}.config")
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        importlib.import_module(entry_point.value)
+    with _discovery_lock:
+        if _discovered:
+            return
+        package = importlib.import_module(BUILT_IN_TASKS)
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.ispkg and importlib.util.find_spec(f"{BUILT_IN_TASKS}.{module.name}.config") is not None:
+                importlib.import_module(f"{BUILT_IN_TASKS}.{module.name}.config")
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                importlib.import_module(entry_point.module)
+            except Exception as exc:  # another package's bug must not break every command
+                warnings.warn(
+                    f"entry point {entry_point.name} = {entry_point.value} ({ENTRY_POINT_GROUP}) failed "
+                    f"to import: {type(exc).__name__}: {exc}",
+                    stacklevel=2,
+                )
+        _discovered = True
 
 
 def task_names() -> tuple[str, ...]:

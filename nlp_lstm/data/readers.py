@@ -13,10 +13,11 @@ import json
 import re
 import sys
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, TextIO
+from typing import BinaryIO, TextIO
 
 from nlp_lstm.errors import DataError
 
@@ -36,7 +37,7 @@ class LabelledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, indices: list[int]) -> "LabelledTexts":
+    def subset(self, indices: list[int]) -> LabelledTexts:
         return LabelledTexts(
             texts=[self.texts[i] for i in indices],
             labels=None if self.labels is None else [self.labels[i] for i in indices],
@@ -158,11 +159,15 @@ def _iter_rows(handle: TextIO, path: Path, delimiter: str, quoting: int) -> Iter
 
 def _quoting_error(path: Path, first: int, last: int, problem: str) -> DataError:
     if "unexpected end of data" in problem:
-        return DataError(f"{path}:{first}: a quoted field opened on this line is never closed "
-                         f"(read to the end of the file, line {last})")
+        return DataError(
+            f"{path}:{first}: a quoted field opened on this line is never closed "
+            f"(read to the end of the file, line {last})"
+        )
     if last > first:
-        return DataError(f"{path}:{first}: a quoted field opened on this line runs to line {last} and is "
-                         f"malformed there ({problem}); is a quote left unclosed?")
+        return DataError(
+            f"{path}:{first}: a quoted field opened on this line runs to line {last} and is "
+            f"malformed there ({problem}); is a quote left unclosed?"
+        )
     return DataError(f"{path}:{first}: malformed quoting ({problem})")
 
 
@@ -196,8 +201,9 @@ def read_labelled_texts(
         else:
             sep = delimiter or ("\t" if fmt == "tsv" else ",")
             quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-            _read_delimited(handle, path, sep, quoting, header, (text_column, label_column), keys, label_noun,
-                            texts, labels, lines)
+            _read_delimited(
+                handle, path, sep, quoting, header, (text_column, label_column), keys, label_noun, texts, labels, lines
+            )
     if not texts:
         raise DataError(f"{path}: no data rows found")
     return LabelledTexts(texts, labels, lines, str(path))
@@ -232,8 +238,9 @@ def _read_delimited(handle, path, sep, quoting, header, columns, keys, label_nou
                 )
             like = "the header" if names is not None else "the first row"
             hint = " (quote a field that contains it)" if quoting != csv.QUOTE_NONE and len(row) > expected else ""
-            raise DataError(f"{path}:{line}: expected {expected} columns separated by {sep!r} like {like}, "
-                            f"found {len(row)}{hint}")
+            raise DataError(
+                f"{path}:{line}: expected {expected} columns separated by {sep!r} like {like}, found {len(row)}{hint}"
+            )
         texts.append(row[text_idx])
         lines.append(line)
         if label_idx is not None:
@@ -270,8 +277,10 @@ def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, l
         if label_column is not None:
             label = record[str(label_column)]
             if isinstance(label, (dict, list)):
-                raise DataError(f"{path}:{line}: {label_noun} in key {label_column!r} must be a string or a number, "
-                                f"got {type(label).__name__}")
+                raise DataError(
+                    f"{path}:{line}: {label_noun} in key {label_column!r} must be a string or a number, "
+                    f"got {type(label).__name__}"
+                )
             if label is None or str(label).strip() == "":
                 raise DataError(f"{path}:{line}: empty {label_noun} in key {label_column!r}")
             labels.append(str(label).strip())

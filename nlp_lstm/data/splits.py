@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from typing import Sequence
-
+from collections.abc import Sequence
 
 
 def split_off(

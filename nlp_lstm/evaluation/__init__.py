@@ -4,6 +4,9 @@ from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluat
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 
 __all__ = [
-    "ClassificationEvaluation", "evaluate_classification", "plot_confusion_matrix", "TaggingEvaluation",
+    "ClassificationEvaluation",
+    "evaluate_classification",
+    "plot_confusion_matrix",
+    "TaggingEvaluation",
     "evaluate_entities",
 ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
@@ -69,7 +69,9 @@ def plot_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str], pat
     ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
+            ax.text(
+                j, i, str(confusion[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black"
+            )
     ax.set_title("Confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 
-def plot_learning_curves(history: Sequence[Mapping[str, float]], monitor: str, best_epoch: int | None,
-                         path: str | Path) -> Path:
+def plot_learning_curves(
+    history: Sequence[Mapping[str, float]], monitor: str, best_epoch: int | None, path: str | Path
+) -> Path:
     """Two panels: training and validation loss; the monitored metric (when it is not the loss itself).
 
     Args:
@@ -28,8 +29,13 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], monitor: str, b
         for key in keys:
             values = [logs.get(key) for logs in history]
             if any(v is not None for v in values):
-                ax.plot(epochs, [float("nan") if v is None else v for v in values], marker="o", markersize=3,
-                        label={"loss": "train_loss"}.get(key, key))
+                ax.plot(
+                    epochs,
+                    [float("nan") if v is None else v for v in values],
+                    marker="o",
+                    markersize=3,
+                    label={"loss": "train_loss"}.get(key, key),
+                )
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept: epoch {best_epoch}")
         ax.set_xlabel("epoch")

@@ -8,9 +8,9 @@ only when its type and both boundaries match.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from nlp_lstm.preprocessing.tags import convert
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -33,8 +33,12 @@ class TranslationEvaluation:
         directory.mkdir(parents=True, exist_ok=True)
         paths = {"scores": directory / f"{prefix}sacrebleu.json", "samples": directory / f"{prefix}translations.tsv"}
         paths["scores"].write_text(
-            json.dumps({"metrics": self.metrics, "scores": self.scores, "signatures": self.signatures}, indent=2,
-                       ensure_ascii=False), encoding="utf-8",
+            json.dumps(
+                {"metrics": self.metrics, "scores": self.scores, "signatures": self.signatures},
+                indent=2,
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
         )
         with open(paths["samples"], "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)

@@ -4,7 +4,15 @@ Importing this package imports every module that registers a Keras object, so th
 task loads (`import nlp_lstm` does it as soon as Keras is imported).
 """
 
-from nlp_lstm.models import cells, crf, features, search, seq2seq, tagger  # noqa: F401  (register their objects)
+from nlp_lstm.models import (  # noqa: F401  (register their objects)
+    cells,
+    crf,
+    features,
+    language_model,
+    search,
+    seq2seq,
+    tagger,
+)
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.models.encoders import RecurrentEncoder
 from nlp_lstm.models.layers import AttentionPooling, CharCNN, MaskedPooling, WordDropout

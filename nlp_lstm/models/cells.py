@@ -29,7 +29,8 @@ class _VariantCell(layers.LSTMCell):
 
     def _kernel(self, name: str, shape: tuple[int, ...], recurrent: bool = False):
         return self.add_weight(
-            shape=shape, name=name,
+            shape=shape,
+            name=name,
             initializer=self.recurrent_initializer if recurrent else self.kernel_initializer,
             regularizer=self.recurrent_regularizer if recurrent else self.kernel_regularizer,
             constraint=self.recurrent_constraint if recurrent else self.kernel_constraint,
@@ -46,8 +47,13 @@ class _VariantCell(layers.LSTMCell):
                 parts[forget_like_block] = initializers.Constant(forget_like_value)((self.units,), dtype=dtype)
             return ops.concatenate(parts)
 
-        return self.add_weight(shape=(blocks * self.units,), name="bias", initializer=initializer,
-                               regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+        return self.add_weight(
+            shape=(blocks * self.units,),
+            name="bias",
+            initializer=initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+        )
 
     def _dropped(self, inputs, h_tm1, training):
         if training and 0.0 < self.dropout < 1.0:
@@ -65,16 +71,17 @@ class _VariantCell(layers.LSTMCell):
 class PeepholeLSTMCell(_VariantCell):
     """LSTM with diagonal peephole connections from the cell state to the gates (Gers & Schmidhuber 2000).
 
-        i = sigma(x W_i + h U_i + p_i * c_prev + b_i)     f = sigma(x W_f + h U_f + p_f * c_prev + b_f)
-        c = f * c_prev + i * tanh(x W_c + h U_c + b_c)    o = sigma(x W_o + h U_o + p_o * c + b_o)
-        h = o * tanh(c)
+    i = sigma(x W_i + h U_i + p_i * c_prev + b_i)     f = sigma(x W_f + h U_f + p_f * c_prev + b_f)
+    c = f * c_prev + i * tanh(x W_c + h U_c + b_c)    o = sigma(x W_o + h U_o + p_o * c + b_o)
+    h = o * tanh(c)
     """
 
     def build(self, input_shape):
         self.kernel = self._kernel("kernel", (input_shape[-1], 4 * self.units))
         self.recurrent_kernel = self._kernel("recurrent_kernel", (self.units, 4 * self.units), recurrent=True)
-        self.peephole_weights = self.add_weight(shape=(3, self.units), name="peephole_weights",
-                                                initializer=self.kernel_initializer)
+        self.peephole_weights = self.add_weight(
+            shape=(3, self.units), name="peephole_weights", initializer=self.kernel_initializer
+        )
         self.bias = self._bias(4, forget_like_block=1, forget_like_value=1.0)
         self.built = True
 
@@ -123,9 +130,9 @@ class CIFGLSTMCell(_VariantCell):
 class MultiplicativeLSTMCell(_VariantCell):
     """Multiplicative LSTM (Krause et al. 2016): an input-dependent intermediate state drives the gates.
 
-        m = (x W_mx) * (h U_mh)
-        i = sigma(x W_i + m U_i + b_i)    f = sigma(x W_f + m U_f + b_f)    o = sigma(x W_o + m U_o + b_o)
-        c = f * c_prev + i * tanh(x W_c + m U_c + b_c)                     h = o * tanh(c)
+    m = (x W_mx) * (h U_mh)
+    i = sigma(x W_i + m U_i + b_i)    f = sigma(x W_f + m U_f + b_f)    o = sigma(x W_o + m U_o + b_o)
+    c = f * c_prev + i * tanh(x W_c + m U_c + b_c)                     h = o * tanh(c)
     """
 
     def build(self, input_shape):

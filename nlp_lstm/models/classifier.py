@@ -13,7 +13,10 @@ from nlp_lstm.models.layers import AttentionPooling, MaskedPooling
 
 
 def build_text_classifier(
-    vocab_size: int, num_classes: int, config: ClassifierModelConfig, char_vocab_size: int | None = None,
+    vocab_size: int,
+    num_classes: int,
+    config: ClassifierModelConfig,
+    char_vocab_size: int | None = None,
     embedding_matrix: np.ndarray | None = None,
 ) -> keras.Model:
     """A functional Keras model: right-padded int32 token ids (0 = padding) -> class probabilities.

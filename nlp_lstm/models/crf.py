@@ -7,7 +7,7 @@ constraints (e.g. no I-X after O in IOB2) applied as a large negative score. Mas
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np

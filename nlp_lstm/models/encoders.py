@@ -46,6 +46,10 @@ class RecurrentEncoder(layers.Layer):
     Returns the sequence of top-layer outputs, or with `return_final=True` a tuple
     (sequences, final) where `final` is the top layer's state after each row's last valid token
     (for a bidirectional encoder: forward state at the end, backward state at the start, concatenated).
+
+    With `return_state=True` (forward only: a language model reading on from where it stopped) it
+    returns (sequences, states), every layer's states after the last time step (LSTM: h and c; GRU: h),
+    and `call` takes them back as `initial_state`; `state_sizes` gives their sizes.
     """
 
     def __init__(
@@ -62,9 +66,12 @@ class RecurrentEncoder(layers.Layer):
         unroll: bool = False,
         return_final: bool = False,
         fused: str = "off",  # "off" for configs saved before the length-aware mode; the YAML default is auto
+        return_state: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        if return_state and (bidirectional or return_final):
+            raise ValueError("return_state is for a forward encoder (bidirectional and return_final false)")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         if fused not in FUSED_MODES:
@@ -81,18 +88,23 @@ class RecurrentEncoder(layers.Layer):
         self.unroll = unroll
         self.return_final = return_final
         self.fused = fused
+        self.return_state = return_state
         self.length_aware = fused != "off"
         self.supports_masking = True
         self.recurrent_layers = [self._make_layer(i) for i in range(num_layers)]
         self.dropouts = [layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers - 1)] if dropout else []
 
     def _rnn(self, name: str) -> layers.Layer:
-        settings = dict(activation=self.activation, recurrent_activation=self.recurrent_activation,
-                        use_bias=self.use_bias, recurrent_dropout=self.recurrent_dropout)
+        settings = dict(
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+            use_bias=self.use_bias,
+            recurrent_dropout=self.recurrent_dropout,
+        )
+        options = dict(return_sequences=True, return_state=self.return_state, unroll=self.unroll, name=name)
         if self.cell in VARIANT_CELLS:
-            cell = VARIANT_CELLS[self.cell](self.units, **settings)
-            return layers.RNN(cell, return_sequences=True, unroll=self.unroll, name=name)
-        return _FUSABLE[self.cell](self.units, **settings, unroll=self.unroll, return_sequences=True, name=name)
+            return layers.RNN(VARIANT_CELLS[self.cell](self.units, **settings), **options)
+        return _FUSABLE[self.cell](self.units, **settings, **options)
 
     def _make_layer(self, index: int) -> layers.Layer | list[layers.Layer]:
         if self.length_aware:
@@ -104,6 +116,12 @@ class RecurrentEncoder(layers.Layer):
     @property
     def output_dim(self) -> int:
         return self.units * (2 if self.bidirectional else 1)
+
+    @property
+    def state_sizes(self) -> list[int]:
+        """Sizes of the states `return_state` gives, layer after layer (LSTM and variants: h, c; GRU: h)."""
+        per_layer = [self.units] if self.cell == "gru" else [self.units, self.units]
+        return per_layer * self.num_layers
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -122,8 +140,23 @@ class RecurrentEncoder(layers.Layer):
         y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
         return ops.where(valid, y, ops.zeros_like(y))
 
-    def call(self, inputs, mask=None, training=None):
+    def _stateful_call(self, x, mask, training, initial_state):
+        """Forward layers from `initial_state` (zeros if None); returns the outputs and the final states."""
+        per_layer = len(self.state_sizes) // self.num_layers
+        states = []
+        for i, layer in enumerate(self.recurrent_layers):
+            rnn = layer[0] if isinstance(layer, list) else layer
+            start = None if initial_state is None else list(initial_state[i * per_layer : (i + 1) * per_layer])
+            x, *final = rnn(x, mask=None if self.length_aware else mask, initial_state=start, training=training)
+            states.extend(final)
+            if i < len(self.dropouts):
+                x = self.dropouts[i](x, training=training)
+        return x, states
+
+    def call(self, inputs, mask=None, training=None, initial_state=None):
         x = inputs
+        if self.return_state:
+            return self._stateful_call(x, mask, training, initial_state)
         if mask is None:
             mask = ops.ones(ops.shape(x)[:2], dtype="bool")
         lengths = lengths_from_mask(mask)
@@ -145,10 +178,14 @@ class RecurrentEncoder(layers.Layer):
         return x, final
 
     def compute_mask(self, inputs, mask=None):
+        if self.return_state:
+            return [mask] + [None] * len(self.state_sizes)
         return (mask, None) if self.return_final else mask
 
     def compute_output_shape(self, input_shape):
         seq = (*tuple(input_shape)[:-1], self.output_dim)
+        if self.return_state:
+            return seq, [(input_shape[0], size) for size in self.state_sizes]
         return (seq, (input_shape[0], self.output_dim)) if self.return_final else seq
 
     def get_config(self):
@@ -166,10 +203,11 @@ class RecurrentEncoder(layers.Layer):
             "unroll": self.unroll,
             "return_final": self.return_final,
             "fused": self.fused,
+            "return_state": self.return_state,
         }
 
     @classmethod
-    def from_settings(cls, rnn_config, **kwargs: Any) -> "RecurrentEncoder":
+    def from_settings(cls, rnn_config, **kwargs: Any) -> RecurrentEncoder:
         """Build from a `RecurrentConfig` (the YAML `model.rnn` section)."""
         settings = rnn_config.model_dump()
         settings["num_layers"] = settings.pop("layers")

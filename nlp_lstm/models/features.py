@@ -33,8 +33,9 @@ class CharBiLSTM(layers.Layer):
         self.embedding_dim = embedding_dim
         self.units = units
         self.embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="char_embedding")
-        self.encoder = RecurrentEncoder("lstm", units, num_layers=1, bidirectional=True, return_final=True,
-                                        fused="auto", name="char_lstm")
+        self.encoder = RecurrentEncoder(
+            "lstm", units, num_layers=1, bidirectional=True, return_final=True, fused="auto", name="char_lstm"
+        )
 
     def build(self, input_shape):
         self.embedding.build((None, None))
@@ -59,8 +60,12 @@ class CharBiLSTM(layers.Layer):
         return (input_shape[0], input_shape[1], 2 * self.units)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-                "units": self.units}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+        }
 
 
 def char_features_layer(config: CharFeaturesConfig, vocab_size: int) -> layers.Layer:
@@ -75,8 +80,12 @@ class WordFeatures:
     vectors: keras.KerasTensor  # (batch, words, features), masked where token_ids == 0
 
 
-def word_features(config: WordFeaturesConfig, vocab_size: int, char_vocab_size: int | None = None,
-                  embedding_matrix: np.ndarray | None = None) -> WordFeatures:
+def word_features(
+    config: WordFeaturesConfig,
+    vocab_size: int,
+    char_vocab_size: int | None = None,
+    embedding_matrix: np.ndarray | None = None,
+) -> WordFeatures:
     """Keras inputs and per-word vectors: word embedding, then char and casing features concatenated.
 
     `embedding_matrix` (vocab_size, embedding_dim) initialises the word embedding (pretrained vectors).
@@ -86,8 +95,9 @@ def word_features(config: WordFeaturesConfig, vocab_size: int, char_vocab_size: 
     x = token_ids
     if config.word_dropout:
         x = WordDropout(config.word_dropout, oov_id=Vocabulary.oov_id, name="word_dropout")(x)
-    embedding = layers.Embedding(vocab_size, config.embedding_dim, mask_zero=True,
-                                 trainable=config.embeddings.trainable, name="embedding")
+    embedding = layers.Embedding(
+        vocab_size, config.embedding_dim, mask_zero=True, trainable=config.embeddings.trainable, name="embedding"
+    )
     parts = [embedding(x)]
     if embedding_matrix is not None:
         # Set after building rather than as a Constant initializer, which would put the matrix in the config.
@@ -99,8 +109,11 @@ def word_features(config: WordFeaturesConfig, vocab_size: int, char_vocab_size: 
     if config.casing.enabled:
         casing_ids = keras.Input(shape=(None,), dtype="int32", name="casing_ids")
         inputs["casing_ids"] = casing_ids
-        parts.append(layers.Embedding(len(CASING_CLASSES), config.casing.embedding_dim, mask_zero=True,
-                                      name="casing_embedding")(casing_ids))
+        parts.append(
+            layers.Embedding(len(CASING_CLASSES), config.casing.embedding_dim, mask_zero=True, name="casing_embedding")(
+                casing_ids
+            )
+        )
     vectors = parts[0] if len(parts) == 1 else layers.Concatenate(name="word_features")(parts)
     return WordFeatures(inputs, vectors)
 

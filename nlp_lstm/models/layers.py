@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import layers, ops
@@ -66,8 +66,13 @@ class WordDropout(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "oov_id": self.oov_id, "seed": self.seed,
-                "keep_first": self.keep_first}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "oov_id": self.oov_id,
+            "seed": self.seed,
+            "keep_first": self.keep_first,
+        }
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -79,8 +84,14 @@ class CharCNN(layers.Layer):
     0 = padding. Output: (batch, words, filters * widths); all-padding words give zeros and are masked.
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 32, filters: int = 64,
-                 kernel_size: int | Sequence[int] = 3, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 32,
+        filters: int = 64,
+        kernel_size: int | Sequence[int] = 3,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -90,8 +101,10 @@ class CharCNN(layers.Layer):
         self.embedding = layers.Embedding(vocab_size, embedding_dim, name="char_embedding")
         # The first width keeps the name and attribute of the single-width layer, so saved models still load.
         self.conv = layers.Conv1D(filters, widths[0], padding="same", activation="tanh", name="char_conv")
-        self.wider_convs = [layers.Conv1D(filters, width, padding="same", activation="tanh", name=f"char_conv_{width}")
-                            for width in widths[1:]]
+        self.wider_convs = [
+            layers.Conv1D(filters, width, padding="same", activation="tanh", name=f"char_conv_{width}")
+            for width in widths[1:]
+        ]
         self.output_dim = filters * len(widths)
 
     def build(self, input_shape):
@@ -118,8 +131,13 @@ class CharCNN(layers.Layer):
         return (input_shape[0], input_shape[1], self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-                "filters": self.filters, "kernel_size": self.kernel_size}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+        }
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

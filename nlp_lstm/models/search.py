@@ -12,7 +12,7 @@ alive; a sentence is done once it has k finished hypotheses. With k = 1 this is 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers, ops
@@ -57,8 +57,17 @@ def _force_eos(log_probs, must_end, eos_id: int):
     return ops.where(blocked, NEG_INF, log_probs)
 
 
-def greedy_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: int, eos_id: int, max_steps,
-                  limits, return_attention: bool = False):
+def greedy_search(
+    step_fn: StepFn,
+    state: tuple,
+    context: Sequence,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_steps,
+    limits,
+    return_attention: bool = False,
+):
     """Most probable next token at each step, for a batch.
 
     Returns token ids (batch, max_steps) ending with EOS then 0s, the log-probability of each output,
@@ -70,7 +79,9 @@ def greedy_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: i
     finished = ops.zeros((batch,), dtype="bool")
     scores = ops.zeros((batch,), dtype="float32")
     # Loop variables cannot be None on TensorFlow: a scalar stands in when attention is not collected.
-    attention = ops.zeros((batch, max_steps, ops.shape(context[0])[1]), dtype="float32") if return_attention else ops.zeros(())
+    attention = (
+        ops.zeros((batch, max_steps, ops.shape(context[0])[1]), dtype="float32") if return_attention else ops.zeros(())
+    )
 
     def cond(t, tokens, state, output, finished, scores, attention):
         return ops.logical_and(t < max_steps, ops.logical_not(ops.all(finished)))
@@ -93,8 +104,19 @@ def greedy_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: i
     return (output, scores, attention) if return_attention else (output, scores)
 
 
-def beam_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: int, eos_id: int, max_steps,
-                limits, beam_size: int, alpha: float = 0.0, return_attention: bool = False):
+def beam_search(
+    step_fn: StepFn,
+    state: tuple,
+    context: Sequence,
+    *,
+    bos_id: int,
+    eos_id: int,
+    max_steps,
+    limits,
+    beam_size: int,
+    alpha: float = 0.0,
+    return_attention: bool = False,
+):
     """The best of `beam_size` finished hypotheses per sentence, by length-normalised log-probability.
 
     Returns token ids (batch, max_steps) ending with EOS then 0s, the normalised scores, and (with
@@ -125,8 +147,18 @@ def beam_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: int
         done_count = rest[6]
         return ops.logical_and(t < max_steps, ops.any(done_count < k))
 
-    def body(t, alive_tokens, state, alive_scores, alive_seqs, done_seqs, done_scores, done_count,
-             alive_attention, done_attention):
+    def body(
+        t,
+        alive_tokens,
+        state,
+        alive_scores,
+        alive_seqs,
+        done_seqs,
+        done_scores,
+        done_count,
+        alive_attention,
+        done_attention,
+    ):
         log_probs, new_state, weights = step_fn(ops.reshape(alive_tokens, (-1,)), state, *context)
         vocab = ops.shape(log_probs)[-1]
         log_probs = ops.reshape(log_probs, (batch, k, vocab))
@@ -146,13 +178,18 @@ def beam_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: int
         finishing = ops.logical_and(ops.logical_and(ends, ranks < k), ops.expand_dims(done_count < k, -1))
         normalised = top_scores / length_penalty(t + 1, alpha)
         held = ops.arange(k) < ops.expand_dims(done_count, -1)
-        order = ops.concatenate([
-            ops.where(held, ops.arange(k), 4 * k),
-            ops.where(finishing, k + ranks, 4 * k),
-        ], axis=-1)
+        order = ops.concatenate(
+            [
+                ops.where(held, ops.arange(k), 4 * k),
+                ops.where(finishing, k + ranks, 4 * k),
+            ],
+            axis=-1,
+        )
         keep = ops.argsort(order, axis=-1)[:, :k]
         done_seqs = _gather(ops.concatenate([done_seqs, top_seqs], axis=1), keep)
-        pooled_scores = ops.concatenate([ops.where(held, done_scores, NEG_INF), ops.where(finishing, normalised, NEG_INF)], axis=-1)
+        pooled_scores = ops.concatenate(
+            [ops.where(held, done_scores, NEG_INF), ops.where(finishing, normalised, NEG_INF)], axis=-1
+        )
         done_scores = ops.squeeze(_gather(ops.expand_dims(pooled_scores, -1), keep), -1)
         done_count = ops.minimum(done_count + ops.sum(ops.cast(finishing, "int32"), axis=-1), k)
         if return_attention:
@@ -169,13 +206,34 @@ def beam_search(step_fn: StepFn, state: tuple, context: Sequence, *, bos_id: int
         state = tuple(
             ops.reshape(_gather(ops.reshape(s, (batch, k, -1)), parent_rows), ops.shape(s)) for s in new_state
         )
-        return (t + 1, alive_tokens, state, alive_scores, alive_seqs, done_seqs, done_scores, done_count,
-                alive_attention, done_attention)
+        return (
+            t + 1,
+            alive_tokens,
+            state,
+            alive_scores,
+            alive_seqs,
+            done_seqs,
+            done_scores,
+            done_count,
+            alive_attention,
+            done_attention,
+        )
 
-    loop = (ops.convert_to_tensor(0, "int32"), alive_tokens, state, alive_scores, alive_seqs, done_seqs,
-            done_scores, done_count, alive_attention, done_attention)
-    (_, _, _, alive_scores, alive_seqs, done_seqs, done_scores, done_count, alive_attention,
-     done_attention) = ops.while_loop(cond, body, loop)
+    loop = (
+        ops.convert_to_tensor(0, "int32"),
+        alive_tokens,
+        state,
+        alive_scores,
+        alive_seqs,
+        done_seqs,
+        done_scores,
+        done_count,
+        alive_attention,
+        done_attention,
+    )
+    (_, _, _, alive_scores, alive_seqs, done_seqs, done_scores, done_count, alive_attention, done_attention) = (
+        ops.while_loop(cond, body, loop)
+    )
     # A sentence with no finished hypothesis (only possible when max_steps cuts it) keeps its best alive one.
     has_done = ops.expand_dims(done_count > 0, -1)
     final_scores = ops.where(has_done, done_scores, alive_scores / length_penalty(max_steps, alpha))
@@ -207,9 +265,19 @@ class TranslationSearch(layers.Layer):
     Outputs: token ids (batch, steps), scores (batch,), and attention (batch, steps, source_time) when asked.
     """
 
-    def __init__(self, decoder, bos_id: int, eos_id: int, beam_size: int = 1, length_penalty: float = 0.0,
-                 max_length: int = 100, max_length_ratio: float = 2.0, max_length_offset: int = 10,
-                 return_attention: bool = False, **kwargs):
+    def __init__(
+        self,
+        decoder,
+        bos_id: int,
+        eos_id: int,
+        beam_size: int = 1,
+        length_penalty: float = 0.0,
+        max_length: int = 100,
+        max_length_ratio: float = 2.0,
+        max_length_offset: int = 10,
+        return_attention: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.decoder = decoder
         self.bos_id = bos_id
@@ -228,26 +296,42 @@ class TranslationSearch(layers.Layer):
     def call(self, memory, final_state, source_ids):
         source_mask = ops.not_equal(source_ids, 0)
         max_steps, limits = decoding_limits(
-            lengths_from_mask(source_mask), ops.shape(source_ids)[1], max_length=self.max_length, ratio=self.ratio,
+            lengths_from_mask(source_mask),
+            ops.shape(source_ids)[1],
+            max_length=self.max_length,
+            ratio=self.ratio,
             offset=self.offset,
         )
         decoder = self.decoder
         state = decoder.initial_state(final_state)
         context = (decoder.attention.keys(memory), memory, source_mask)
-        common = dict(bos_id=self.bos_id, eos_id=self.eos_id, max_steps=max_steps, limits=limits,
-                      return_attention=self.return_attention)
+        common = dict(
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            max_steps=max_steps,
+            limits=limits,
+            return_attention=self.return_attention,
+        )
         if self.beam_size == 1:
             return greedy_search(decoder.step, state, context, **common)
         return beam_search(decoder.step, state, context, beam_size=self.beam_size, alpha=self.alpha, **common)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "decoder": keras.saving.serialize_keras_object(self.decoder),
-                "bos_id": self.bos_id, "eos_id": self.eos_id, "beam_size": self.beam_size,
-                "length_penalty": self.alpha, "max_length": self.max_length, "max_length_ratio": self.ratio,
-                "max_length_offset": self.offset, "return_attention": self.return_attention}
+        return {
+            **super().get_config(),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "bos_id": self.bos_id,
+            "eos_id": self.eos_id,
+            "beam_size": self.beam_size,
+            "length_penalty": self.alpha,
+            "max_length": self.max_length,
+            "max_length_ratio": self.ratio,
+            "max_length_offset": self.offset,
+            "return_attention": self.return_attention,
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "TranslationSearch":
+    def from_config(cls, config: dict) -> TranslationSearch:
         config = dict(config)
         return cls(keras.saving.deserialize_keras_object(config.pop("decoder")), **config)
 
@@ -259,16 +343,32 @@ class TranslationSearch(layers.Layer):
         return tuple(outputs)
 
 
-def build_search_model(model: keras.Model, *, bos_id: int, eos_id: int, beam_size: int, length_penalty: float,
-                       max_length: int, max_length_ratio: float, max_length_offset: int,
-                       return_attention: bool = False) -> keras.Model:
+def build_search_model(
+    model: keras.Model,
+    *,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int,
+    length_penalty: float,
+    max_length: int,
+    max_length_ratio: float,
+    max_length_offset: int,
+    return_attention: bool = False,
+) -> keras.Model:
     """source_ids -> (token ids, scores[, attention]) with the trained model's encoder and decoder."""
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
     source_ids = keras.Input((None,), dtype="int32", name="source_ids")
     memory, final = encoder(source_ids)
     outputs = TranslationSearch(
-        decoder, bos_id, eos_id, beam_size=beam_size, length_penalty=length_penalty, max_length=max_length,
-        max_length_ratio=max_length_ratio, max_length_offset=max_length_offset, return_attention=return_attention,
+        decoder,
+        bos_id,
+        eos_id,
+        beam_size=beam_size,
+        length_penalty=length_penalty,
+        max_length=max_length,
+        max_length_ratio=max_length_ratio,
+        max_length_offset=max_length_offset,
+        return_attention=return_attention,
         name="search",
     )(memory, final, source_ids)
     return keras.Model(source_ids, list(outputs), name=f"translator_beam{beam_size}")

@@ -25,13 +25,18 @@ from nlp_lstm.models.layers import WordDropout, masked_fill_value, scans_over_ti
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
 
-
 @keras.saving.register_keras_serializable(package="nlp_lstm")
 class SourceEncoder(layers.Layer):
     """Source ids -> (encoder states (batch, time, memory_dim), final state (batch, memory_dim))."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 256, dropout: float = 0.0,
-                 rnn: dict[str, Any] | None = None, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 256,
+        dropout: float = 0.0,
+        rnn: dict[str, Any] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -61,8 +66,13 @@ class SourceEncoder(layers.Layer):
         return (*input_shape, self.output_dim), (input_shape[0], self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-                "dropout": self.dropout, "rnn": self.rnn_settings}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "dropout": self.dropout,
+            "rnn": self.rnn_settings,
+        }
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -120,9 +130,18 @@ class AttentionDecoder(layers.Layer):
     tanh(W [context; h]) -> dropout -> logits over the target vocabulary (optionally tied to the embedding).
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 256, units: int = 256, num_layers: int = 1,
-                 attention: str = "general", input_feeding: bool = True, dropout: float = 0.0,
-                 tie_embeddings: bool = False, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 256,
+        units: int = 256,
+        num_layers: int = 1,
+        attention: str = "general",
+        input_feeding: bool = True,
+        dropout: float = 0.0,
+        tie_embeddings: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -176,7 +195,9 @@ class AttentionDecoder(layers.Layer):
         if self.output_layer is not None:
             return self.output_layer(attentional)
         embeddings = ops.cast(self.embedding.embeddings, "float32")
-        return ops.matmul(ops.cast(attentional, "float32"), ops.transpose(embeddings)) + ops.cast(self.output_bias, "float32")
+        return ops.matmul(ops.cast(attentional, "float32"), ops.transpose(embeddings)) + ops.cast(
+            self.output_bias, "float32"
+        )
 
     def _attentional(self, h, keys, memory, source_mask):
         context, weights = self.attention.attend(h, keys, memory, source_mask)
@@ -226,7 +247,7 @@ class AttentionDecoder(layers.Layer):
                 return packed, packed
 
             _, states = ops.scan(step, ops.concatenate(state, axis=-1), ops.transpose(x, (1, 0, 2)))
-            attentional = ops.transpose(states[..., splits[-1]:], (1, 0, 2))
+            attentional = ops.transpose(states[..., splits[-1] :], (1, 0, 2))
         return self._logits(self.dropout_layer(attentional, training=training))
 
     def compute_output_shape(self, target_ids_shape, *args, **kwargs):
@@ -234,9 +255,15 @@ class AttentionDecoder(layers.Layer):
 
     def get_config(self):
         return {
-            **super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "units": self.units, "num_layers": self.num_layers, "attention": self.attention_score,
-            "input_feeding": self.input_feeding, "dropout": self.dropout, "tie_embeddings": self.tie_embeddings,
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "attention": self.attention_score,
+            "input_feeding": self.input_feeding,
+            "dropout": self.dropout,
+            "tie_embeddings": self.tie_embeddings,
         }
 
 
@@ -282,8 +309,14 @@ def build_translator(source_vocab_size: int, target_vocab_size: int, config) -> 
         source_vocab_size, config.source_embedding_dim, config.embedding_dropout, rnn, name="encoder"
     )(encoder_ids)
     logits = AttentionDecoder(
-        target_vocab_size, config.target_embedding_dim, decoder_config.units, decoder_config.layers,
-        attention=decoder_config.attention, input_feeding=decoder_config.input_feeding,
-        dropout=decoder_config.dropout, tie_embeddings=decoder_config.tie_embeddings, name="decoder",
+        target_vocab_size,
+        config.target_embedding_dim,
+        decoder_config.units,
+        decoder_config.layers,
+        attention=decoder_config.attention,
+        input_feeding=decoder_config.input_feeding,
+        dropout=decoder_config.dropout,
+        tie_embeddings=decoder_config.tie_embeddings,
+        name="decoder",
     )(decoder_ids, memory, final, source_ids)
     return keras.Model({"source_ids": source_ids, "target_in": target_in}, logits, name="translator")

@@ -7,7 +7,7 @@ outputs the best tag indices (Viterbi for the CRF), so decoding runs inside Kera
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -40,8 +40,14 @@ def build_sequence_tagger(
         x = layers.Dropout(config.output_dropout, name="output_dropout")(x)
     scores = layers.Dense(num_tags, dtype="float32", name="tag_scores")(x)
     if config.decoder == "crf":
-        scores = CRF(num_tags, allowed_transitions=allowed_transitions, allowed_start=allowed_start,
-                     allowed_end=allowed_end, dtype="float32", name="crf")(scores)
+        scores = CRF(
+            num_tags,
+            allowed_transitions=allowed_transitions,
+            allowed_start=allowed_start,
+            allowed_end=allowed_end,
+            dtype="float32",
+            name="crf",
+        )(scores)
     return keras.Model(model_inputs(features), scores, name=f"bilstm_{config.decoder}_tagger")
 
 
@@ -67,14 +73,16 @@ class CRFLoss(keras.losses.Loss):
         self.crf = crf
         self.crf_layer = crf.name if crf is not None else crf_layer
 
-    def bind(self, model: keras.Model) -> "CRFLoss":
+    def bind(self, model: keras.Model) -> CRFLoss:
         self.crf = model.get_layer(self.crf_layer)
         return self
 
     def call(self, y_true, y_pred):
         if self.crf is None:
-            raise ValueError(f"this CRFLoss was rebuilt from a config and holds no CRF layer: call "
-                             f"loss.bind(model) (layer {self.crf_layer!r}), or compile with tagging_loss(model)")
+            raise ValueError(
+                f"this CRFLoss was rebuilt from a config and holds no CRF layer: call "
+                f"loss.bind(model) (layer {self.crf_layer!r}), or compile with tagging_loss(model)"
+            )
         tags, mask = _targets_and_mask(y_true)
         return -self.crf.log_likelihood(y_pred, tags, mask)
 
@@ -119,7 +127,7 @@ class TagDecoder(layers.Layer):
         return {**super().get_config(), "crf": crf}
 
     @classmethod
-    def from_config(cls, config: dict) -> "TagDecoder":
+    def from_config(cls, config: dict) -> TagDecoder:
         config = dict(config)
         crf = config.pop("crf", None)
         return cls(keras.saving.deserialize_keras_object(crf) if crf is not None else None, **config)

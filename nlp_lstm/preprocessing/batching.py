@@ -11,7 +11,8 @@ functions, small).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -33,7 +34,9 @@ def pad_batch(values: Sequence[Any], pad_to_multiple: int = 1, dtype: str = "int
     if rank == 0:
         return np.asarray(values, dtype=dtype)
     dims = [max(s[d] if len(s) > d else 0 for s in shapes) for d in range(rank)]
-    dims = [max(1, math.ceil(d / pad_to_multiple) * pad_to_multiple) if pad_to_multiple > 1 else max(1, d) for d in dims]
+    dims = [
+        max(1, math.ceil(d / pad_to_multiple) * pad_to_multiple) if pad_to_multiple > 1 else max(1, d) for d in dims
+    ]
     out = np.zeros((len(values), *dims), dtype=dtype)
     for i, value in enumerate(values):
         if rank == 1:
@@ -98,9 +101,16 @@ class PaddedBatches(keras.utils.PyDataset):
         if self.bucket_by_length:
             if self.shuffle:
                 pool = self.batch_size * self.bucket_pool
-                order = np.concatenate(
-                    [chunk[np.argsort(self.lengths[chunk], kind="stable")] for chunk in np.array_split(order, max(1, math.ceil(n / pool)))]
-                ) if n else order
+                order = (
+                    np.concatenate(
+                        [
+                            chunk[np.argsort(self.lengths[chunk], kind="stable")]
+                            for chunk in np.array_split(order, max(1, math.ceil(n / pool)))
+                        ]
+                    )
+                    if n
+                    else order
+                )
             else:
                 order = np.argsort(self.lengths, kind="stable")
         batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 CASING_CLASSES = (
-    "<pad>", "numeric", "mostly_numeric", "contains_digit", "lower", "upper", "title", "mixed", "punctuation",
+    "<pad>",
+    "numeric",
+    "mostly_numeric",
+    "contains_digit",
+    "lower",
+    "upper",
+    "title",
+    "mixed",
+    "punctuation",
     "other",
 )
 _INDEX = {name: i for i, name in enumerate(CASING_CLASSES)}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
@@ -23,9 +23,13 @@ class CharEncoder:
         self.max_word_length = max_word_length
 
     @classmethod
-    def fit(cls, token_lists: Sequence[Sequence[str]], *, min_frequency: int = 1, max_word_length: int = 20) -> "CharEncoder":
-        return cls(Vocabulary.build((token for tokens in token_lists for token in tokens), min_frequency=min_frequency),
-                   max_word_length)
+    def fit(
+        cls, token_lists: Sequence[Sequence[str]], *, min_frequency: int = 1, max_word_length: int = 20
+    ) -> CharEncoder:
+        return cls(
+            Vocabulary.build((token for tokens in token_lists for token in tokens), min_frequency=min_frequency),
+            max_word_length,
+        )
 
     def encode(self, token_lists: Sequence[Sequence[str]]) -> list[list[list[int]]]:
         limit, oov = self.max_word_length, [self.vocab.oov_id]
@@ -37,7 +41,7 @@ class CharEncoder:
         (directory / f"{prefix}settings.json").write_text(json.dumps({"max_word_length": self.max_word_length}))
 
     @classmethod
-    def load(cls, directory: str | Path, prefix: str = "char_") -> "CharEncoder":
+    def load(cls, directory: str | Path, prefix: str = "char_") -> CharEncoder:
         directory = Path(directory)
         settings = directory / f"{prefix}settings.json"
         if not settings.exists():

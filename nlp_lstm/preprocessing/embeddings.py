@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Collection, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Collection, Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -20,7 +21,11 @@ from nlp_lstm.data.readers import reading
 from nlp_lstm.errors import DataError
 from nlp_lstm.preprocessing.vocab import Vocabulary
 from nlp_lstm.vectors import (  # noqa: F401  (VectorPackage: part of this module's interface)
-    VECTOR_PACKAGES, VectorPackage, is_header, missing_vector_package, vector_dimension,
+    VECTOR_PACKAGES,
+    VectorPackage,
+    is_header,
+    missing_vector_package,
+    vector_dimension,
 )
 
 
@@ -100,8 +105,10 @@ class PackagedVectors:
     def _matrix(self) -> np.ndarray:
         matrix = np.load(self.matrix_path, mmap_mode="r")
         if matrix.shape != (len(self._word_list()), self.dimension):
-            raise DataError(f"{self.matrix_path}: expected a ({len(self._word_list())}, {self.dimension}) matrix, "
-                            f"found {matrix.shape}")
+            raise DataError(
+                f"{self.matrix_path}: expected a ({len(self._word_list())}, {self.dimension}) matrix, "
+                f"found {matrix.shape}"
+            )
         return matrix
 
     def words(self) -> Iterator[str]:

@@ -8,9 +8,8 @@ written, which is where the capitalisation and spelling signals live.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
 
 from nlp_lstm.config.schema import EmbeddingsConfig, PreprocessingConfig, WordFeaturesConfig
 from nlp_lstm.errors import ModelDirError
@@ -37,32 +36,47 @@ class WordInputs:
     @staticmethod
     def make_tokenizer(preprocessing: PreprocessingConfig, truncate: bool = True) -> Tokenizer:
         return Tokenizer(
-            language=preprocessing.language, lowercase=preprocessing.lowercase,
-            unicode_normalization=preprocessing.unicode_normalization, replace_digits=preprocessing.replace_digits,
+            language=preprocessing.language,
+            lowercase=preprocessing.lowercase,
+            unicode_normalization=preprocessing.unicode_normalization,
+            replace_digits=preprocessing.replace_digits,
             max_length=preprocessing.max_length if truncate else None,
         )
 
     @classmethod
-    def fit_texts(cls, texts: Sequence[str], preprocessing: PreprocessingConfig,
-                  features: WordFeaturesConfig) -> "WordInputs":
+    def fit_texts(
+        cls, texts: Sequence[str], preprocessing: PreprocessingConfig, features: WordFeaturesConfig
+    ) -> WordInputs:
         """Tokenize raw texts and fit the vocabularies on them (truncated at `max_length`, as `fit` does)."""
         tokens = [[t.text for t in doc] for doc in cls.make_tokenizer(preprocessing).tokenize_with_offsets(texts)]
         return cls.fit(tokens, preprocessing, features)
 
     @classmethod
-    def fit(cls, token_lists: Sequence[Sequence[str]], preprocessing: PreprocessingConfig,
-            features: WordFeaturesConfig, *, truncate: bool = True) -> "WordInputs":
+    def fit(
+        cls,
+        token_lists: Sequence[Sequence[str]],
+        preprocessing: PreprocessingConfig,
+        features: WordFeaturesConfig,
+        *,
+        truncate: bool = True,
+    ) -> WordInputs:
         """Fit vocabularies on tokens as written (already split into words), cut like `encode_tokens` cuts them."""
         tokenizer = cls.make_tokenizer(preprocessing, truncate)
         token_lists = [list(tokens)[: tokenizer.max_length] for tokens in token_lists]
         vocab = preprocessing.vocab
         normalised = [tokenizer.normalize_tokens(tokens) for tokens in token_lists]
-        text_encoder = TextEncoder.fit(normalised, tokenizer, min_frequency=vocab.min_frequency, max_size=vocab.max_size,
-                                       extra_tokens=cls._pretrained_words(features.embeddings, tokenizer))
+        text_encoder = TextEncoder.fit(
+            normalised,
+            tokenizer,
+            min_frequency=vocab.min_frequency,
+            max_size=vocab.max_size,
+            extra_tokens=cls._pretrained_words(features.embeddings, tokenizer),
+        )
         chars = features.char_features
         char_encoder = (
             CharEncoder.fit(token_lists, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
-            if chars.enabled else None
+            if chars.enabled
+            else None
         )
         return cls(text_encoder, char_encoder, features.casing.enabled)
 
@@ -105,8 +119,11 @@ class WordInputs:
     @property
     def input_names(self) -> list[str]:
         """The model inputs `encode_tokens` fills."""
-        return ["token_ids", *(["char_ids"] if self.char_encoder is not None else []),
-                *(["casing_ids"] if self.casing else [])]
+        return [
+            "token_ids",
+            *(["char_ids"] if self.char_encoder is not None else []),
+            *(["casing_ids"] if self.casing else []),
+        ]
 
     @property
     def vocab_sizes(self) -> dict[str, int]:
@@ -119,11 +136,12 @@ class WordInputs:
         self.text_encoder.save(directory)
         if self.char_encoder is not None:
             self.char_encoder.save(directory)
-        (directory / "word_inputs.json").write_text(json.dumps({"casing": self.casing,
-                                                                "chars": self.char_encoder is not None}))
+        (directory / "word_inputs.json").write_text(
+            json.dumps({"casing": self.casing, "chars": self.char_encoder is not None})
+        )
 
     @classmethod
-    def load(cls, directory: Path) -> "WordInputs":
+    def load(cls, directory: Path) -> WordInputs:
         settings_path = directory / "word_inputs.json"
         if not settings_path.exists():
             raise ModelDirError(f"{settings_path}: missing (the input settings); the folder is incomplete")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ class LabelEncoder:
         self.index = {c: i for i, c in enumerate(self.classes)}
 
     @classmethod
-    def fit(cls, labels: Iterable[str]) -> "LabelEncoder":
+    def fit(cls, labels: Iterable[str]) -> LabelEncoder:
         unique = set(labels)
         numeric = all(_is_number(u) for u in unique)
         return cls(sorted(unique, key=(lambda u: (float(u), u)) if numeric else None))
@@ -48,7 +48,7 @@ class LabelEncoder:
         Path(path).write_text(json.dumps({"classes": self.classes}, indent=2, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "LabelEncoder":
+    def load(cls, path: str | Path) -> LabelEncoder:
         return cls(read_json(path)["classes"])
 
 
@@ -73,7 +73,7 @@ class TagEncoder:
         self.index = {t: i for i, t in enumerate(self.tags)}
 
     @classmethod
-    def fit(cls, tag_sequences: Iterable[Sequence[str]], scheme: str) -> "TagEncoder":
+    def fit(cls, tag_sequences: Iterable[Sequence[str]], scheme: str) -> TagEncoder:
         prefixes = {"iob1": "BI", "iob2": "BI", "iobes": "BIES"}[scheme]
         types = sorted({split_tag(t)[1] for tags in tag_sequences for t in tags} - {""})
         return cls(["O"] + [f"{p}-{kind}" for kind in types for p in prefixes], scheme)
@@ -85,8 +85,9 @@ class TagEncoder:
     def entity_types(self) -> list[str]:
         return sorted({t.partition("-")[2] for t in self.tags} - {""})
 
-    def encode(self, tag_sequences: Sequence[Sequence[str]], source: str = "",
-               lines: Sequence[int] | None = None) -> list[np.ndarray]:
+    def encode(
+        self, tag_sequences: Sequence[Sequence[str]], source: str = "", lines: Sequence[int] | None = None
+    ) -> list[np.ndarray]:
         """Targets (index + 1) per sequence; a tag not seen in training is an error naming its line."""
         encoded = []
         for i, tags in enumerate(tag_sequences):
@@ -95,7 +96,9 @@ class TagEncoder:
             except KeyError:
                 bad = next(j for j, t in enumerate(tags) if t not in self.index)
                 where = f"{source}:{lines[i] + bad}: " if source and lines else ""
-                raise DataError(f"{where}tag {tags[bad]!r} was not seen in training (known: {', '.join(self.tags)})") from None
+                raise DataError(
+                    f"{where}tag {tags[bad]!r} was not seen in training (known: {', '.join(self.tags)})"
+                ) from None
         return encoded
 
     def decode(self, indices: Iterable[int]) -> list[str]:
@@ -103,10 +106,11 @@ class TagEncoder:
         return [self.tags[int(i)] for i in indices]
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"scheme": self.scheme, "tags": self.tags}, indent=2, ensure_ascii=False),
-                              encoding="utf-8")
+        Path(path).write_text(
+            json.dumps({"scheme": self.scheme, "tags": self.tags}, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "TagEncoder":
+    def load(cls, path: str | Path) -> TagEncoder:
         saved = read_json(path)
         return cls(saved["tags"], saved["scheme"])

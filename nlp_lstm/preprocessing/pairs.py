@@ -9,9 +9,9 @@ pieces learned from the training side (`SubwordSegmenter`), and lengths count pi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,15 +42,21 @@ def _train_subwords(token_lists, side, key: str) -> SubwordSegmenter | None:
     """The side's segmenter learned from its training words, or None when subwords are off."""
     if not side.subwords.enabled:
         return None
-    return SubwordSegmenter.train(token_lists, method=side.subwords.method, vocab_size=side.subwords.vocab_size,
-                                  setting=f"preprocessing.{key}.subwords.vocab_size")
+    return SubwordSegmenter.train(
+        token_lists,
+        method=side.subwords.method,
+        vocab_size=side.subwords.vocab_size,
+        setting=f"preprocessing.{key}.subwords.vocab_size",
+    )
 
 
 def _kept(source_tokens, target_tokens, source_max: int, target_max: int, policy: str) -> list[int]:
     """Indices of the pairs a length policy keeps: all ("truncate"), or those within both limits ("filter")."""
     if policy == "truncate":
         return list(range(len(source_tokens)))
-    return [i for i, (s, t) in enumerate(zip(source_tokens, target_tokens)) if len(s) <= source_max and len(t) <= target_max]
+    return [
+        i for i, (s, t) in enumerate(zip(source_tokens, target_tokens)) if len(s) <= source_max and len(t) <= target_max
+    ]
 
 
 class PairEncoder:
@@ -63,8 +69,9 @@ class PairEncoder:
 
     # ------------------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, sources: Sequence[str], targets: Sequence[str], source_lang: str, target_lang: str,
-            preprocessing) -> "PairEncoder":
+    def fit(
+        cls, sources: Sequence[str], targets: Sequence[str], source_lang: str, target_lang: str, preprocessing
+    ) -> PairEncoder:
         """Build both vocabularies from the training pairs that survive the length policy."""
         norm = preprocessing.unicode_normalization
         sides = (preprocessing.source, preprocessing.target)
@@ -77,14 +84,23 @@ class PairEncoder:
         target_subwords = _train_subwords(target_words, sides[1], "target")
         source_tokens = source_subwords.segment(source_words) if source_subwords else source_words
         target_tokens = target_subwords.segment(target_words) if target_subwords else target_words
-        kept = _kept(source_tokens, target_tokens, source_tok.max_length, target_tok.max_length, preprocessing.long_pairs)
+        kept = _kept(
+            source_tokens, target_tokens, source_tok.max_length, target_tok.max_length, preprocessing.long_pairs
+        )
         source = TextEncoder.fit(
-            [source_tokens[i][: source_tok.max_length] for i in kept], source_tok,
-            min_frequency=sides[0].vocab.min_frequency, max_size=sides[0].vocab.max_size, subwords=source_subwords,
+            [source_tokens[i][: source_tok.max_length] for i in kept],
+            source_tok,
+            min_frequency=sides[0].vocab.min_frequency,
+            max_size=sides[0].vocab.max_size,
+            subwords=source_subwords,
         )
         target = TextEncoder.fit(
-            [target_tokens[i][: target_tok.max_length] for i in kept], target_tok, specials=(BOS, EOS),
-            min_frequency=sides[1].vocab.min_frequency, max_size=sides[1].vocab.max_size, subwords=target_subwords,
+            [target_tokens[i][: target_tok.max_length] for i in kept],
+            target_tok,
+            specials=(BOS, EOS),
+            min_frequency=sides[1].vocab.min_frequency,
+            max_size=sides[1].vocab.max_size,
+            subwords=target_subwords,
         )
         return cls(source, target, preprocessing.long_pairs)
 
@@ -105,7 +121,9 @@ class PairEncoder:
         """Whether each source has more tokens (subword pieces, if any) than source.max_length."""
         return [len(units) > self.source.tokenizer.max_length for units in self.source.units(texts, truncate=False)]
 
-    def encode_pairs(self, sources: Sequence[str], targets: Sequence[str], *, apply_length_policy: bool) -> EncodedPairs:
+    def encode_pairs(
+        self, sources: Sequence[str], targets: Sequence[str], *, apply_length_policy: bool
+    ) -> EncodedPairs:
         """Ids for teacher forcing. With `apply_length_policy`, long pairs are filtered or truncated as
         configured (training); otherwise every pair is kept, cut to the maximum lengths."""
         source_words, target_words = _tokenize_pairs(self.source.tokenizer, self.target.tokenizer, sources, targets)
@@ -185,7 +203,7 @@ class PairEncoder:
         (directory / "pairs.json").write_text(json.dumps({"long_pairs": self.long_pairs}), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> "PairEncoder":
+    def load(cls, directory: Path) -> PairEncoder:
         settings = directory / "pairs.json"
         if not settings.exists():
             raise ModelDirError(f"{settings}: missing (the translation settings); the folder is incomplete")

@@ -10,8 +10,8 @@ piece ever spans two words.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from nlp_lstm.errors import ModelDirError, NlpLstmError
 from nlp_lstm.preprocessing.tokenizer import JOINER
@@ -30,8 +30,14 @@ class SubwordSegmenter:
         self._cache: dict[str, tuple[str, ...]] = {}
 
     @classmethod
-    def train(cls, token_lists: Sequence[Sequence[str]], *, method: str = "bpe", vocab_size: int = 8000,
-              setting: str = "subwords.vocab_size") -> "SubwordSegmenter":
+    def train(
+        cls,
+        token_lists: Sequence[Sequence[str]],
+        *,
+        method: str = "bpe",
+        vocab_size: int = 8000,
+        setting: str = "subwords.vocab_size",
+    ) -> SubwordSegmenter:
         """Learn pieces from tokenized sentences (joiner marks ignored). `vocab_size` is a soft limit: a
         small corpus gets as many pieces as it has. `setting` names the config key in errors."""
         import sentencepiece
@@ -43,12 +49,23 @@ class SubwordSegmenter:
         model = io.BytesIO()
         try:
             sentencepiece.SentencePieceTrainer.train(
-                sentence_iterator=iter(lines), model_writer=model, model_type=method, vocab_size=vocab_size,
+                sentence_iterator=iter(lines),
+                model_writer=model,
+                model_type=method,
+                vocab_size=vocab_size,
                 # Our tokenizer has normalised the text already; SentencePiece must not change a character,
                 # or pieces would no longer join back into the word.
-                normalization_rule_name="identity", character_coverage=1.0, hard_vocab_limit=False,
-                unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, input_sentence_size=0,
-                max_sentence_length=1 << 20, num_threads=1, minloglevel=2,
+                normalization_rule_name="identity",
+                character_coverage=1.0,
+                hard_vocab_limit=False,
+                unk_id=0,
+                bos_id=-1,
+                eos_id=-1,
+                pad_id=-1,
+                input_sentence_size=0,
+                max_sentence_length=1 << 20,
+                num_threads=1,
+                minloglevel=2,
             )
         except RuntimeError as exc:
             reason = str(exc).split("] ")[-1]  # drop SentencePiece's source location and assertion text
@@ -100,7 +117,7 @@ class SubwordSegmenter:
         Path(path).write_bytes(self.model_proto)
 
     @classmethod
-    def load(cls, path: str | Path) -> "SubwordSegmenter":
+    def load(cls, path: str | Path) -> SubwordSegmenter:
         path = Path(path)
         if not path.exists():
             raise ModelDirError(f"{path}: missing (the subword model); the folder is incomplete")

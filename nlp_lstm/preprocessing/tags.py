@@ -7,7 +7,7 @@ or where the next tag does not continue it. So every scheme yields the same enti
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 SCHEMES = ("iob1", "iob2", "iobes")
 Span = tuple[str, int, int]  # (type, start, end) with end exclusive

@@ -4,8 +4,8 @@ language side)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
@@ -34,13 +34,14 @@ class TextEncoder:
         specials: Sequence[str] = (),
         subwords: SubwordSegmenter | None = None,
         extra_tokens: Sequence[str] = (),
-    ) -> "TextEncoder":
+    ) -> TextEncoder:
         """`token_lists` are what the model sees (already segmented when `subwords` is given). With subwords,
         every character piece is kept too, so no word written in known characters is ever unknown.
         `extra_tokens` join the vocabulary whatever their training frequency (pretrained words)."""
         always = [*(subwords.character_pieces() if subwords is not None else ()), *extra_tokens]
-        vocab = Vocabulary.build(token_lists, min_frequency=min_frequency, max_size=max_size, specials=specials,
-                                 always=always)
+        vocab = Vocabulary.build(
+            token_lists, min_frequency=min_frequency, max_size=max_size, specials=specials, always=always
+        )
         return cls(tokenizer, vocab, subwords)
 
     def segment(self, token_lists: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -71,7 +72,7 @@ class TextEncoder:
             self.subwords.save(directory / f"{prefix}subwords.model")
 
     @classmethod
-    def load(cls, directory: str | Path, prefix: str = "") -> "TextEncoder":
+    def load(cls, directory: str | Path, prefix: str = "") -> TextEncoder:
         directory = Path(directory)
         settings = directory / f"{prefix}tokenizer.json"
         if not settings.exists():

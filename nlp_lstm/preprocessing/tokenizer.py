@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from nlp_lstm.errors import NlpLstmError
 
@@ -68,8 +69,9 @@ class Tokenizer:
             for doc in self._nlp.tokenizer.pipe((str(t) for t in texts), batch_size=batch_size)
         ]
 
-    def tokenize_with_joiners(self, texts: Sequence[str], batch_size: int = 1000, *,
-                              truncate: bool = True) -> list[list[str]]:
+    def tokenize_with_joiners(
+        self, texts: Sequence[str], batch_size: int = 1000, *, truncate: bool = True
+    ) -> list[list[str]]:
         """Normalised tokens, each prefixed with JOINER when the text had no space before it.
 
         Generated text is then detokenized exactly (`detokenize`), in any language, where rule-based
@@ -92,7 +94,7 @@ class Tokenizer:
         return asdict(self)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Tokenizer":
+    def from_config(cls, config: dict[str, Any]) -> Tokenizer:
         return cls(**config)
 
 
@@ -101,7 +103,7 @@ def detokenize(tokens: Iterable[str]) -> str:
     out = []
     for i, token in enumerate(tokens):
         if token.startswith(JOINER):
-            out.append(token[len(JOINER):])
+            out.append(token[len(JOINER) :])
         else:
             out.append(token if i == 0 else " " + token)
     return "".join(out).strip()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from nlp_lstm.errors import ModelDirError
 
@@ -35,7 +35,7 @@ class Vocabulary:
         max_size: int | None = None,
         specials: Sequence[str] = (),
         always: Iterable[str] = (),
-    ) -> "Vocabulary":
+    ) -> Vocabulary:
         """Most frequent tokens first (ties broken alphabetically, so builds are reproducible), then the
         `always` tokens that frequency left out."""
         counts = Counter(token for tokens in token_lists for token in tokens)
@@ -66,7 +66,7 @@ class Vocabulary:
         Path(path).write_text("\n".join(self.tokens) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
+    def load(cls, path: str | Path) -> Vocabulary:
         path = Path(path)
         if not path.exists():
             raise ModelDirError(f"{path}: missing (the vocabulary); the folder is incomplete")

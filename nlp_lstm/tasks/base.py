@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, Sequence, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import keras
 import numpy as np
@@ -22,15 +23,24 @@ from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.data.splits import split_off
 from nlp_lstm.errors import InputWarning, ModelDirError
 from nlp_lstm.files import atomic_path, atomic_write_text
+from nlp_lstm.model_dir import (
+    CONFIG,
+    FINISHED,
+    MODEL,
+    PIPELINE_FORMAT,
+    is_finished,
+    load_best_weights,
+    load_keras_model,
+    load_saved_config,
+    read_manifest,
+    write_manifest,
+)
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.training.callbacks import ValidationMetrics
 from nlp_lstm.version import __version__
-from nlp_lstm.model_dir import (
-    CONFIG, FINISHED, MODEL, PIPELINE_FORMAT, is_finished, load_best_weights, load_keras_model, load_saved_config,
-    read_manifest, write_manifest,
-)
+
 Dataset = TypeVar("Dataset")
 
 
@@ -56,6 +66,7 @@ class TrainedPipeline(ABC):
 
     task: ClassVar[str]  # set from the task's registration (see `Task`)
     dataset_type: ClassVar[type]  # what `read_file` returns
+    output_name: ClassVar[str]  # what the Keras model's output is called in its logged signature
 
     def __init__(self, model: keras.Model, config: PipelineConfig):
         self.model = model
@@ -96,13 +107,26 @@ class TrainedPipeline(ABC):
         """`data` if it is already a dataset of this task, else the file it names, read."""
         return data if isinstance(data, self.dataset_type) else self.read_data(data)
 
-    def padded_batches(self, inputs: dict[str, list], targets: Any = None, *, length_field: str,
-                       shuffle: bool = False, batch_size: int | None = None, seed: int = 0) -> PaddedBatches:
+    def padded_batches(
+        self,
+        inputs: dict[str, list],
+        targets: Any = None,
+        *,
+        length_field: str,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ) -> PaddedBatches:
         """Batches of encoded examples with the config's batching settings (bucketing, padding multiple)."""
         prep = self.config.preprocessing
         return PaddedBatches(
-            inputs, targets, batch_size=batch_size or self.config.training.batch_size, shuffle=shuffle,
-            bucket_by_length=prep.bucket_by_length, pad_to_multiple=prep.pad_to_multiple, seed=seed,
+            inputs,
+            targets,
+            batch_size=batch_size or self.config.training.batch_size,
+            shuffle=shuffle,
+            bucket_by_length=prep.bucket_by_length,
+            pad_to_multiple=prep.pad_to_multiple,
+            seed=seed,
             length_field=length_field,
         )
 
@@ -113,8 +137,14 @@ class TrainedPipeline(ABC):
         outputs = [model.predict_on_batch(batches[i][0]) for i in range(len(batches))]
         return restore_order([np.asarray(o) for o in outputs], batches.batch_indices)
 
-    def save(self, directory: str | Path, *, status: str = FINISHED, run: dict[str, Any] | None = None,
-             preprocessing: bool = True) -> Path:
+    def save(
+        self,
+        directory: str | Path,
+        *,
+        status: str = FINISHED,
+        run: dict[str, Any] | None = None,
+        preprocessing: bool = True,
+    ) -> Path:
         """Write the folder `nlp_lstm.load` reads: model, preprocessing, config and manifest (last, so a folder
         with a manifest is complete). `status` "training" marks the folder of a run still in progress."""
         directory = Path(directory)
@@ -173,7 +203,7 @@ class TrainedPipeline(ABC):
         """The model's input names and output size that this pipeline's preprocessing implies."""
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TrainedPipeline":
+    def load(cls, directory: str | Path) -> TrainedPipeline:
         directory = Path(directory)
         manifest = read_manifest(directory, (cls.task,))
         config = load_saved_config(directory, cls.task)
@@ -207,9 +237,17 @@ class Task(ABC, Generic[Dataset]):
         config_class = cls.__dict__.get("config_class")
         if config_class is not None:
             if not config_class.task_name:
-                raise TypeError(f"{cls.__name__}.config_class {config_class.__name__} is not registered "
-                                "(decorate it with nlp_lstm.config.registry.register_task)")
-            cls.name = cls.pipeline_class.task = config_class.task_name
+                raise TypeError(
+                    f"{cls.__name__}.config_class {config_class.__name__} is not registered "
+                    "(decorate it with nlp_lstm.config.registry.register_task)"
+                )
+            pipeline_class = cls.__dict__.get("pipeline_class")
+            if pipeline_class is None:
+                raise TypeError(f"{cls.__name__} sets config_class but no pipeline_class of its own")
+            existing = pipeline_class.__dict__.get("task")
+            if existing not in (None, config_class.task_name):
+                raise TypeError(f"{pipeline_class.__name__} is the {existing} task's pipeline already")
+            cls.name = pipeline_class.task = config_class.task_name
 
     def __init__(self, config: PipelineConfig):
         self.config = config
@@ -272,8 +310,11 @@ class Task(ABC, Generic[Dataset]):
         matrix, self.pretrained_words_found = configured_embedding_matrix(
             self.config.model.embeddings, word_inputs.text_encoder.vocab, seed=self.config.training.seed
         )
-        return {"vocab_size": len(word_inputs.text_encoder.vocab),
-                "char_vocab_size": word_inputs.vocab_sizes.get("char_vocab_size"), "embedding_matrix": matrix}
+        return {
+            "vocab_size": len(word_inputs.text_encoder.vocab),
+            "char_vocab_size": word_inputs.vocab_sizes.get("char_vocab_size"),
+            "embedding_matrix": matrix,
+        }
 
     # ------------------------------------------------------------------------------ shared parts
     def read_splits(self) -> DataSplits[Dataset]:
@@ -292,7 +333,9 @@ class Task(ABC, Generic[Dataset]):
                 origin[name] = str(path)
                 continue
             keep, take = split_off(
-                len(train), fraction / (1.0 - taken), seed=seed,
+                len(train),
+                fraction / (1.0 - taken),
+                seed=seed,
                 stratify_by=self.stratify_key(train) if split.stratify else None,
             )
             held[name] = self.subset(train, take)
@@ -312,5 +355,10 @@ def non_blank(texts: Sequence[str]) -> list[int]:
 def warn_truncated(count: int, total: int, setting: str, limit: int | None) -> None:
     """One warning for the inputs of a `predict` call that were cut to the model's maximum length."""
     if count:
-        warnings.warn(InputWarning(f"{count} of {total} input{'s' if total != 1 else ''} had more than {setting} "
-                                   f"({limit}) tokens; only the first {limit} were read"), stacklevel=3)
+        warnings.warn(
+            InputWarning(
+                f"{count} of {total} input{'s' if total != 1 else ''} had more than {setting} "
+                f"({limit}) tokens; only the first {limit} were read"
+            ),
+            stacklevel=3,
+        )

@@ -50,8 +50,13 @@ def _process_start(pid: int) -> str:
 
 def process_tags(pid: int | None = None) -> dict[str, str]:
     pid = os.getpid() if pid is None else pid
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), START_TAG: _process_start(pid), BOOT_TAG: _boot_id(),
-            NAMESPACE_TAG: _pid_namespace()}
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(pid),
+        START_TAG: _process_start(pid),
+        BOOT_TAG: _boot_id(),
+        NAMESPACE_TAG: _pid_namespace(),
+    }
 
 
 def on_this_host(tags: dict[str, str]) -> bool:

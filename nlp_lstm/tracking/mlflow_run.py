@@ -15,9 +15,10 @@ import signal
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import keras
 
@@ -26,11 +27,16 @@ from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import Terminated, UsageError
 from nlp_lstm.files import exclusive_lock
 from nlp_lstm.tracking.liveness import process_alive, process_tags
-from nlp_lstm.version import __version__
-
 from nlp_lstm.tracking.tags import (
-    EXPERIMENT_KIND_TAG, MODEL_DIR_TAG, NOTE_TAG, OVERRIDES_TAG, RESUMED_TAG, STUDY_TAG, SWEEP_PARENT_TAG,
+    EXPERIMENT_KIND_TAG,
+    MODEL_DIR_TAG,
+    NOTE_TAG,
+    OVERRIDES_TAG,
+    RESUMED_TAG,
+    STUDY_TAG,
+    SWEEP_PARENT_TAG,
 )
+from nlp_lstm.version import __version__
 
 _MAX_PARAM_LENGTH = 6000
 # Logging a model downloads nothing a user needs to watch; the bars flood logs and notebooks.
@@ -44,7 +50,10 @@ def git_commit(directory: Path) -> str | None:
             ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory, capture_output=True, text=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
             timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -66,9 +75,17 @@ class RunTracker:
         tags: extra tags of the run.
     """
 
-    def __init__(self, config: PipelineConfig, config_path: str | Path | None = None, *, run_id: str | None = None,
-                 model_dir: Path | None = None, tracking_uri: str | None = None, parent_run_id: str | None = None,
-                 tags: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        config_path: str | Path | None = None,
+        *,
+        run_id: str | None = None,
+        model_dir: Path | None = None,
+        tracking_uri: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ):
         self.config = config
         self.config_path = Path(config_path) if config_path else None
         self.enabled = config.tracking.enabled
@@ -89,7 +106,7 @@ class RunTracker:
         self._datasets: dict[str, Any] = {}  # context -> the MLflow dataset, to link metrics to
 
     # ------------------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "RunTracker":
+    def __enter__(self) -> RunTracker:
         if not self.enabled:
             return self
         import mlflow
@@ -106,9 +123,14 @@ class RunTracker:
             run = mlflow.start_run(run_id=self.run_id, tags=tags)  # RUNNING again, with this process's tags
         else:
             experiment = open_experiment(self.config)
-            run = mlflow.start_run(experiment_id=experiment.experiment_id, run_name=tracking.run_name,
-                                   tags={**self._tags(), **tags}, description=self._description(),
-                                   nested=self.parent_run_id is not None, parent_run_id=self.parent_run_id)
+            run = mlflow.start_run(
+                experiment_id=experiment.experiment_id,
+                run_name=tracking.run_name,
+                tags={**self._tags(), **tags},
+                description=self._description(),
+                nested=self.parent_run_id is not None,
+                parent_run_id=self.parent_run_id,
+            )
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_id = run.info.experiment_id
@@ -122,8 +144,9 @@ class RunTracker:
         """What the run is: its pipeline, and what its `--set` values changed."""
         where = f" from {self.config_path}" if self.config_path else ""
         changes = ", ".join(f"{key}={value}" for key, value in self.config.overrides.items())
-        return (f"{self.config.name or self.config.task} ({self.config.task} pipeline{where}); "
-                + (f"--set {changes}" if changes else "as its YAML says, no --set"))
+        return f"{self.config.name or self.config.task} ({self.config.task} pipeline{where}); " + (
+            f"--set {changes}" if changes else "as its YAML says, no --set"
+        )
 
     def _previous_run(self):
         """The run being resumed, with what it already holds."""
@@ -144,9 +167,15 @@ class RunTracker:
             (item.dataset.name, next((t.value for t in item.tags if t.key == "mlflow.data.context"), None))
             for item in (run.inputs.dataset_inputs if run.inputs else [])
         }
-        ready = {m.name: m for m in mlflow.search_logged_models(  # a kill mid-upload leaves PENDING
-            experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{self.run_id}'",
-            output_format="list") if m.status == LoggedModelStatus.READY}
+        ready = {
+            m.name: m
+            for m in mlflow.search_logged_models(  # a kill mid-upload leaves PENDING
+                experiment_ids=[run.info.experiment_id],
+                filter_string=f"source_run_id = '{self.run_id}'",
+                output_format="list",
+            )
+            if m.status == LoggedModelStatus.READY
+        }
         self._logged_models = set(ready)
         if "pipeline" in ready:  # logged before the interruption: metrics link to it, registration finds it
             self.pipeline_model_id = ready["pipeline"].model_id
@@ -241,7 +270,7 @@ class RunTracker:
         changed = {k: v for k, v in values.items() if k in self._logged_params and self._logged_params[k] != v}
         new = list((k, v) for k, v in values.items() if k not in self._logged_params)
         for start in range(0, len(new), 100):  # MLflow accepts at most 100 params per call
-            mlflow.log_params(dict(new[start: start + 100]))
+            mlflow.log_params(dict(new[start : start + 100]))
         if changed:  # params cannot change: a resumed run that extends training.epochs says so in a tag
             mlflow.set_tags({f"nlp_lstm.resumed_with.{k}": v for k, v in changed.items()})
         self._logged_params.update(dict(new))
@@ -271,14 +300,19 @@ class RunTracker:
         with store_lock(mlflow.get_tracking_uri()):  # concurrent runs on one file would insert it twice
             mlflow.log_input(dataset, context=context)
 
-    def log_keras_model(self, model: keras.Model) -> None:
+    def log_keras_model(self, model: keras.Model, input_names: list[str], output_name: str) -> None:
         """The bare Keras model (token ids in, scores out) with an explicit signature of its integer inputs
         (autologging would declare them float32)."""
         if not (self.enabled and self.config.tracking.log_model) or "model" in self._logged_models:
             return
         import mlflow
 
-        mlflow.keras.log_model(model, name="model", signature=keras_signature(model), pip_requirements=_requirements())
+        mlflow.keras.log_model(
+            model,
+            name="model",
+            signature=keras_signature(model, input_names, output_name),
+            pip_requirements=_requirements(),
+        )
 
     def log_pipeline_model(self, model_dir: Path, pipeline, manifest: Mapping[str, Any] | None = None) -> None:
         """The whole saved pipeline as a pyfunc model: raw text in, `predict`'s answers out. The training
@@ -342,11 +376,13 @@ def describe_experiment(experiment, task: str) -> None:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
     if NOTE_TAG not in experiment.tags:
         client.set_experiment_tag(
-            experiment.experiment_id, NOTE_TAG,
+            experiment.experiment_id,
+            NOTE_TAG,
             f"nlp_lstm {task} runs (`nlp-lstm run`, `nlp-lstm sweep`): each run holds the resolved config as params, "
             "per-epoch curves, test metrics per dataset, reports, learning curves, and two models: `pipeline` "
             "(raw text in, predictions out; serve it with `nlp-lstm serve`) and `model` (the Keras model). "
-            "`nlp-lstm compare` tabulates the runs by a metric with the params that differ.")
+            "`nlp-lstm compare` tabulates the runs by a metric with the params that differ.",
+        )
 
 
 def register_run_pipeline(run_id: str, name: str) -> Any:
@@ -356,9 +392,16 @@ def register_run_pipeline(run_id: str, name: str) -> Any:
 
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
-    model = next((m for m in client.search_logged_models(experiment_ids=[run.info.experiment_id],
-                                                          filter_string=f"source_run_id = '{run_id}'")
-                  if m.name == "pipeline"), None)
+    model = next(
+        (
+            m
+            for m in client.search_logged_models(
+                experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+            )
+            if m.name == "pipeline"
+        ),
+        None,
+    )
     if model is None:
         raise UsageError(f"--register {name}: run {run_id} logged no pipeline model (tracking.log_model is false)")
     tags = {key: run.data.tags[key] for key in ("task", "pipeline", "git_commit") if key in run.data.tags}
@@ -380,24 +423,34 @@ class SweepParent:
         self.tracking_uri = tracking_uri
         self.run_id: str | None = None
 
-    def __enter__(self) -> "SweepParent":
+    def __enter__(self) -> SweepParent:
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment = open_experiment(self.config)
         client = mlflow.MlflowClient()
-        existing = client.search_runs([experiment.experiment_id], max_results=1, filter_string=(
-            f"tags.`{STUDY_TAG}` = '{self.study_name}' and tags.`{SWEEP_PARENT_TAG}` = 'true'"))
+        existing = client.search_runs(
+            [experiment.experiment_id],
+            max_results=1,
+            filter_string=(f"tags.`{STUDY_TAG}` = '{self.study_name}' and tags.`{SWEEP_PARENT_TAG}` = 'true'"),
+        )
         tags = {**process_tags()}
         if existing:
             run = mlflow.start_run(run_id=existing[0].info.run_id, tags=tags)
         else:
             run = mlflow.start_run(
-                experiment_id=experiment.experiment_id, run_name=f"sweep-{self.study_name}",
-                tags={**tags, STUDY_TAG: self.study_name, SWEEP_PARENT_TAG: "true", "task": self.config.task,
-                      "pipeline": self.config.name or "", "pipeline_file": str(self.config_path)},
+                experiment_id=experiment.experiment_id,
+                run_name=f"sweep-{self.study_name}",
+                tags={
+                    **tags,
+                    STUDY_TAG: self.study_name,
+                    SWEEP_PARENT_TAG: "true",
+                    "task": self.config.task,
+                    "pipeline": self.config.name or "",
+                    "pipeline_file": str(self.config_path),
+                },
                 description=f"Sweep of {self.config.name} ({self.config.task}, {self.config_path}): study "
-                            f"{self.study_name}; each nested run is one trial",
+                f"{self.study_name}; each nested run is one trial",
             )
         self.run_id = run.info.run_id
         self._logged = dict(client.get_run(self.run_id).data.params)
@@ -421,17 +474,25 @@ class SweepParent:
     def log_counts(self, counts: Mapping[str, int]) -> None:
         import mlflow
 
-        mlflow.log_metrics({f"trials_{state}": float(count) for state, count in counts.items()},
-                           step=sum(counts.values()))
+        mlflow.log_metrics(
+            {f"trials_{state}": float(count) for state, count in counts.items()}, step=sum(counts.values())
+        )
 
-    def log_best(self, params: Mapping[str, Any], metrics: Mapping[str, float], best_run_id: str | None,
-                 artifacts: Iterable[Path]) -> None:
+    def log_best(
+        self,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        best_run_id: str | None,
+        artifacts: Iterable[Path],
+    ) -> None:
         """The best trial so far: its params as `best.<key>` tags (a continued sweep may find a better one, and
         params cannot change), its metric, its run, the plots and the best config."""
         import mlflow
 
-        mlflow.set_tags({f"best.{key}": str(value) for key, value in params.items()}
-                        | ({"best_run_id": best_run_id} if best_run_id else {}))
+        mlflow.set_tags(
+            {f"best.{key}": str(value) for key, value in params.items()}
+            | ({"best_run_id": best_run_id} if best_run_id else {})
+        )
         mlflow.log_metrics(dict(metrics))
         for path in artifacts:
             mlflow.log_artifact(str(path))
@@ -471,10 +532,12 @@ def pipeline_signature(pipeline):
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     kinds = {bool: "boolean", int: "long", float: "double", str: "string"}
-    params = ParamSchema([ParamSpec(name, kinds[type(default)], default)
-                          for name, default in pipeline.predict_options().items()])
-    return ModelSignature(inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec(pipeline.prediction_type())]),
-                          params=params)
+    params = ParamSchema(
+        [ParamSpec(name, kinds[type(default)], default) for name, default in pipeline.predict_options().items()]
+    )
+    return ModelSignature(
+        inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec(pipeline.prediction_type())]), params=params
+    )
 
 
 @contextmanager
@@ -537,8 +600,12 @@ def running_runs(tracking_uri: str | None = None) -> list[tuple[Any, str]]:
     experiments = list(names)
     found = []
     for start in range(0, len(experiments), 100):  # MLflow searches at most 100 experiments at once
-        for run in client.search_runs(experiments[start: start + 100], filter_string="attributes.status = 'RUNNING'",
-                                      run_view_type=ViewType.ALL, max_results=50_000):
+        for run in client.search_runs(
+            experiments[start : start + 100],
+            filter_string="attributes.status = 'RUNNING'",
+            run_view_type=ViewType.ALL,
+            max_results=50_000,
+        ):
             found.append((run, names[run.info.experiment_id]))
     return found
 
@@ -563,18 +630,23 @@ def _param_value(value: Any) -> str:
     return text if len(text) <= _MAX_PARAM_LENGTH else text[: _MAX_PARAM_LENGTH - 3] + "..."
 
 
-def keras_signature(model: keras.Model):
-    """The MLflow signature of a Keras model's tensors: its inputs and outputs by name, dtype and shape."""
+def keras_signature(model: keras.Model, input_names: list[str], output_name: str):
+    """The MLflow signature of a Keras model's tensors: its inputs (in `input_names`' order) and its output
+    (named `output_name`), each by dtype and shape. Outputs are float32 under every precision policy (the
+    models compute their scores in float32), whatever a layer's symbolic output says."""
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
-    def spec(tensor, name: str) -> TensorSpec:
-        dtype = np.dtype(keras.backend.standardize_dtype(tensor.dtype))
+    def spec(tensor, name: str, dtype: str | None = None) -> TensorSpec:
+        dtype = np.dtype(dtype or keras.backend.standardize_dtype(tensor.dtype))
         return TensorSpec(dtype, tuple(-1 if size is None else size for size in tensor.shape), name)
 
-    return ModelSignature(inputs=Schema([spec(t, t.name.split(":")[0]) for t in model.inputs]),
-                          outputs=Schema([spec(t, name) for t, name in zip(model.outputs, model.output_names)]))
+    by_name = {tensor.name.split(":")[0]: tensor for tensor in model.inputs}
+    return ModelSignature(
+        inputs=Schema([spec(by_name[name], name) for name in input_names]),
+        outputs=Schema([spec(model.outputs[0], output_name, "float32")]),
+    )
 
 
 def _requirements() -> list[str]:

@@ -31,8 +31,9 @@ def check_pipeline_uri(uri: str) -> None:
     except Exception as exc:  # MLflow raises several kinds for a missing model, version or alias
         raise ModelDirError(f"{uri}: cannot be fetched from {mlflow.get_tracking_uri()} ({_first_line(exc)})") from None
     if "python_function" not in info.flavors or "pipeline" not in str(info.flavors["python_function"].get("artifacts")):
-        raise ModelDirError(f"{uri}: not an nlp_lstm pipeline model (the Keras `model` of a run loads with "
-                            "mlflow.keras.load_model)")
+        raise ModelDirError(
+            f"{uri}: not an nlp_lstm pipeline model (the Keras `model` of a run loads with mlflow.keras.load_model)"
+        )
 
 
 def _first_line(exc: Exception) -> str:
@@ -57,8 +58,10 @@ def download_pipeline(uri: str, destination: Path | None = None) -> Path:
         flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"]["python_function"]
         return local / flavor["artifacts"]["pipeline"]["path"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
-        raise ModelDirError(f"{uri}: not an nlp_lstm pipeline model (log it with nlp-lstm run; the Keras `model` "
-                            "of a run loads with mlflow.keras.load_model)") from None
+        raise ModelDirError(
+            f"{uri}: not an nlp_lstm pipeline model (log it with nlp-lstm run; the Keras `model` "
+            "of a run loads with mlflow.keras.load_model)"
+        ) from None
 
 
 def save_pipeline_pyfunc(folder: Path, pipeline, target: Path) -> Path:
@@ -81,8 +84,23 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: in
     """
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-               "--host", host, "--port", str(port), "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     server = subprocess.Popen(command, env=env)
     previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:

@@ -29,8 +29,9 @@ def input_texts(model_input: Any) -> list[str]:
         elif len(model_input.columns) == 1:
             values = model_input.iloc[:, 0]
         else:
-            raise MlflowException(f"expected a 'text' column, got columns {list(model_input.columns)}",
-                                  error_code=BAD_REQUEST)
+            raise MlflowException(
+                f"expected a 'text' column, got columns {list(model_input.columns)}", error_code=BAD_REQUEST
+            )
         values = values.tolist()
     elif isinstance(model_input, str):
         values = [model_input]
@@ -57,14 +58,21 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
         options = self.pipeline.predict_options()
         unknown = sorted(set(params or {}) - set(options))
         if unknown:
-            raise MlflowException(f"unknown params {unknown}; this {self.pipeline.task} model takes {sorted(options)}",
-                                  error_code=BAD_REQUEST)
+            raise MlflowException(
+                f"unknown params {unknown}; this {self.pipeline.task} model takes {sorted(options)}",
+                error_code=BAD_REQUEST,
+            )
         chosen = {name: value for name, value in (params or {}).items() if value is not None}
         for name, value in chosen.items():
             default = options[name]
-            if isinstance(default, int) and not isinstance(default, bool) and (
-                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise MlflowException(f"param {name} must be a whole number >= 1, got {value!r}", error_code=BAD_REQUEST)
+            if (
+                isinstance(default, int)
+                and not isinstance(default, bool)
+                and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
+            ):
+                raise MlflowException(
+                    f"param {name} must be a whole number >= 1, got {value!r}", error_code=BAD_REQUEST
+                )
         return self.pipeline.predict(input_texts(model_input), **chosen)
 
 

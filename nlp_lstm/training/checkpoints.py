@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -69,9 +70,17 @@ def _numpy(variables: Sequence[Any]) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
 
 
-def write_training_state(path: Path, model: keras.Model, *, epochs_done: int, stopped_early: bool,
-                         history: list[dict[str, float]], train_seconds: float, metadata: dict[str, Any],
-                         callbacks: Sequence[StatefulCallback]) -> None:
+def write_training_state(
+    path: Path,
+    model: keras.Model,
+    *,
+    epochs_done: int,
+    stopped_early: bool,
+    history: list[dict[str, float]],
+    train_seconds: float,
+    metadata: dict[str, Any],
+    callbacks: Sequence[StatefulCallback],
+) -> None:
     """Write the resume state of `model` (compiled, its optimizer built) and `callbacks`, atomically."""
     arrays: dict[str, np.ndarray] = {}
     for prefix, values in (("model", _numpy(model.variables)), ("optimizer", _numpy(model.optimizer.variables))):
@@ -85,8 +94,13 @@ def write_training_state(path: Path, model: keras.Model, *, epochs_done: int, st
             for i, value in enumerate(items):
                 arrays[f"callback/{callback.state_name}/{name}/{i}"] = np.asarray(value)
     state = {
-        "format": STATE_FORMAT, "epochs_done": epochs_done, "stopped_early": stopped_early, "history": history,
-        "train_seconds": train_seconds, "metadata": metadata, "callbacks": callback_values,
+        "format": STATE_FORMAT,
+        "epochs_done": epochs_done,
+        "stopped_early": stopped_early,
+        "history": history,
+        "train_seconds": train_seconds,
+        "metadata": metadata,
+        "callbacks": callback_values,
         "counts": {"model": len(model.variables), "optimizer": len(model.optimizer.variables)},
     }
     arrays[_STATE_KEY] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
@@ -102,22 +116,35 @@ def read_training_state(path: Path) -> TrainingState:
             arrays = {name: archive[name] for name in archive.files}
         state = json.loads(bytes(arrays.pop(_STATE_KEY)).decode("utf-8"))
         if state.get("format") != STATE_FORMAT:
-            raise ModelDirError(f"{path}: resume checkpoint format {state.get('format')!r}; this nlp_lstm reads "
-                                f"{STATE_FORMAT}")
+            raise ModelDirError(
+                f"{path}: resume checkpoint format {state.get('format')!r}; this nlp_lstm reads {STATE_FORMAT}"
+            )
         counts = state["counts"]
         callback_arrays: dict[str, dict[str, list[np.ndarray]]] = {}
         for key in sorted((k for k in arrays if k.startswith("callback/")), key=_natural):
             _, owner, name, _index = key.split("/")
             callback_arrays.setdefault(owner, {}).setdefault(name, []).append(arrays[key])
         return TrainingState(
-            epochs_done=state["epochs_done"], stopped_early=state["stopped_early"], history=state["history"],
-            train_seconds=state["train_seconds"], metadata=state["metadata"], callbacks=state["callbacks"],
+            epochs_done=state["epochs_done"],
+            stopped_early=state["stopped_early"],
+            history=state["history"],
+            train_seconds=state["train_seconds"],
+            metadata=state["metadata"],
+            callbacks=state["callbacks"],
             model_variables=[arrays[f"model/{i}"] for i in range(counts["model"])],
             optimizer_variables=[arrays[f"optimizer/{i}"] for i in range(counts["optimizer"])],
             callback_arrays=callback_arrays,
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, EOFError,
-            UnicodeDecodeError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        zipfile.BadZipFile,
+        EOFError,
+        UnicodeDecodeError,
+    ) as exc:
         raise ModelDirError(f"{path}: unreadable resume checkpoint ({type(exc).__name__}: {exc})") from None
 
 
@@ -131,13 +158,17 @@ def restore_variables(model: keras.Model, state: TrainingState, source: Path) ->
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
-    for kind, variables, values in (("model", model.variables, state.model_variables),
-                                    ("optimizer", optimizer.variables, state.optimizer_variables)):
+    for kind, variables, values in (
+        ("model", model.variables, state.model_variables),
+        ("optimizer", optimizer.variables, state.optimizer_variables),
+    ):
         shapes = [tuple(v.shape) for v in variables]
         saved = [tuple(v.shape) for v in values]
         if shapes != saved:
-            raise ModelDirError(f"{source}: the resume checkpoint's {kind} variables ({len(saved)}) do not match the "
-                                f"model built from this config ({len(shapes)}); it was written for another model")
+            raise ModelDirError(
+                f"{source}: the resume checkpoint's {kind} variables ({len(saved)}) do not match the "
+                f"model built from this config ({len(shapes)}); it was written for another model"
+            )
         for variable, value in zip(variables, values):
             variable.assign(value)
 
@@ -152,8 +183,13 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         previous: the state this run resumes from, whose history and time it continues.
     """
 
-    def __init__(self, path: Path | None, stateful: Sequence[StatefulCallback],
-                 metadata: dict[str, Any] | None = None, previous: TrainingState | None = None):
+    def __init__(
+        self,
+        path: Path | None,
+        stateful: Sequence[StatefulCallback],
+        metadata: dict[str, Any] | None = None,
+        previous: TrainingState | None = None,
+    ):
         super().__init__()
         self.path = Path(path) if path is not None else None
         self.stateful = list(stateful)
@@ -171,17 +207,24 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self._started = time.perf_counter()
         if self._previous is not None:  # after the other callbacks' own resets
             for callback in self.stateful:
-                callback.set_state(self._previous.callbacks.get(callback.state_name, {}),
-                                   self._previous.callback_arrays.get(callback.state_name, {}))
+                callback.set_state(
+                    self._previous.callbacks.get(callback.state_name, {}),
+                    self._previous.callback_arrays.get(callback.state_name, {}),
+                )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.history.append({k: _float(v) for k, v in (logs or {}).items() if _float(v) is not None})
         if self.path is None:
             return
         write_training_state(
-            self.path, self.model, epochs_done=epoch + 1, stopped_early=bool(self.model.stop_training),
+            self.path,
+            self.model,
+            epochs_done=epoch + 1,
+            stopped_early=bool(self.model.stop_training),
             history=self.history,
-            train_seconds=self.train_seconds, metadata=self.metadata, callbacks=self.stateful,
+            train_seconds=self.train_seconds,
+            metadata=self.metadata,
+            callbacks=self.stateful,
         )
 
 
@@ -210,8 +253,12 @@ class BestEpoch(keras.callbacks.EarlyStopping):
                 self.model.save_weights(temporary)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
-        values = {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best": _float(self.best),
-                  "best_epoch": self.best_epoch}
+        values = {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": _float(self.best),
+            "best_epoch": self.best_epoch,
+        }
         return values, ({"best_weights": list(self.best_weights)} if self.best_weights is not None else {})
 
     def set_state(self, values: dict[str, Any], arrays: dict[str, list[np.ndarray]]) -> None:
@@ -232,6 +279,11 @@ def describe_state(state: TrainingState) -> str:
 
 
 __all__ = [
-    "BestEpoch", "ResumeCheckpoint", "TrainingState", "describe_state",
-    "read_training_state", "restore_variables", "write_training_state",
+    "BestEpoch",
+    "ResumeCheckpoint",
+    "TrainingState",
+    "describe_state",
+    "read_training_state",
+    "restore_variables",
+    "write_training_state",
 ]

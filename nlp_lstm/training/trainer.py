@@ -4,17 +4,18 @@ and LR schedule."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import keras
 
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
+from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom
-from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
 from nlp_lstm.training.checkpoints import BestEpoch, ResumeCheckpoint, TrainingState, restore_variables
 
 
@@ -60,8 +61,12 @@ def dtype_policy(name: str) -> Iterator[None]:
 def compile_model(model: keras.Model, config: TrainingConfig, loss: Any, metrics: Sequence[Any] | None = None) -> None:
     """Compile with the configured optimizer and XLA setting. Under mixed_float16 Keras wraps the optimizer
     in a LossScaleOptimizer, so small float16 gradients do not underflow."""
-    model.compile(optimizer=make_optimizer(config.optimizer), loss=loss, metrics=list(metrics) if metrics else None,
-                  jit_compile=config.jit_compile)
+    model.compile(
+        optimizer=make_optimizer(config.optimizer),
+        loss=loss,
+        metrics=list(metrics) if metrics else None,
+        jit_compile=config.jit_compile,
+    )
 
 
 def _verbosity(setting: str | int) -> int:
@@ -95,7 +100,8 @@ class TrainingOutcome:
 
 
 def _as_keras_input(data: Any) -> Any:
-    return data.as_keras_input() if isinstance(data, PaddedBatches) else data
+    """A batch source's own Keras input (`as_keras_input`: a tf.data pipeline on TensorFlow), else `data`."""
+    return data.as_keras_input() if hasattr(data, "as_keras_input") else data
 
 
 def train_model(
@@ -138,15 +144,23 @@ def train_model(
     if config.lr_schedule.reduce_on_plateau:
         schedule = config.lr_schedule
         plateau = ReduceLROnPlateauFrom(
-            monitor=stopping.monitor, mode=stopping.mode, factor=schedule.factor, patience=schedule.patience,
-            min_lr=schedule.min_learning_rate, verbose=1, start_epoch=schedule.start_epoch,
+            monitor=stopping.monitor,
+            mode=stopping.mode,
+            factor=schedule.factor,
+            patience=schedule.patience,
+            min_lr=schedule.min_learning_rate,
+            verbose=1,
+            start_epoch=schedule.start_epoch,
         )
         all_callbacks.append(plateau)
         stateful.append(plateau)
     # Always track the best epoch; `patience` only decides whether training also stops early.
     best = BestEpoch(
         checkpoint_dir / BEST_WEIGHTS if checkpoint_dir is not None else None,
-        monitor=stopping.monitor, mode=stopping.mode, min_delta=stopping.min_delta, verbose=1,
+        monitor=stopping.monitor,
+        mode=stopping.mode,
+        min_delta=stopping.min_delta,
+        verbose=1,
         patience=stopping.patience if stopping.enabled else config.epochs,
     )
     all_callbacks.append(best)

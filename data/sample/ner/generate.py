@@ -47,39 +47,120 @@ CITIES = (
     "Lisbon Nairobi Oslo Lima Osaka",
 )
 CITIES_MULTI = ["Port Elsin", "New Port Harbour", "San Ardelo", "Lake Corrin", "Redcliffe Bay", "St. Avery"]
-CITIES_UNSEEN = ["Quarriston", "Velhaven", "Isle of Dunmere", "Port Aubrey", "Tullbridge", "Grenmoor",
-                 "Mount Kessary", "Saltmere"]
-COUNTRIES = ["Veronia", "Caldora", "Norland", "Estmark", "Ruvenia", "Corin", "Upper Talvania",
-             "South Mereland", "France", "Japan", "Brazil", "Kenya", "Canada", "Germany"]
+CITIES_UNSEEN = [
+    "Quarriston",
+    "Velhaven",
+    "Isle of Dunmere",
+    "Port Aubrey",
+    "Tullbridge",
+    "Grenmoor",
+    "Mount Kessary",
+    "Saltmere",
+]
+COUNTRIES = [
+    "Veronia",
+    "Caldora",
+    "Norland",
+    "Estmark",
+    "Ruvenia",
+    "Corin",
+    "Upper Talvania",
+    "South Mereland",
+    "France",
+    "Japan",
+    "Brazil",
+    "Kenya",
+    "Canada",
+    "Germany",
+]
 COUNTRIES_UNSEEN = ["Lestria", "Zarnova", "Belgora", "Orvanne", "North Cassel"]
 
-NATIONALITIES = ["Veronian", "Caldoran", "Norlandic", "Estmarkian", "Ruvenian", "Talvanian", "French",
-                 "Japanese", "Brazilian", "Kenyan", "Canadian", "German"]
+NATIONALITIES = [
+    "Veronian",
+    "Caldoran",
+    "Norlandic",
+    "Estmarkian",
+    "Ruvenian",
+    "Talvanian",
+    "French",
+    "Japanese",
+    "Brazilian",
+    "Kenyan",
+    "Canadian",
+    "German",
+]
 NATIONALITIES_UNSEEN = ["Lestrian", "Zarnovan", "Belgoran", "Orvannese"]
-EVENTS = ["Summer Cup", "Northern Open", "Dalbury Marathon", "Harbour Games", "Winter Classic",
-          "Coastal Regatta", "Golden Lyre Festival", "Velmont Grand Prix", "Continental Cup"]
+EVENTS = [
+    "Summer Cup",
+    "Northern Open",
+    "Dalbury Marathon",
+    "Harbour Games",
+    "Winter Classic",
+    "Coastal Regatta",
+    "Golden Lyre Festival",
+    "Velmont Grand Prix",
+    "Continental Cup",
+]
 EVENTS_UNSEEN = ["Ember Trophy", "Quarriston Half Marathon", "Silverline Rally", "Aurora Chess Open"]
 LANGUAGES = ["English", "Spanish", "French", "Veronian", "Caldoran", "Talvanese", "Swahili", "Japanese"]
 LANGUAGES_UNSEEN = ["Lestrian", "Orvannese"]
-WORKS = ["The Quiet Harbour", "Salt and Iron", "Blue Meridian", "Northern Lights", "A Winter in Kessel",
-         "Glass Rivers", "The Long Road Home"]
+WORKS = [
+    "The Quiet Harbour",
+    "Salt and Iron",
+    "Blue Meridian",
+    "Northern Lights",
+    "A Winter in Kessel",
+    "Glass Rivers",
+    "The Long Road Home",
+]
 WORKS_UNSEEN = ["The Glass Orchard", "Seven Lanterns", "Song of Orvanne"]
 
-TEAMS = ["FC Dalbury", "Kessel United", "Morven Rovers", "Ashgrove Athletic", "Tarrin City",
-         "Velmont Wanderers", "Port Elsin FC", "Sporting Kirkhaven", "Brackwater", "Fenwick", "Hollisford",
-         "Ostmark"]
+TEAMS = [
+    "FC Dalbury",
+    "Kessel United",
+    "Morven Rovers",
+    "Ashgrove Athletic",
+    "Tarrin City",
+    "Velmont Wanderers",
+    "Port Elsin FC",
+    "Sporting Kirkhaven",
+    "Brackwater",
+    "Fenwick",
+    "Hollisford",
+    "Ostmark",
+]
 TEAMS_UNSEEN = ["Quarriston Albion", "Tullbridge Town", "Belgora FC", "Velhaven Rangers", "Grenmoor"]
-COMPANIES = ["Dalbury Steel", "Norland Telecom", "Brightwater Holdings", "Corvane Motors", "Halden Bank",
-             "Estmark Air", "Meridian Foods", "Kessel Group", "Arctis Pharma", "Tovan", "Lumarc"]
-COMPANIES_UNSEEN = ["Orvanne Energy", "Pembridge Capital", "Zarnova Mining Corp", "Silverline Logistics",
-                    "Quorvex"]
+COMPANIES = [
+    "Dalbury Steel",
+    "Norland Telecom",
+    "Brightwater Holdings",
+    "Corvane Motors",
+    "Halden Bank",
+    "Estmark Air",
+    "Meridian Foods",
+    "Kessel Group",
+    "Arctis Pharma",
+    "Tovan",
+    "Lumarc",
+]
+COMPANIES_UNSEEN = ["Orvanne Energy", "Pembridge Capital", "Zarnova Mining Corp", "Silverline Logistics", "Quorvex"]
 # Institutions, parties and unions, with their acronym where they have one.
-INSTITUTIONS = [("Northern Rail Union", "NRU"), ("National Reform Party", "NRP"),
-                ("Veronian Central Bank", "VCB"), ("Caldoran Football Federation", "CFF"),
-                ("Green Coast Alliance", "GCA"), ("United Harbour Workers", "UHW"),
-                ("Ministry of Transport", None), ("Democratic Union", None), ("Estmark Senate", None)]
-INSTITUTIONS_UNSEEN = [("Lestrian Workers Federation", "LWF"), ("Free Citizens Movement", "FCM"),
-                       ("Zarnovan Labour Party", None)]
+INSTITUTIONS = [
+    ("Northern Rail Union", "NRU"),
+    ("National Reform Party", "NRP"),
+    ("Veronian Central Bank", "VCB"),
+    ("Caldoran Football Federation", "CFF"),
+    ("Green Coast Alliance", "GCA"),
+    ("United Harbour Workers", "UHW"),
+    ("Ministry of Transport", None),
+    ("Democratic Union", None),
+    ("Estmark Senate", None),
+]
+INSTITUTIONS_UNSEEN = [
+    ("Lestrian Workers Federation", "LWF"),
+    ("Free Citizens Movement", "FCM"),
+    ("Zarnovan Labour Party", None),
+]
 PAPERS = ["Dalbury Herald", "Morning Ledger", "Kessel Post", "Veronian Times"]
 PAPERS_UNSEEN = ["Quarriston Courier", "Evening Lantern"]
 ARTS = ["Dalbury Philharmonic", "Velmont City Ballet", "Royal Caldoran Opera", "National Gallery"]
@@ -123,9 +204,22 @@ def _pools() -> dict[str, tuple[list[list[str]], list[list[str]]]]:
     }
 
 
-SLOT_TYPE = {"PER": "PER", "SUR": "PER", "CITY": "LOC", "COUNTRY": "LOC", "NAT": "MISC", "EVENT": "MISC",
-             "LANG": "MISC", "WORK": "MISC", "TEAM": "ORG", "COMPANY": "ORG", "INST": "ORG", "ACR": "ORG",
-             "PAPER": "ORG", "ARTS": "ORG"}
+SLOT_TYPE = {
+    "PER": "PER",
+    "SUR": "PER",
+    "CITY": "LOC",
+    "COUNTRY": "LOC",
+    "NAT": "MISC",
+    "EVENT": "MISC",
+    "LANG": "MISC",
+    "WORK": "MISC",
+    "TEAM": "ORG",
+    "COMPANY": "ORG",
+    "INST": "ORG",
+    "ACR": "ORG",
+    "PAPER": "ORG",
+    "ARTS": "ORG",
+}
 
 # ---------------------------------------------------------------------------------------------------
 # Non-entity fillers (all tagged O).
@@ -172,8 +266,10 @@ def _filler(name: str, rng: random.Random) -> list[str]:
     if name == "years":
         return [rng.choice(["two-year", "three-year", "four-year", "one-year"])]
     if name == "golf":
-        return [rng.choice(["three-under-par", "five-under-par", "one-over-par", "level-par"]),
-                str(rng.randint(64, 74))]
+        return [
+            rng.choice(["three-under-par", "five-under-par", "one-over-par", "level-par"]),
+            str(rng.randint(64, 74)),
+        ]
     if name == "weather":
         return rng.choice(["heavy rain", "a waterlogged pitch", "thick fog", "strong winds", "snow"]).split()
     if name == "words":
@@ -199,12 +295,14 @@ TEMPLATES: list[tuple[int, str]] = [
     (2, "{SUR} , who joined {TEAM} from {TEAM} in {month} , has signed a new {years} contract ."),
     (2, "The {EVENT} will be held in {CITY} from {date} , organisers said on {day} ."),
     (2, "{CITY} and {CITY} have both applied to host the {year} {EVENT} ."),
-    (2, "{TEAM} 's {SUR} was sent off after {min} minutes , but his side held on for a {score} win over"
-        " {TEAM} ."),
+    (2, "{TEAM} 's {SUR} was sent off after {min} minutes , but his side held on for a {score} win over {TEAM} ."),
     (2, "{PER} shot a {golf} to lead the {EVENT} by {words} strokes at {CITY} ."),
     (2, "Scorers : {SUR} {min} , {SUR} {min} ."),
-    (1, "Results of {EVENT} matches played on {day} : {TEAM} {goals} {TEAM} {goals} , {TEAM} {goals} {TEAM}"
-        " {goals} , {TEAM} {goals} {TEAM} {goals} , {TEAM} {goals} {TEAM} {goals} ."),
+    (
+        1,
+        "Results of {EVENT} matches played on {day} : {TEAM} {goals} {TEAM} {goals} , {TEAM} {goals} {TEAM}"
+        " {goals} , {TEAM} {goals} {TEAM} {goals} , {TEAM} {goals} {TEAM} {goals} .",
+    ),
     # politics
     (3, "{NAT} Prime Minister {PER} arrived in {CITY} on {day} for talks with {NAT} officials ."),
     (3, "{PER} , leader of the {INST} , said the government would fall before {month} ."),
@@ -213,20 +311,22 @@ TEMPLATES: list[tuple[int, str]] = [
     (2, "Voters in {COUNTRY} go to the polls on {date} to elect a new parliament ."),
     (2, "{COUNTRY} and {COUNTRY} signed a trade agreement in {CITY} on {day} ."),
     (2, "The {INST} won {n} of the {n} seats , according to official results released in {CITY} ."),
-    (2, "Police in {CITY} said {n} people were injured when protesters clashed with security forces on"
-        " {day} ."),
+    (2, "Police in {CITY} said {n} people were injured when protesters clashed with security forces on {day} ."),
     (2, "{SUR} told the {PAPER} that he had no plans to resign ."),
-    (1, "{NAT} President {PER} , speaking at a news conference in {CITY} after meeting {PER} of {COUNTRY} ,"
+    (
+        1,
+        "{NAT} President {PER} , speaking at a news conference in {CITY} after meeting {PER} of {COUNTRY} ,"
         " said the two countries would work together on energy , trade and security over the next {words}"
-        " years ."),
+        " years .",
+    ),
     # business
-    (3, "Shares in {COMPANY} rose {pct} percent to {price} crowns after the company reported higher"
-        " profits ."),
+    (3, "Shares in {COMPANY} rose {pct} percent to {price} crowns after the company reported higher profits ."),
     (3, "{COMPANY} said on {day} it would cut {big} jobs at its plant in {CITY} ."),
-    (2, "{COMPANY} has agreed to buy {COMPANY} for {money} million dollars , the companies said in a joint"
-        " statement ."),
-    (2, "{COMPANY} chief executive {PER} said sales in {COUNTRY} grew by {pct} percent in the third"
-        " quarter ."),
+    (
+        2,
+        "{COMPANY} has agreed to buy {COMPANY} for {money} million dollars , the companies said in a joint statement .",
+    ),
+    (2, "{COMPANY} chief executive {PER} said sales in {COUNTRY} grew by {pct} percent in the third quarter ."),
     (2, "The {INST} left interest rates unchanged at {pct} percent on {day} ."),
     (2, "{NAT} carmaker {COMPANY} recalled {big} vehicles after complaints about faulty brakes ."),
     # travel

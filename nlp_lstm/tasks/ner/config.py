@@ -8,7 +8,11 @@ from pydantic import Field
 
 from nlp_lstm.config.registry import register_task
 from nlp_lstm.config.schema import (
-    ConllDataConfig, EarlyStoppingConfig, PipelineConfig, TaggerModelConfig, TaggingPreprocessingConfig,
+    ConllDataConfig,
+    EarlyStoppingConfig,
+    PipelineConfig,
+    TaggerModelConfig,
+    TaggingPreprocessingConfig,
     TrainingConfig,
 )
 

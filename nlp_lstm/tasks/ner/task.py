@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,7 +20,13 @@ from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
-    allowed_ends, allowed_starts, allowed_transitions, convert, detect_scheme, split_tag, to_spans,
+    allowed_ends,
+    allowed_starts,
+    allowed_transitions,
+    convert,
+    detect_scheme,
+    split_tag,
+    to_spans,
 )
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
 from nlp_lstm.tasks.ner.config import NerConfig
@@ -30,11 +37,16 @@ Window = tuple[int, int, int]  # (sentence index, first token, end token)
 
 def windows(lengths: Sequence[int], max_length: int) -> list[Window]:
     """Consecutive pieces of at most `max_length` tokens covering each sentence (one piece if it fits)."""
-    return [(i, start, min(start + max_length, n)) for i, n in enumerate(lengths) for start in range(0, max(n, 1), max_length)]
+    return [
+        (i, start, min(start + max_length, n))
+        for i, n in enumerate(lengths)
+        for start in range(0, max(n, 1), max_length)
+    ]
 
 
-def sequences(lengths: Sequence[int], max_length: int, documents: Sequence[int] | None = None,
-              join_tokens: int = 0) -> list[list[Window]]:
+def sequences(
+    lengths: Sequence[int], max_length: int, documents: Sequence[int] | None = None, join_tokens: int = 0
+) -> list[list[Window]]:
     """The token sequences the tagger reads, each a list of windows read one after the other.
 
     Without `documents` or `join_tokens`, each window is a sequence. Otherwise consecutive whole sentences
@@ -64,7 +76,7 @@ def per_sentence(packed: Sequence[list[Window]], outputs: Sequence[np.ndarray], 
     for sequence, output in zip(packed, outputs):
         offset = 0
         for i, a, b in sequence:
-            pieces[i].append(output[offset: offset + b - a])
+            pieces[i].append(output[offset : offset + b - a])
             offset += b - a
     return [np.concatenate(p) for p in pieces]  # every sentence has a window, even an empty one
 
@@ -72,15 +84,21 @@ def per_sentence(packed: Sequence[list[Window]], outputs: Sequence[np.ndarray], 
 def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
     """Read a CoNLL-style file with the config's columns; every tag must be O or PREFIX-TYPE."""
     data = config.data
-    sentences = read_conll(path, token_column=data.token_column, tag_column=data.tag_column,
-                           encoding=data.encoding, delimiter=data.delimiter)
+    sentences = read_conll(
+        path,
+        token_column=data.token_column,
+        tag_column=data.tag_column,
+        encoding=data.encoding,
+        delimiter=data.delimiter,
+    )
     for i, tags in enumerate(sentences.tags or []):
         for j, tag in enumerate(tags):
             try:
                 split_tag(tag)
             except ValueError as exc:
-                raise DataError(f"{sentences.source}:{sentences.lines[i] + j}: {exc} (data.tag_column is "
-                                f"{data.tag_column})") from None
+                raise DataError(
+                    f"{sentences.source}:{sentences.lines[i] + j}: {exc} (data.tag_column is {data.tag_column})"
+                ) from None
     return sentences
 
 
@@ -89,10 +107,12 @@ class NerPipeline(TrainedPipeline):
 
     config: NerConfig
     dataset_type = TaggedSentences
+    output_name = "tag_scores"
     read_file = staticmethod(read_tagged)
 
-    def __init__(self, model: keras.Model, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder,
-                 input_scheme: str):
+    def __init__(
+        self, model: keras.Model, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder, input_scheme: str
+    ):
         super().__init__(model, config)
         self.word_inputs = word_inputs
         self.tags = tags
@@ -104,10 +124,18 @@ class NerPipeline(TrainedPipeline):
         return build_tag_decoder(self.model)
 
     # ------------------------------------------------------------------------------ batching
-    def batches(self, token_lists: Sequence[Sequence[str]], tag_lists: Sequence[Sequence[str]] | None = None, *,
-                shuffle: bool = False, batch_size: int | None = None, seed: int = 0, source: str = "",
-                lines: Sequence[int] | None = None,
-                documents: Sequence[int] | None = None) -> tuple[PaddedBatches, list[list[Window]]]:
+    def batches(
+        self,
+        token_lists: Sequence[Sequence[str]],
+        tag_lists: Sequence[Sequence[str]] | None = None,
+        *,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+        source: str = "",
+        lines: Sequence[int] | None = None,
+        documents: Sequence[int] | None = None,
+    ) -> tuple[PaddedBatches, list[list[Window]]]:
         """Batches of token sequences: sentence windows (long sentences split at `preprocessing.max_length`),
         packed with their neighbours when `documents` are known and `preprocessing.join_sentences` is set."""
         prep = self.config.preprocessing
@@ -119,17 +147,24 @@ class NerPipeline(TrainedPipeline):
         if tag_lists is not None:
             scheme = self.tags.scheme  # converted per sentence: a sentence's first entity tag stays a B-/S-
             targets = [
-                np.concatenate(self.tags.encode([convert(tag_lists[i][a:b], scheme) for i, a, b in sequence], source,
-                                                [lines[i] + a for i, a, _ in sequence] if lines else None))
+                np.concatenate(
+                    self.tags.encode(
+                        [convert(tag_lists[i][a:b], scheme) for i, a, b in sequence],
+                        source,
+                        [lines[i] + a for i, a, _ in sequence] if lines else None,
+                    )
+                )
                 for sequence in packed
             ]
-        batches = self.padded_batches(inputs, targets, length_field="token_ids", shuffle=shuffle,
-                                      batch_size=batch_size, seed=seed)
+        batches = self.padded_batches(
+            inputs, targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size, seed=seed
+        )
         return batches, packed
 
     # ------------------------------------------------------------------------------ prediction
-    def tag(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256,
-            documents: Sequence[int] | None = None) -> list[list[str]]:
+    def tag(
+        self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, documents: Sequence[int] | None = None
+    ) -> list[list[str]]:
         """Tags (in the model's training scheme) for tokenized sentences; with `documents` (one id per
         sentence), neighbouring sentences are read together as in training."""
         if not token_lists:
@@ -189,8 +224,16 @@ class NerPipeline(TrainedPipeline):
     def prediction_type(self):
         from mlflow.types.schema import Array, Object, Property
 
-        return Array(Object([Property("text", "string"), Property("label", "string"), Property("start", "long"),
-                             Property("end", "long")]))
+        return Array(
+            Object(
+                [
+                    Property("text", "string"),
+                    Property("label", "string"),
+                    Property("start", "long"),
+                    Property("end", "long"),
+                ]
+            )
+        )
 
     def save_preprocessing(self, directory: Path) -> None:
         self.word_inputs.save(directory)
@@ -217,16 +260,20 @@ class NerTask(Task[TaggedSentences]):
     def check_splits(self, splits: DataSplits[TaggedSentences]) -> None:
         known = {split_tag(tag)[1] for tags in splits.train.tags for tag in tags} - {""}
         if not known:
-            raise DataError(f"{splits.train.source}: no entity in the training data (every tag is O); is "
-                            f"data.tag_column {self.config.data.tag_column} right?")
+            raise DataError(
+                f"{splits.train.source}: no entity in the training data (every tag is O); is "
+                f"data.tag_column {self.config.data.tag_column} right?"
+            )
         validation = splits.validation  # encoded as training targets: a tag of an unknown type cannot be
         for i, tags in enumerate(validation.tags or []):
             for j, tag in enumerate(tags):
                 kind = split_tag(tag)[1]
                 if kind and kind not in known:
                     where = f"{validation.source}:{validation.lines[i] + j}" if validation.lines else validation.source
-                    raise DataError(f"{where}: entity type {kind!r} (tag {tag!r}) was not seen in training (known: "
-                                    f"{', '.join(sorted(known))})")
+                    raise DataError(
+                        f"{where}: entity type {kind!r} (tag {tag!r}) was not seen in training (known: "
+                        f"{', '.join(sorted(known))})"
+                    )
 
     def build_pipeline(self, train: TaggedSentences) -> NerPipeline:
         config = self.config
@@ -236,7 +283,9 @@ class NerTask(Task[TaggedSentences]):
         tags = TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme)
         constrain = config.model.constrain_transitions
         model = build_sequence_tagger(
-            num_tags=len(tags), config=config.model, **self.word_features(word_inputs),
+            num_tags=len(tags),
+            config=config.model,
+            **self.word_features(word_inputs),
             allowed_transitions=allowed_transitions(tags.tags, scheme) if constrain else None,
             allowed_start=allowed_starts(tags.tags, scheme) if constrain else None,
             allowed_end=allowed_ends(tags.tags, scheme) if constrain else None,
@@ -245,8 +294,15 @@ class NerTask(Task[TaggedSentences]):
         return NerPipeline(model, config, word_inputs, tags, input_scheme)
 
     def batches(self, pipeline: NerPipeline, data: TaggedSentences, *, shuffle: bool) -> PaddedBatches:
-        batches, _ = pipeline.batches(data.tokens, data.tags, shuffle=shuffle, seed=self.config.training.seed,
-                                      source=data.source, lines=data.lines, documents=data.documents)
+        batches, _ = pipeline.batches(
+            data.tokens,
+            data.tags,
+            shuffle=shuffle,
+            seed=self.config.training.seed,
+            source=data.source,
+            lines=data.lines,
+            documents=data.documents,
+        )
         return batches
 
     def summary(self, pipeline: NerPipeline) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -34,8 +35,13 @@ def _as_texts(inputs: str | Sequence[str]) -> list[str]:
 def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
     data = config.data
     table = read_labelled_texts(
-        path, format=data.format, text_column=data.text_column, label_column=data.label_column,
-        header=data.header, delimiter=data.delimiter, encoding=data.encoding,
+        path,
+        format=data.format,
+        text_column=data.text_column,
+        label_column=data.label_column,
+        header=data.header,
+        delimiter=data.delimiter,
+        encoding=data.encoding,
     )
     if data.label_names and table.labels is not None:
         table.labels = [data.label_names.get(label, label) for label in table.labels]
@@ -47,6 +53,7 @@ class SentimentPipeline(TrainedPipeline):
 
     config: SentimentConfig
     dataset_type = LabelledTexts
+    output_name = "probabilities"
     read_file = staticmethod(read_table)
 
     def __init__(self, model: keras.Model, config: SentimentConfig, word_inputs: WordInputs, labels: LabelEncoder):
@@ -54,19 +61,34 @@ class SentimentPipeline(TrainedPipeline):
         self.word_inputs = word_inputs
         self.labels = labels
 
-    def batches(self, data: LabelledTexts | Sequence[str], *, shuffle: bool = False, batch_size: int | None = None,
-                seed: int = 0) -> PaddedBatches:
+    def batches(
+        self,
+        data: LabelledTexts | Sequence[str],
+        *,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ) -> PaddedBatches:
         texts = data.texts if isinstance(data, LabelledTexts) else data
         targets = None
         if isinstance(data, LabelledTexts) and data.labels is not None:
             targets = self.labels.encode(data.labels, data.source, data.lines)
-        return self._batches(self.word_inputs.encode_texts(texts), targets, shuffle=shuffle, batch_size=batch_size,
-                             seed=seed)
+        return self._batches(
+            self.word_inputs.encode_texts(texts), targets, shuffle=shuffle, batch_size=batch_size, seed=seed
+        )
 
-    def _batches(self, inputs: dict[str, list], targets=None, *, shuffle: bool = False, batch_size: int | None = None,
-                 seed: int = 0) -> PaddedBatches:
-        return self.padded_batches(inputs, targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size,
-                                   seed=seed)
+    def _batches(
+        self,
+        inputs: dict[str, list],
+        targets=None,
+        *,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ) -> PaddedBatches:
+        return self.padded_batches(
+            inputs, targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size, seed=seed
+        )
 
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities per text, as the model gives them (an empty text reads as one unknown word)."""
@@ -89,8 +111,11 @@ class SentimentPipeline(TrainedPipeline):
         probabilities, truncated = self._probabilities([texts[i] for i in present], batch_size)
         for i, p, cut in zip(present, probabilities, truncated):
             k = int(p.argmax())
-            results[i] = {"label": self.labels.classes[k], "score": float(p[k]),
-                          "probabilities": {c: float(v) for c, v in zip(self.labels.classes, p)}}
+            results[i] = {
+                "label": self.labels.classes[k],
+                "score": float(p[k]),
+                "probabilities": {c: float(v) for c, v in zip(self.labels.classes, p)},
+            }
             if cut:
                 results[i]["truncated"] = True
         warn_truncated(sum(truncated), len(texts), "preprocessing.max_length", self.word_inputs.tokenizer.max_length)
@@ -120,9 +145,14 @@ class SentimentPipeline(TrainedPipeline):
         from mlflow.types.schema import Object, Property
 
         probabilities = Object([Property(name, "double", required=False) for name in self.labels.classes])
-        return Object([Property("label", "string", required=False), Property("score", "double", required=False),
-                       Property("probabilities", probabilities, required=False),
-                       Property("truncated", "boolean", required=False)])
+        return Object(
+            [
+                Property("label", "string", required=False),
+                Property("score", "double", required=False),
+                Property("probabilities", probabilities, required=False),
+                Property("truncated", "boolean", required=False),
+            ]
+        )
 
     def save_preprocessing(self, directory: Path) -> None:
         self.word_inputs.save(directory)
@@ -163,5 +193,8 @@ class SentimentTask(Task[LabelledTexts]):
         return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed)
 
     def summary(self, pipeline: SentimentPipeline) -> dict[str, Any]:
-        return {**super().summary(pipeline), **pipeline.word_inputs.vocab_sizes,
-                "classes": ",".join(pipeline.labels.classes)}
+        return {
+            **super().summary(pipeline),
+            **pipeline.word_inputs.vocab_sizes,
+            "classes": ",".join(pipeline.labels.classes),
+        }

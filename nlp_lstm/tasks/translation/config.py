@@ -8,7 +8,12 @@ from pydantic import Field
 
 from nlp_lstm.config.registry import register_task
 from nlp_lstm.config.schema import (
-    EarlyStoppingConfig, ParallelDataConfig, PipelineConfig, Section, TrainingConfig, TranslationPreprocessingConfig,
+    EarlyStoppingConfig,
+    ParallelDataConfig,
+    PipelineConfig,
+    Section,
+    TrainingConfig,
+    TranslationPreprocessingConfig,
     TranslatorModelConfig,
 )
 
@@ -23,8 +28,9 @@ class DecodingConfig(Section):
     max_length_offset: int = Field(10, ge=0)
     validation_beam_size: int = Field(1, ge=1, description="beam for the per-epoch validation BLEU")
     replace_unknown: bool = Field(
-        True, description="replace each <unk> in a translation by the source word it attends to most "
-        "(names, numbers and rare words are copied as written)"
+        True,
+        description="replace each <unk> in a translation by the source word it attends to most "
+        "(names, numbers and rare words are copied as written)",
     )
 
 

@@ -3,8 +3,9 @@ of shared parts (readers, tokenizers, vocabularies, batching, trainer, tracking)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -31,13 +32,20 @@ def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
     (a missing target file gives sources only), or a table."""
     data = config.data
     if data.format != "parallel":
-        return read_parallel_table(path, format=data.format, source_column=data.source_column,
-                                   target_column=data.target_column, header=data.header, delimiter=data.delimiter,
-                                   encoding=data.encoding)
+        return read_parallel_table(
+            path,
+            format=data.format,
+            source_column=data.source_column,
+            target_column=data.target_column,
+            header=data.header,
+            delimiter=data.delimiter,
+            encoding=data.encoding,
+        )
     source_path = parallel_file(path, data.source_lang)
     if not source_path.exists():
-        raise DataError(f"{source_path}: file not found ({path} is read as PREFIX.{data.source_lang} and "
-                        f"PREFIX.{data.target_lang})")
+        raise DataError(
+            f"{source_path}: file not found ({path} is read as PREFIX.{data.source_lang} and PREFIX.{data.target_lang})"
+        )
     target_path = parallel_file(path, data.target_lang)
     return read_parallel_files(source_path, target_path if target_path.exists() else None, data.encoding)
 
@@ -47,6 +55,7 @@ class TranslatorPipeline(TrainedPipeline):
 
     config: TranslationConfig
     dataset_type = ParallelTexts
+    output_name = "logits"
     read_file = staticmethod(read_pairs)
 
     def __init__(self, model: keras.Model, config: TranslationConfig, pairs: PairEncoder):
@@ -58,20 +67,38 @@ class TranslatorPipeline(TrainedPipeline):
         """source ids -> (token ids, scores[, attention]); built once per setting, run compiled. The decoding
         settings are read from `config.decoding` each time, so changing them there takes effect."""
         decoding = self.config.decoding
-        key = (beam_size, return_attention, decoding.length_penalty, decoding.max_length, decoding.max_length_ratio,
-               decoding.max_length_offset)
+        key = (
+            beam_size,
+            return_attention,
+            decoding.length_penalty,
+            decoding.max_length,
+            decoding.max_length_ratio,
+            decoding.max_length_offset,
+        )
         if key not in self._search_models:
             self._search_models[key] = build_search_model(
-                self.model, bos_id=self.pairs.bos_id, eos_id=self.pairs.eos_id, beam_size=beam_size,
-                length_penalty=decoding.length_penalty, max_length=decoding.max_length,
-                max_length_ratio=decoding.max_length_ratio, max_length_offset=decoding.max_length_offset,
+                self.model,
+                bos_id=self.pairs.bos_id,
+                eos_id=self.pairs.eos_id,
+                beam_size=beam_size,
+                length_penalty=decoding.length_penalty,
+                max_length=decoding.max_length,
+                max_length_ratio=decoding.max_length_ratio,
+                max_length_offset=decoding.max_length_offset,
                 return_attention=return_attention,
             )
         return self._search_models[key]
 
     # ------------------------------------------------------------------------------ batching
-    def batches(self, data: ParallelTexts | Sequence[str], *, shuffle: bool = False, batch_size: int | None = None,
-                seed: int = 0, apply_length_policy: bool = False) -> PaddedBatches:
+    def batches(
+        self,
+        data: ParallelTexts | Sequence[str],
+        *,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+        apply_length_policy: bool = False,
+    ) -> PaddedBatches:
         """Teacher-forcing batches for pairs, or source-only batches for translation."""
         common = dict(length_field="source_ids", shuffle=shuffle, batch_size=batch_size, seed=seed)
         if isinstance(data, ParallelTexts) and data.targets is not None:
@@ -84,8 +111,14 @@ class TranslatorPipeline(TrainedPipeline):
         return self.padded_batches({"source_ids": self.pairs.encode_sources(sources)}, **common)
 
     # ------------------------------------------------------------------------------ prediction
-    def generate(self, sources: Sequence[str], *, beam_size: int | None = None, return_attention: bool = False,
-                 batch_size: int = 64) -> dict[str, list[np.ndarray]]:
+    def generate(
+        self,
+        sources: Sequence[str],
+        *,
+        beam_size: int | None = None,
+        return_attention: bool = False,
+        batch_size: int = 64,
+    ) -> dict[str, list[np.ndarray]]:
         """Token ids, scores (and attention) per source sentence, in input order."""
         beam = beam_size or self.config.decoding.beam_size
         model = self.search_model(beam, return_attention)
@@ -98,8 +131,14 @@ class TranslatorPipeline(TrainedPipeline):
                 collected[name].append(np.asarray(output))
         return {name: restore_order(values, batches.batch_indices) for name, values in collected.items()}
 
-    def predict(self, inputs: str | Sequence[str], batch_size: int = 64, *, beam_size: int | None = None,
-                return_attention: bool = False) -> list[Any]:
+    def predict(
+        self,
+        inputs: str | Sequence[str],
+        batch_size: int = 64,
+        *,
+        beam_size: int | None = None,
+        return_attention: bool = False,
+    ) -> list[Any]:
         """Translations (strings). With `return_attention`, dicts with the translation, its tokens, the
         source tokens and the attention weights (target tokens + EOS, source tokens).
 
@@ -119,10 +158,10 @@ class TranslatorPipeline(TrainedPipeline):
             return results
         texts = [sources[i] for i in present]
         truncated = self.pairs.source_truncated(texts)
-        warn_truncated(sum(truncated), len(sources), "preprocessing.source.max_length",
-                       self.pairs.source.tokenizer.max_length)
-        generated = self.generate(texts, beam_size=beam_size, return_attention=return_attention,
-                                  batch_size=batch_size)
+        warn_truncated(
+            sum(truncated), len(sources), "preprocessing.source.max_length", self.pairs.source.tokenizer.max_length
+        )
+        generated = self.generate(texts, beam_size=beam_size, return_attention=return_attention, batch_size=batch_size)
         translations = [self.pairs.decode(ids) for ids in generated["ids"]]
         if self.config.decoding.replace_unknown:
             self._replace_unknown(texts, generated, translations, beam_size=beam_size, batch_size=batch_size)
@@ -131,14 +170,25 @@ class TranslatorPipeline(TrainedPipeline):
                 results[i] = translation
                 continue
             example = self._attention_example(text, generated["ids"][row], generated["attention"][row])
-            results[i] = {"translation": translation, "source_tokens": example.source_tokens,
-                          "target_tokens": example.target_tokens, "attention": example.weights.tolist()}
+            results[i] = {
+                "translation": translation,
+                "source_tokens": example.source_tokens,
+                "target_tokens": example.target_tokens,
+                "attention": example.weights.tolist(),
+            }
             if truncated[row]:
                 results[i]["truncated"] = True
         return results
 
-    def _replace_unknown(self, sources: list[str], generated: dict[str, list[np.ndarray]], translations: list[str],
-                         *, beam_size: int | None, batch_size: int) -> None:
+    def _replace_unknown(
+        self,
+        sources: list[str],
+        generated: dict[str, list[np.ndarray]],
+        translations: list[str],
+        *,
+        beam_size: int | None,
+        batch_size: int,
+    ) -> None:
         """Re-decode, with attention, the translations holding <unk> (usually few, and the search is cheaper
         without attention) and copy the attended source word in its place; updates `translations` in place."""
         unknown = [i for i, ids in enumerate(generated["ids"]) if self.pairs.has_unknown(ids)]
@@ -147,22 +197,30 @@ class TranslatorPipeline(TrainedPipeline):
         if "attention" in generated:
             redone, rows = generated, unknown
         else:
-            redone = self.generate([sources[i] for i in unknown], beam_size=beam_size, return_attention=True,
-                                   batch_size=batch_size)
+            redone = self.generate(
+                [sources[i] for i in unknown], beam_size=beam_size, return_attention=True, batch_size=batch_size
+            )
             rows = range(len(unknown))
         for i, row in zip(unknown, rows):
-            translations[i] = self.pairs.decode_replacing_unknown(redone["ids"][row], redone["attention"][row],
-                                                                  sources[i])
+            translations[i] = self.pairs.decode_replacing_unknown(
+                redone["ids"][row], redone["attention"][row], sources[i]
+            )
 
     def _attention_example(self, source: str, ids: np.ndarray, weights: np.ndarray) -> AttentionExample:
         source_tokens = self.pairs.source_tokens([source])[0] or [self.pairs.source.vocab.tokens[1]]
         target_tokens = [token.removeprefix(JOINER) for token in self.pairs.target_tokens(ids)] + [EOS]
-        return AttentionExample(source_tokens, target_tokens,
-                                np.asarray(weights)[: len(target_tokens), : len(source_tokens)])
+        return AttentionExample(
+            source_tokens, target_tokens, np.asarray(weights)[: len(target_tokens), : len(source_tokens)]
+        )
 
     # ------------------------------------------------------------------------------ evaluation
-    def evaluate(self, data: ParallelTexts | str | Path, *, beam_size: int | None = None,
-                 attention_examples: int = ATTENTION_PLOTS) -> TranslationEvaluation:
+    def evaluate(
+        self,
+        data: ParallelTexts | str | Path,
+        *,
+        beam_size: int | None = None,
+        attention_examples: int = ATTENTION_PLOTS,
+    ) -> TranslationEvaluation:
         """sacreBLEU BLEU and chrF of the translations of `data`'s sources against its raw references."""
         data = self.as_dataset(data)
         if data.targets is None:
@@ -176,8 +234,10 @@ class TranslatorPipeline(TrainedPipeline):
         if attention_examples:
             picked = data.sources[:attention_examples]
             generated = self.generate(picked, beam_size=beam_size, return_attention=True)
-            attention = [self._attention_example(text, ids, weights)
-                         for text, ids, weights in zip(picked, generated["ids"], generated["attention"])]
+            attention = [
+                self._attention_example(text, ids, weights)
+                for text, ids, weights in zip(picked, generated["ids"], generated["attention"])
+            ]
         return TranslationEvaluation(metrics, signatures, scores, samples, attention)
 
     def write_predictions(self, data: ParallelTexts | str | Path, path: Path) -> None:
@@ -223,13 +283,21 @@ class TranslationTask(Task[ParallelTexts]):
         if data.format != "parallel":
             return super().input_files(splits)
         prefixes = {Path(p) for p in splits.files.values()}
-        return sorted({parallel_file(p, lang) for p in prefixes for lang in (data.source_lang, data.target_lang)
-                       if parallel_file(p, lang).exists()}, key=str)
+        return sorted(
+            {
+                parallel_file(p, lang)
+                for p in prefixes
+                for lang in (data.source_lang, data.target_lang)
+                if parallel_file(p, lang).exists()
+            },
+            key=str,
+        )
 
     def build_pipeline(self, train: ParallelTexts) -> TranslatorPipeline:
         config = self.config
-        pairs = PairEncoder.fit(train.sources, train.targets, config.data.source_lang, config.data.target_lang,
-                                config.preprocessing)
+        pairs = PairEncoder.fit(
+            train.sources, train.targets, config.data.source_lang, config.data.target_lang, config.preprocessing
+        )
         model = build_translator(len(pairs.source.vocab), len(pairs.target.vocab), config.model)
         compile_model(model, config.training, loss=SequenceLoss(config.training.label_smoothing))
         return TranslatorPipeline(model, config, pairs)
@@ -241,5 +309,6 @@ class TranslationTask(Task[ParallelTexts]):
         return {**super().summary(pipeline), **pipeline.pairs.vocab_sizes}
 
     def validation_scores(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> dict[str, float]:
-        return pipeline.evaluate(data, beam_size=self.config.decoding.validation_beam_size,
-                                 attention_examples=0).metrics
+        return pipeline.evaluate(
+            data, beam_size=self.config.decoding.validation_beam_size, attention_examples=0
+        ).metrics

@@ -1,0 +1,218 @@
+"""An LSTM language model: embedding -> forward recurrent encoder -> softmax over the vocabulary.
+
+Regularised as in Merity et al. (2018, AWD-LSTM): embedding dropout (whole word types dropped for a
+batch), locked ("variational") dropout on the embeddings and the top outputs (one mask for every time
+step), dropout between layers, and input and output embeddings tied (Inan et al. 2017; Press & Wolf 2017;
+a linear projection down to the embedding size when the top layer is wider).
+
+Over running text it is trained by truncated backpropagation through time: with `carry_batch_size`, the
+layer keeps each row's final recurrent state in variables and starts the next batch from it, so row i of
+consecutive batches reads one contiguous stream (`StreamBatches`); `reset_carried_state` zeroes it at each
+epoch's start. For scoring and generation, `build_step_model` exposes the states as inputs and outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+from nlp_lstm.models.encoders import RecurrentEncoder
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class WordTypeDropout(layers.Layer):
+    """During training, zeroes the embedding of whole word types (the same types everywhere in a batch) with
+    probability `rate`, scaling the others by 1 / (1 - rate): embedding dropout (Gal & Ghahramani 2016)."""
+
+    def __init__(self, rate: float, vocab_size: int, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.vocab_size = vocab_size
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        token_ids, embedded = inputs
+        if not training or self.rate <= 0:
+            return embedded
+        keep = keras.random.uniform((self.vocab_size,), seed=self.seed_generator) >= self.rate
+        scale = ops.cast(keep, embedded.dtype) / ops.cast(1.0 - self.rate, embedded.dtype)
+        return embedded * ops.expand_dims(ops.take(scale, token_ids, axis=0), -1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "vocab_size": self.vocab_size, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class RecurrentLanguageModel(layers.Layer):
+    """Token ids (batch, time) -> next-token logits (batch, time, vocab), float32.
+
+    Args:
+        vocab_size: size of the vocabulary (id 0 is padding, never predicted as a target).
+        embedding_dim: size of the word embeddings (and of the tied output embeddings).
+        encoder: a forward `RecurrentEncoder` config (its `return_state` is set here).
+        tie_embeddings: the output layer uses the embedding matrix (plus a bias).
+        embedding_dropout: word types dropped per batch while training.
+        input_dropout, output_dropout: locked dropout on the embeddings and on the top layer's outputs.
+        carry_batch_size: keep the final states of this many rows between calls (truncated BPTT); None
+            for independent sequences.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int = 256,
+        encoder: dict[str, Any] | None = None,
+        tie_embeddings: bool = True,
+        embedding_dropout: float = 0.0,
+        input_dropout: float = 0.0,
+        output_dropout: float = 0.0,
+        carry_batch_size: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.encoder_config = {**(encoder or {}), "bidirectional": False, "return_final": False}
+        self.tie_embeddings = tie_embeddings
+        self.embedding_dropout = embedding_dropout
+        self.input_dropout = input_dropout
+        self.output_dropout = output_dropout
+        self.carry_batch_size = carry_batch_size
+        self.embedding = layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.type_dropout = WordTypeDropout(embedding_dropout, vocab_size, name="embedding_dropout")
+        self.locked_input_dropout = layers.SpatialDropout1D(input_dropout, name="input_dropout")
+        self.encoder = RecurrentEncoder(**self.encoder_config, return_state=True, name="encoder")
+        self.locked_output_dropout = layers.SpatialDropout1D(output_dropout, name="output_dropout")
+        width = self.encoder.output_dim
+        self.projection = (
+            layers.Dense(embedding_dim, use_bias=False, name="projection")
+            if tie_embeddings and width != embedding_dim
+            else None
+        )
+        self.output_layer = None if tie_embeddings else layers.Dense(vocab_size, dtype="float32", name="output")
+
+    def build(self, input_shape):
+        batch, time = tuple(input_shape)[:2]
+        self.embedding.build((batch, time))
+        self.encoder.build((batch, time, self.embedding_dim))
+        top = (batch, time, self.encoder.output_dim)
+        if self.projection is not None:
+            self.projection.build(top)
+        if self.output_layer is not None:
+            self.output_layer.build(top)
+        else:
+            self.output_bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="output_bias")
+        self.carried = []
+        if self.carry_batch_size:
+            self.carried = [
+                self.add_weight(
+                    shape=(self.carry_batch_size, size), initializer="zeros", trainable=False, name=f"carried_{i}"
+                )
+                for i, size in enumerate(self.encoder.state_sizes)
+            ]
+
+    @property
+    def state_sizes(self) -> list[int]:
+        return self.encoder.state_sizes
+
+    def _logits(self, outputs, training):
+        x = self.locked_output_dropout(outputs, training=training)
+        if self.output_layer is not None:
+            return self.output_layer(x)
+        if self.projection is not None:
+            x = self.projection(x)
+        matrix = ops.cast(self.embedding.embeddings, "float32")
+        return ops.matmul(ops.cast(x, "float32"), ops.transpose(matrix)) + self.output_bias
+
+    def call(self, token_ids, initial_state=None, return_state=False, training=None):
+        x = self.embedding(token_ids)
+        x = self.type_dropout([token_ids, x], training=training)
+        x = self.locked_input_dropout(x, training=training)
+        carry = self.carried and initial_state is None
+        if carry:
+            initial_state = [ops.cast(state, x.dtype) for state in self.carried]
+        outputs, states = self.encoder(x, initial_state=initial_state, training=training)
+        if carry:
+            for variable, state in zip(self.carried, states):
+                variable.assign(ops.cast(ops.stop_gradient(state), variable.dtype))
+        logits = self._logits(outputs, training)
+        return (logits, *states) if return_state else logits
+
+    def reset_carried_state(self) -> None:
+        """Start every row's stream afresh (the start of an epoch, or of another text)."""
+        for variable in self.carried:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
+
+    def compute_output_spec(self, token_ids, initial_state=None, return_state=False, training=None):
+        batch, time = token_ids.shape[:2]
+        logits = keras.KerasTensor((batch, time, self.vocab_size), dtype="float32")
+        if not return_state:
+            return logits
+        return (logits, *[keras.KerasTensor((batch, size), dtype=self.compute_dtype) for size in self.state_sizes])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "encoder": {k: v for k, v in self.encoder_config.items() if k not in ("bidirectional", "return_final")},
+            "tie_embeddings": self.tie_embeddings,
+            "embedding_dropout": self.embedding_dropout,
+            "input_dropout": self.input_dropout,
+            "output_dropout": self.output_dropout,
+            "carry_batch_size": self.carry_batch_size,
+        }
+
+
+def encoder_settings(rnn_config) -> dict[str, Any]:
+    """`RecurrentEncoder` keyword arguments from a `RecurrentConfig` (the YAML `model.rnn` section)."""
+    settings = rnn_config.model_dump()
+    settings["num_layers"] = settings.pop("layers")
+    settings.pop("bidirectional")
+    return settings
+
+
+def build_language_model(vocab_size: int, config, *, carry_batch_size: int | None = None) -> keras.Model:
+    """The training model from a `LanguageModelNetworkConfig`: token ids -> next-token logits."""
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    network = RecurrentLanguageModel(
+        vocab_size,
+        config.embedding_dim,
+        encoder_settings(config.rnn),
+        tie_embeddings=config.tie_embeddings,
+        embedding_dropout=config.embedding_dropout,
+        input_dropout=config.input_dropout,
+        output_dropout=config.output_dropout,
+        carry_batch_size=carry_batch_size,
+        name="language_model",
+    )
+    return keras.Model(token_ids, network(token_ids), name="language_model")
+
+
+def language_model_layer(model: keras.Model) -> RecurrentLanguageModel:
+    return model.get_layer("language_model")
+
+
+class LanguageModelStep(keras.Model):
+    """[token ids, *states] -> [logits, *states after them]: the language model read on from given states
+    (scoring a stream in segments, generating token by token). Shares the trained model's weights; built
+    when needed, never saved."""
+
+    def __init__(self, network: RecurrentLanguageModel, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.network = network
+
+    def call(self, inputs, training=None):
+        token_ids, *states = inputs
+        return list(self.network(token_ids, initial_state=list(states), return_state=True, training=False))
+
+
+def build_step_model(model: keras.Model) -> LanguageModelStep:
+    """The step model of a model `build_language_model` built (or loaded)."""
+    return LanguageModelStep(language_model_layer(model), name="language_model_step")

@@ -1,0 +1,1 @@
+"""Language modelling and text generation: `config` declares and registers the task, `task` implements it."""

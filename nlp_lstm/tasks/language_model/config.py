@@ -1,0 +1,125 @@
+"""The language model's config: plain text, words/characters/subword pieces, a forward LSTM with tied
+embeddings and AWD-LSTM's dropouts, trained over running text by truncated BPTT, judged by perplexity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from nlp_lstm.config.registry import register_task
+from nlp_lstm.config.schema import (
+    DataConfig,
+    EarlyStoppingConfig,
+    PipelineConfig,
+    RecurrentConfig,
+    Section,
+    SpacyLanguage,
+    TrainingConfig,
+    VocabConfig,
+)
+
+
+class TextDataConfig(DataConfig):
+    """Plain text files (.txt, or .gz): one paragraph or sentence per line, or running text. Validation and
+    test text not given are split off the training file by line."""
+
+    format: Literal["text"] = "text"
+
+
+class UnitSubwordConfig(Section):
+    """SentencePiece pieces learned from the training text (`level: subword`)."""
+
+    method: Literal["bpe", "unigram"] = "bpe"
+    vocab_size: int = Field(8000, ge=50, description="pieces to learn (fewer on a corpus that has fewer)")
+
+
+class LanguageModelPreprocessingConfig(Section):
+    """What the model predicts one after another, and how the text is cut into training sequences."""
+
+    level: Literal["word", "char", "subword"] = Field(
+        "word", description="word: tokens; char: characters (spaces included); subword: SentencePiece pieces"
+    )
+    tokenizer: Literal["spacy", "whitespace"] = Field(
+        "spacy",
+        description="word/subword: spaCy's rules, or split at whitespace (pre-tokenized corpora such as "
+        "WikiText, whose <unk> then is the unknown word)",
+    )
+    language: SpacyLanguage = Field("en", description="spaCy language code of the tokenizer")
+    lowercase: bool = False
+    unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFC"
+    vocab: VocabConfig = VocabConfig()
+    subwords: UnitSubwordConfig = UnitSubwordConfig()
+    mode: Literal["stream", "lines"] = Field(
+        "stream",
+        description="stream: the text as one sequence (an end-of-line unit after each line), read in "
+        "segments with the state carried from one to the next (truncated BPTT); lines: each line on its own",
+    )
+    sequence_length: int = Field(70, ge=2, description="stream: units per training segment (the BPTT length)")
+    max_length: int = Field(256, ge=1, description="lines: units kept per line")
+    bucket_by_length: bool = Field(True, description="lines: batch lines of similar length together")
+    pad_to_multiple: int = Field(8, ge=1)
+
+
+class LanguageModelNetworkConfig(Section):
+    """Embedding -> forward recurrent encoder -> softmax over the vocabulary (tied to the embedding)."""
+
+    embedding_dim: int = Field(256, ge=1)
+    rnn: RecurrentConfig = RecurrentConfig(units=512, layers=2, bidirectional=False, dropout=0.2)
+    tie_embeddings: bool = Field(
+        True,
+        description="the output layer shares the embedding matrix (a projection to embedding_dim first "
+        "when the top layer is wider)",
+    )
+    embedding_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="training: word types dropped per batch")
+    input_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="locked dropout on the embeddings")
+    output_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="locked dropout on the top layer's outputs")
+
+    @field_validator("rnn")
+    @classmethod
+    def _forward_only(cls, rnn: RecurrentConfig) -> RecurrentConfig:
+        if rnn.bidirectional:
+            raise ValueError("bidirectional: a language model reads left to right; set rnn.bidirectional: false")
+        return rnn
+
+
+class PerplexityEarlyStoppingConfig(EarlyStoppingConfig):
+    monitor: str = "val_perplexity"
+    mode: Literal["auto", "min", "max"] = "min"
+    patience: int = Field(3, ge=0)
+
+
+class LanguageModelTrainingConfig(TrainingConfig):
+    """Epochs selected on validation perplexity."""
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1, description="stream: parallel streams the text is read in")
+    early_stopping: PerplexityEarlyStoppingConfig = PerplexityEarlyStoppingConfig()
+
+
+class GenerationConfig(Section):
+    """Defaults of `generate` (each can be given per call)."""
+
+    max_tokens: int = Field(50, ge=1, description="units generated after the prompt")
+    temperature: float = Field(1.0, ge=0.0, description="0 = greedy (the most likely unit every step)")
+    top_k: int = Field(0, ge=0, description="sample among the k most likely units; 0 = all")
+    top_p: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="sample among the most likely units whose probabilities sum to p (nucleus sampling)",
+    )
+
+
+@register_task("language_model", implementation=".task:LanguageModelTask")
+class LanguageModelConfig(PipelineConfig):
+    """Language modelling with a forward LSTM over plain text, and text generation."""
+
+    metric = "perplexity"
+    validation_metrics = ("perplexity", "bits_per_char")
+
+    data: TextDataConfig
+    preprocessing: LanguageModelPreprocessingConfig = LanguageModelPreprocessingConfig()
+    model: LanguageModelNetworkConfig = LanguageModelNetworkConfig()
+    training: LanguageModelTrainingConfig = LanguageModelTrainingConfig()
+    generation: GenerationConfig = GenerationConfig()

@@ -1,0 +1,286 @@
+"""Language modelling: plain text -> a forward LSTM predicting the next unit; perplexity; text generation.
+A composition of shared parts (readers, tokenizer/subwords/vocabulary, the recurrent encoder, trainer)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from nlp_lstm.data.text import TextLines, read_text_lines
+from nlp_lstm.errors import DataError
+from nlp_lstm.evaluation.language_model import LanguageModelEvaluation, language_model_metrics
+from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
+from nlp_lstm.models.seq2seq import SequenceLoss
+from nlp_lstm.preprocessing.batching import PaddedBatches
+from nlp_lstm.preprocessing.streams import StreamBatches, unit_stream
+from nlp_lstm.preprocessing.units import UnitEncoder
+from nlp_lstm.preprocessing.vocab import Vocabulary
+from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
+from nlp_lstm.tasks.language_model.config import LanguageModelConfig
+from nlp_lstm.training.trainer import compile_model
+
+
+def read_text(config: LanguageModelConfig, path: str | Path) -> TextLines:
+    return read_text_lines(path, config.data.encoding)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype("float64")
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: float, top_k: int, top_p: float) -> int:
+    """One unit id drawn from `logits` (vocab,): greedy at temperature 0, else from the softmax at that
+    temperature restricted to the `top_k` most likely units and to the smallest set whose probabilities
+    reach `top_p`. Padding (id 0) is never drawn."""
+    logits = logits.astype("float64").copy()
+    logits[Vocabulary.pad_id] = -np.inf
+    if temperature == 0:
+        return int(np.argmax(logits))
+    scaled = logits / temperature
+    order = np.argsort(-scaled, kind="stable")
+    if top_k:
+        order = order[:top_k]
+    probabilities = np.exp(scaled[order] - scaled[order[0]])
+    probabilities /= probabilities.sum()
+    if top_p < 1.0:
+        keep = int(np.searchsorted(np.cumsum(probabilities), top_p) + 1)
+        order, probabilities = order[:keep], probabilities[:keep] / probabilities[:keep].sum()
+    return int(order[rng.choice(len(order), p=probabilities)])
+
+
+class LanguageModelPipeline(TrainedPipeline):
+    """Prompts in, generated continuations out; texts in, their likelihood out."""
+
+    config: LanguageModelConfig
+    dataset_type = TextLines
+    read_file = staticmethod(read_text)
+    output_name = "logits"
+
+    def __init__(self, model: keras.Model, config: LanguageModelConfig, units: UnitEncoder):
+        super().__init__(model, config)
+        self.units = units
+        self._step: keras.Model | None = None
+
+    @property
+    def step_model(self) -> keras.Model:
+        """[ids, *states] -> [logits, *states]: shares the model's weights (so always its current ones)."""
+        if self._step is None:
+            self._step = build_step_model(self.model)
+        return self._step
+
+    def _zero_states(self, rows: int) -> list[np.ndarray]:
+        return [np.zeros((rows, size), dtype="float32") for size in language_model_layer(self.model).state_sizes]
+
+    def _run(self, ids: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        logits, *states = self.step_model.predict_on_batch([ids, *states])
+        return np.asarray(logits), [np.asarray(s) for s in states]
+
+    # ------------------------------------------------------------------------------ batching
+    def stream_batches(self, data: TextLines, batch_size: int | None = None) -> StreamBatches:
+        prep = self.config.preprocessing
+        return StreamBatches(
+            unit_stream(self.units.encode(data.texts), self.units.end_id),
+            batch_size=batch_size or self.config.training.batch_size,
+            sequence_length=prep.sequence_length,
+        )
+
+    def line_batches(
+        self, texts: Sequence[str], *, shuffle: bool = False, batch_size: int | None = None, seed: int = 0
+    ) -> PaddedBatches:
+        """END + each line's units (cut to max_length) -> the units + END; blank lines left out."""
+        limit = self.config.preprocessing.max_length
+        end = self.units.end_id
+        ids = [units[:limit] for units in self.units.encode([t for t in texts if t.strip()])]
+        return self.padded_batches(
+            {"token_ids": [[end, *u] for u in ids]},
+            [[*u, end] for u in ids],
+            length_field="token_ids",
+            shuffle=shuffle,
+            batch_size=batch_size,
+            seed=seed,
+        )
+
+    # ------------------------------------------------------------------------------ scoring
+    def _stream_nll(self, data: TextLines, batch_size: int | None = None) -> tuple[float, int]:
+        """Summed NLL and count of the predicted units of `data` read as the model was trained on it: rows
+        of running text, the state carried from segment to segment."""
+        batches = self.stream_batches(data, batch_size)
+        states = self._zero_states(batches.batch_size)
+        total = 0.0
+        for index in range(len(batches)):
+            inputs, targets = batches[index]
+            logits, states = self._run(inputs, states)
+            total += _target_nll(logits, targets)
+        return total, int(np.count_nonzero(batches.targets))
+
+    def _lines_nll(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[float], list[int]]:
+        """Per text, the summed NLL of its units and END, each text read on its own from a fresh state."""
+        end = self.units.end_id
+        ids = [[end, *units] for units in self.units.encode(texts)]
+        nll, counts = [0.0] * len(ids), [len(i) for i in ids]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(len(ids[i]) for i in rows)
+            x = np.zeros((len(rows), width), dtype="int32")
+            y = np.zeros((len(rows), width), dtype="int32")
+            for r, i in enumerate(rows):
+                x[r, : len(ids[i])] = ids[i]
+                y[r, : len(ids[i])] = [*ids[i][1:], end]
+            logits, _ = self._run(x, self._zero_states(len(rows)))
+            log_probs = _log_softmax(logits)
+            picked = np.take_along_axis(log_probs, y[..., None], axis=-1)[..., 0]
+            for r, i in enumerate(rows):
+                nll[i] = float(-picked[r, : counts[i]].sum())
+        return nll, counts
+
+    def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
+        """Per text: `log_likelihood` (natural log, its units and the end of the line), `units` and
+        `perplexity`, the text read on its own."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        nll, counts = self._lines_nll(texts, batch_size)
+        return [
+            {"log_likelihood": -n, "units": c, "perplexity": math.exp(min(n / c, 700.0))} for n, c in zip(nll, counts)
+        ]
+
+    def evaluate(self, data: TextLines | str | Path) -> LanguageModelEvaluation:
+        """Perplexity (per unit) and bits per character of `data`, read as in training (`mode`)."""
+        data = self.as_dataset(data)
+        characters = sum(len(self.units.tokenizer.normalize(text)) + 1 for text in data.texts)
+        if self.config.preprocessing.mode == "stream":
+            total, units = self._stream_nll(data)
+        else:
+            present = [t for t in data.texts if t.strip()]
+            if not present:
+                raise DataError(f"{data.source}: no text to evaluate")
+            nll, counts = self._lines_nll(present)
+            total, units = sum(nll), sum(counts)
+            characters = sum(len(self.units.tokenizer.normalize(text)) + 1 for text in present)
+        return language_model_metrics(total, units, characters)
+
+    # ------------------------------------------------------------------------------ generation
+    def generate(
+        self,
+        prompts: str | Sequence[str],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> list[str]:
+        """The continuation of each prompt, up to `max_tokens` units or the end of a line: `prompt +
+        continuation` is the whole text. Settings not given come from the config's `generation` section;
+        `seed` makes sampling reproducible (prompt i draws from the seed's i-th stream)."""
+        settings = self.config.generation
+        max_tokens = settings.max_tokens if max_tokens is None else max_tokens
+        temperature = settings.temperature if temperature is None else temperature
+        top_k = settings.top_k if top_k is None else top_k
+        top_p = settings.top_p if top_p is None else top_p
+        if max_tokens < 1 or temperature < 0 or top_k < 0 or not 0 < top_p <= 1:
+            raise ValueError("max_tokens >= 1, temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        generators = np.random.SeedSequence(seed).spawn(len(prompts))
+        end = self.units.end_id
+        results = []
+        for prompt, stream in zip(prompts, generators):
+            rng = np.random.default_rng(stream)
+            logits, states = self._run(
+                np.asarray([[end, *self.units.encode([prompt])[0]]], "int32"), self._zero_states(1)
+            )
+            generated: list[int] = []
+            for _ in range(max_tokens):
+                scores = logits[0, -1].copy()
+                if not generated and not prompt.strip():
+                    scores[end] = -np.inf  # from nothing, a text starts (not with the blank lines between texts)
+                unit = sample_next(scores, rng, temperature=temperature, top_k=top_k, top_p=top_p)
+                if unit == end:
+                    break
+                generated.append(unit)
+                logits, states = self._run(np.asarray([[unit]], "int32"), states)
+            results.append(self.units.continuation(generated, prompt))
+        return results
+
+    def predict(self, inputs: str | Sequence[str], batch_size: int = 64, **options: Any) -> list[str]:
+        """Generated continuations of prompts (`generate`'s options)."""
+        return self.generate(inputs, **options)
+
+    def predict_options(self) -> dict[str, Any]:
+        settings = self.config.generation
+        return {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p}
+
+    def prediction_type(self):
+        return "string"
+
+    # ------------------------------------------------------------------------------ persistence
+    def model_io(self) -> tuple[list[str], int]:
+        return ["token_ids"], len(self.units.vocab)
+
+    def save_preprocessing(self, directory: Path) -> None:
+        self.units.save(directory)
+
+    @classmethod
+    def load_preprocessing(cls, directory: Path, config: LanguageModelConfig) -> dict[str, Any]:
+        return {"units": UnitEncoder.load(directory)}
+
+
+def _target_nll(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Summed NLL of the non-padding targets."""
+    log_probs = _log_softmax(logits)
+    picked = np.take_along_axis(log_probs, targets[..., None].astype("int64"), axis=-1)[..., 0]
+    return float(-(picked * (targets != 0)).sum())
+
+
+class CarriedStateReset(keras.callbacks.Callback):
+    """Zeroes the carried states when an epoch starts and before validation: each pass reads its streams
+    from their beginning."""
+
+    def __init__(self, model: keras.Model):
+        super().__init__()
+        self.network = language_model_layer(model)
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.network.reset_carried_state()
+
+    def on_test_begin(self, logs=None) -> None:
+        self.network.reset_carried_state()
+
+
+class LanguageModelTask(Task[TextLines]):
+    config_class = LanguageModelConfig
+    pipeline_class = LanguageModelPipeline
+    config: LanguageModelConfig
+
+    def check_splits(self, splits: DataSplits[TextLines]) -> None:
+        for name in ("train", "validation", "test"):
+            data = getattr(splits, name)
+            if not any(text.strip() for text in data.texts):
+                raise DataError(f"{data.source}: the {name} split has no text")
+
+    def build_pipeline(self, train: TextLines) -> LanguageModelPipeline:
+        config = self.config
+        units = UnitEncoder.fit(train.texts, config.preprocessing)
+        stream = config.preprocessing.mode == "stream"
+        model = build_language_model(
+            len(units.vocab), config.model, carry_batch_size=config.training.batch_size if stream else None
+        )
+        compile_model(model, config.training, loss=SequenceLoss())
+        return LanguageModelPipeline(model, config, units)
+
+    def batches(self, pipeline: LanguageModelPipeline, data: TextLines, *, shuffle: bool):
+        if self.config.preprocessing.mode == "stream":
+            return pipeline.stream_batches(data)  # consecutive batches continue each other: never shuffled
+        return pipeline.line_batches(data.texts, shuffle=shuffle, seed=self.config.training.seed)
+
+    def callbacks(self, pipeline: LanguageModelPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
+        carried = [CarriedStateReset(pipeline.model)] if self.config.preprocessing.mode == "stream" else []
+        return [*carried, *super().callbacks(pipeline, splits)]
+
+    def summary(self, pipeline: LanguageModelPipeline) -> dict[str, Any]:
+        return {**super().summary(pipeline), "vocab_size": len(pipeline.units.vocab), "level": pipeline.units.level}

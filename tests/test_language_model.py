@@ -1,0 +1,203 @@
+"""The language model: stream batching, perplexity, carried states, sampling, saving and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+SAMPLE = REPO / "data" / "sample" / "language_model"
+
+
+def tiny_config(tmp_path: Path, **sections: str):
+    """A small language-model config over the sample text (`sections`: YAML blocks that replace defaults)."""
+    from nlp_lstm.config import load_config
+
+    blocks = {
+        "preprocessing": "preprocessing: {tokenizer: whitespace, lowercase: true, sequence_length: 12}",
+        "model": "model: {embedding_dim: 8, rnn: {units: 12, layers: 2, bidirectional: false}}",
+        "training": "training: {epochs: 1, batch_size: 4, seed: 3}",
+        **sections,
+    }
+    path = tmp_path / "lm.yaml"
+    path.write_text(
+        f"task: language_model\ndata:\n  train: {SAMPLE / 'train.txt'}\n  validation: {SAMPLE / 'validation.txt'}\n"
+        f"  test: {SAMPLE / 'test.txt'}\n"
+        + "\n".join(blocks.values())
+        + f"\ntracking: {{uri: 'sqlite:///{tmp_path / 'mlflow.db'}', experiment: tests}}\noutput_dir: {tmp_path / 'runs'}\n",
+        encoding="utf-8",
+    )
+    return path, load_config(path)
+
+
+def untrained_pipeline(tmp_path: Path, **sections: str):
+    from nlp_lstm.tasks import get_task
+
+    _, config = tiny_config(tmp_path, **sections)
+    task = get_task("language_model")(config)
+    return task, task.build_pipeline(task.read_splits().train)
+
+
+@pytest.mark.parametrize("rows, steps", [(1, 5), (3, 4), (4, 7), (7, 100)])
+def test_stream_batches_predict_every_unit_once_in_order(rows: int, steps: int):
+    from nlp_lstm.preprocessing.streams import StreamBatches, unit_stream
+
+    stream = unit_stream([[5, 6, 7], [], [8, 9, 10, 11, 12], [13]], end_id=2)
+    batches = StreamBatches(stream, batch_size=rows, sequence_length=steps)
+    inputs = np.concatenate([batches[i][0] for i in range(len(batches))], axis=1)
+    targets = np.concatenate([batches[i][1] for i in range(len(batches))], axis=1)
+    assert all(batches[i][0].shape[0] == rows and batches[i][0].shape[1] <= steps for i in range(len(batches)))
+    # Row after row, the batches read the stream contiguously: each target is the unit after its input.
+    flat_inputs, flat_targets = inputs.reshape(-1), targets.reshape(-1)
+    predicted = flat_targets != 0
+    assert flat_targets[predicted].tolist() == stream[1:].tolist()  # every unit but the first, once, in order
+    assert flat_inputs[predicted].tolist() == stream[:-1].tolist()
+    assert batches.num_examples == len(stream) - 1 == int(batches.lengths.sum())
+
+
+def test_a_uniform_model_has_the_vocabulary_size_as_perplexity(tmp_path: Path):
+    for mode in ("stream", "lines"):
+        _, pipeline = untrained_pipeline(
+            tmp_path, preprocessing=f"preprocessing: {{tokenizer: whitespace, lowercase: true, mode: {mode}}}"
+        )
+        pipeline.model.set_weights([np.zeros_like(w) for w in pipeline.model.get_weights()])
+        metrics = pipeline.evaluate(SAMPLE / "validation.txt").metrics
+        assert metrics["perplexity"] == pytest.approx(len(pipeline.units.vocab), rel=1e-5), mode
+        assert metrics["bits_per_char"] == pytest.approx(
+            metrics["units"] * math.log2(len(pipeline.units.vocab)) / metrics["characters"], rel=1e-5
+        )
+        score = pipeline.score(["the baker sells a book ."])[0]
+        assert score["units"] == 7 and score["perplexity"] == pytest.approx(len(pipeline.units.vocab), rel=1e-5)
+
+
+@pytest.mark.backends
+def test_the_carried_state_continues_a_stream_like_one_long_read(tmp_path: Path):
+    """Two calls of the training model (state carried) equal one call over both halves; reset starts afresh."""
+    import keras
+
+    from nlp_lstm.config.schema import RecurrentConfig
+    from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
+
+    class Network:
+        embedding_dim, tie_embeddings = 6, True
+        embedding_dropout = input_dropout = output_dropout = 0.2
+        rnn = RecurrentConfig(units=5, layers=2, bidirectional=False, dropout=0.1)
+
+    keras.utils.set_random_seed(0)
+    model = build_language_model(20, Network, carry_batch_size=2)
+    ids = np.array([[2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13]], dtype="int32")
+    whole = model.predict_on_batch(ids)
+    language_model_layer(model).reset_carried_state()
+    halves = np.concatenate([model.predict_on_batch(ids[:, :3]), model.predict_on_batch(ids[:, 3:])], axis=1)
+    np.testing.assert_allclose(halves, whole, atol=1e-5)
+    language_model_layer(model).reset_carried_state()
+    np.testing.assert_allclose(model.predict_on_batch(ids), whole, atol=1e-6)
+    step = build_step_model(model)
+    zeros = [np.zeros((2, size), "float32") for size in language_model_layer(model).state_sizes]
+    logits, *states = step.predict_on_batch([ids[:, :4], *zeros])
+    rest, *_ = step.predict_on_batch([ids[:, 4:], *states])
+    np.testing.assert_allclose(np.concatenate([logits, rest], axis=1), whole, atol=1e-5)
+
+
+def test_sampling_is_seeded_and_temperature_zero_is_greedy(tmp_path: Path):
+    from nlp_lstm.tasks.language_model.task import sample_next
+
+    _, pipeline = untrained_pipeline(tmp_path)
+    prompts = ["the baker", "the teachers", ""]
+    greedy = pipeline.generate(prompts, max_tokens=8, temperature=0)
+    assert pipeline.generate(prompts, max_tokens=8, temperature=1e-6, seed=1) == greedy
+    assert pipeline.generate(prompts, max_tokens=8, top_k=1, seed=2) == greedy
+    sampled = pipeline.generate(prompts, max_tokens=8, temperature=1.5, seed=7)
+    assert pipeline.generate(prompts, max_tokens=8, temperature=1.5, seed=7) == sampled
+    rng = np.random.default_rng(0)
+    logits = np.array([5.0, 1.0, 3.0, 2.9, -1.0])
+    assert sample_next(logits, rng, temperature=0, top_k=0, top_p=1.0) == 2  # padding (id 0) is never drawn
+    drawn = {sample_next(logits, rng, temperature=1.0, top_k=0, top_p=0.6) for _ in range(200)}
+    assert drawn == {2, 3}  # the smallest set of units holding 60% of the mass (padding excluded)
+    with pytest.raises(ValueError):
+        pipeline.generate("the", top_p=0)
+
+
+def test_units_of_every_level_read_back(tmp_path: Path):
+    from nlp_lstm.preprocessing.units import UnitEncoder
+
+    _, config = tiny_config(tmp_path)
+    texts = ["The baker sells a book.", "A quiet harbour, at noon!"]
+    for level, tokenizer in (("word", "spacy"), ("word", "whitespace"), ("char", "spacy"), ("subword", "spacy")):
+        prep = config.preprocessing.model_copy(update={"level": level, "tokenizer": tokenizer, "lowercase": False})
+        prep.subwords.vocab_size = 60
+        encoder = UnitEncoder.fit(texts * 20, prep)
+        ids = encoder.encode(texts)
+        decoded = [encoder.decode(i) for i in ids]
+        expected = [" ".join(t.split()) for t in texts] if tokenizer == "whitespace" else texts
+        assert decoded == expected, (level, tokenizer)
+        assert "The baker" + encoder.continuation(ids[0][2:], "The baker") == expected[0] or level == "char"
+        encoder.save(tmp_path)
+        assert [UnitEncoder.load(tmp_path).decode(i) for i in ids] == expected
+
+
+def test_a_trained_language_model_scores_and_generates_alike_in_a_new_process(tmp_path: Path):
+    path, _ = tiny_config(tmp_path)
+    result = run_cli("run", str(path), "--set", "training.epochs=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test_perplexity" in result.stdout and "test_bits_per_char" in result.stdout
+    model_dir = Path(next(line for line in result.stdout.splitlines() if line.startswith("model saved:")).split()[-1])
+    import nlp_lstm
+
+    pipeline = nlp_lstm.load(model_dir)
+    texts = ["the baker sells a book .", "the teachers walk to the market"]
+    scores = pipeline.score(texts)
+    continuation = pipeline.generate(["the baker"], max_tokens=6, seed=4)
+    script = (
+        "import json, sys, nlp_lstm; p = nlp_lstm.load(sys.argv[1]); "
+        f"print(json.dumps([p.score({texts!r}), p.generate(['the baker'], max_tokens=6, seed=4)]))"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", script, str(model_dir)], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    fresh_scores, fresh_continuation = json.loads(fresh.stdout.strip().splitlines()[-1])
+    for a, b in zip(scores, fresh_scores):
+        assert a["units"] == b["units"] and a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-5)
+    assert fresh_continuation == continuation
+
+    generated = run_cli(
+        "generate",
+        str(model_dir),
+        "--prompt",
+        "the baker",
+        "--prompt",
+        "the miller",
+        "--max-tokens",
+        "5",
+        "--seed",
+        "1",
+    )
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    lines = generated.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("the baker") and lines[1].startswith("the miller")
+    metrics = json.loads(run_cli("evaluate", str(model_dir), "--data", str(SAMPLE / "test.txt")).stdout)
+    assert metrics["perplexity"] == pytest.approx(
+        json.loads((model_dir / "metrics.json").read_text())["test_perplexity"], rel=1e-5
+    )
+
+
+def test_language_model_mistakes_are_named(tmp_path: Path):
+    from nlp_lstm.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        tiny_config(tmp_path, model="model: {rnn: {bidirectional: true}}")
+    assert "model.rnn" in exc.value.problems[0] and "left to right" in exc.value.problems[0]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    path, _ = tiny_config(tmp_path)
+    result = run_cli("run", str(path), "--set", f"data.validation={empty}")
+    assert result.returncode == 3 and f"{empty}: no text" in result.stderr
+    assert not (tmp_path / "runs").exists()  # a data error leaves no folder behind
