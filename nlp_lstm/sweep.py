@@ -188,7 +188,7 @@ class _Sweep:
                     self.settings.config_path,
                     log=lambda msg: self.log(f"  [{trial.number}] {msg}"),
                     parent_run_id=parent_run_id,
-                    epoch_callbacks=[PruningCallback(trial, self.monitor)],
+                    epoch_callbacks=[PruningCallback(trial, self.monitor, config.training.epochs)],
                     run_tags={TRIAL_TAG: str(trial.number), STUDY_TAG: self.study_name},
                 )
             except optuna.TrialPruned:
@@ -244,19 +244,21 @@ class PrunedTrial(optuna.TrialPruned):
 
 
 class PruningCallback(keras.callbacks.Callback):
-    """Reports the monitored validation metric after every epoch; stops the trial when Optuna prunes it."""
+    """Reports the monitored validation metric after every epoch; stops the trial when Optuna prunes it,
+    except after its last epoch (`epochs`): a trial that has trained to the end is evaluated and kept."""
 
-    def __init__(self, trial: optuna.Trial, monitor: str):
+    def __init__(self, trial: optuna.Trial, monitor: str, epochs: int):
         super().__init__()
         self.trial = trial
         self.monitor = monitor
+        self.epochs = epochs
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
         self.trial.report(float(value), epoch + 1)
-        if self.trial.should_prune():
+        if epoch + 1 < self.epochs and self.trial.should_prune():
             raise PrunedTrial(epoch + 1, self.monitor, float(value))
 
 

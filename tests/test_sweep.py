@@ -169,3 +169,24 @@ def test_first_trials_and_grids_are_checked_before_any_trial(sweep_files, capsys
     for args, message in cases:
         assert cli.main(["sweep", str(config), "--space", str(space), *args]) == 2, args
         assert message in capsys.readouterr().err, args
+
+
+def test_a_trial_that_trained_to_its_last_epoch_is_never_pruned():
+    """Pruning saves the epochs still to come; after the last one the trial is evaluated and kept."""
+    from nlp_lstm.sweep import PrunedTrial, PruningCallback
+
+    class AlwaysPrune:
+        reported: list = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return True
+
+    trial = AlwaysPrune()
+    callback = PruningCallback(trial, "val_loss", epochs=3)
+    with pytest.raises(PrunedTrial, match="after epoch 2"):
+        callback.on_epoch_end(1, {"val_loss": 0.5})
+    callback.on_epoch_end(2, {"val_loss": 0.4})  # the last epoch: reported, not pruned
+    assert trial.reported == [(2, 0.5), (3, 0.4)]
