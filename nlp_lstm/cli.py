@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -65,8 +66,8 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
@@ -135,14 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         "object per line). Settings not given come from the model's `generation` config.",
     )
     generate.add_argument("model_dir", metavar="MODEL", help=_MODEL_HELP)
-    generate.add_argument(
+    prompts = generate.add_mutually_exclusive_group()
+    prompts.add_argument(
         "--prompt",
         action="append",
         default=None,
         help="text to continue (repeatable; default: one per line of --input "
         "or stdin; an empty prompt starts a text from nothing)",
     )
-    generate.add_argument("--input", type=Path, default=None, help="file of prompts, one per line")
+    prompts.add_argument("--input", type=Path, default=None, help="file of prompts, one per line")
     generate.add_argument("--encoding", default="utf-8", help="encoding of the input (default utf-8)")
     generate.add_argument("--max-tokens", type=_positive_int, default=None, help="units to generate at most")
     generate.add_argument("--temperature", type=_non_negative_float, default=None, help="0 = greedy")
@@ -347,8 +349,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         prompts = read_lines(args.input, args.encoding)
     else:
         prompts = read_lines(sys.stdin, args.encoding, name="<stdin>")
+    from nlp_lstm.tasks.language_model.task import LanguageModelPipeline
+
     pipeline = load_pipeline(args.model_dir)
-    if not hasattr(pipeline, "generate"):
+    if not isinstance(pipeline, LanguageModelPipeline):
         raise UsageError(f"{args.model_dir}: a {pipeline.task} model; generate needs a language model")
     continuations = pipeline.generate(
         prompts,

@@ -233,7 +233,7 @@ def _run(
         tracker.log_params(
             {
                 **task.summary(pipeline),
-                "num_parameters": pipeline.model.count_params(),
+                "num_parameters": pipeline.num_parameters,
                 "train_examples": len(splits.train),
                 "validation_examples": len(splits.validation),
                 "test_examples": len(splits.test),
@@ -256,7 +256,7 @@ def _run(
                 + (" (training had ended; evaluating)" if state.complete(config.training.epochs) else "")
             )
         else:
-            log(f"model: {pipeline.model.count_params():,} parameters; saving to {model_dir}")
+            log(f"model: {pipeline.num_parameters:,} parameters; saving to {model_dir}")
         outcome = train_model(
             pipeline.model,
             train_batches,
@@ -298,7 +298,7 @@ def _run(
         for path in reports.values():
             tracker.log_artifact(path, "evaluation")
         tracker.log_artifact(model_dir / "preprocessing", "preprocessing")
-        tracker.log_keras_model(pipeline.model, pipeline.model_io()[0], pipeline.output_name)
+        tracker.log_keras_model(pipeline.export_model(), pipeline.model_io()[0], pipeline.output_name)
         finished = {
             **pipeline.manifest_for(FINISHED, run_info),
             "epochs_run": outcome.epochs_run,
@@ -505,6 +505,8 @@ def evaluate_saved(
         except OSError as exc:
             raise UsageError(f"--predictions-out {out}: cannot create its folder ({exc.strerror or exc})") from None
     pipeline = load_pipeline(model_dir)
+    if out is not None and not pipeline.writes_predictions:
+        raise UsageError(f"--predictions-out is not supported for the {pipeline.task} task")
     data = pipeline.read_data(data_path)
     metrics = pipeline.evaluate(data).metrics
     if out is not None:

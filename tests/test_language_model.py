@@ -123,6 +123,10 @@ def test_sampling_is_seeded_and_temperature_zero_is_greedy(tmp_path: Path):
     assert drawn == {2, 3}  # the smallest set of units holding 60% of the mass (padding excluded)
     with pytest.raises(ValueError):
         pipeline.generate("the", top_p=0)
+    for temperature in (1e-300, 1e300):  # no overflow, no NaN: greedy-like, or near uniform
+        assert 1 <= sample_next(logits, rng, temperature=temperature, top_k=0, top_p=1.0) <= 4
+    with pytest.raises(ValueError, match="finite"):
+        sample_next(logits, rng, temperature=float("inf"), top_k=0, top_p=1.0)
 
 
 def test_units_of_every_level_read_back(tmp_path: Path):
@@ -130,7 +134,14 @@ def test_units_of_every_level_read_back(tmp_path: Path):
 
     _, config = tiny_config(tmp_path)
     texts = ["The baker sells a book.", "A quiet harbour, at noon!"]
-    for level, tokenizer in (("word", "spacy"), ("word", "whitespace"), ("char", "spacy"), ("subword", "spacy")):
+    levels = (
+        ("word", "spacy"),
+        ("word", "whitespace"),
+        ("char", "spacy"),
+        ("subword", "spacy"),
+        ("subword", "whitespace"),
+    )
+    for level, tokenizer in levels:
         prep = config.preprocessing.model_copy(update={"level": level, "tokenizer": tokenizer, "lowercase": False})
         prep.subwords.vocab_size = 60
         encoder = UnitEncoder.fit(texts * 20, prep)
@@ -138,7 +149,8 @@ def test_units_of_every_level_read_back(tmp_path: Path):
         decoded = [encoder.decode(i) for i in ids]
         expected = [" ".join(t.split()) for t in texts] if tokenizer == "whitespace" else texts
         assert decoded == expected, (level, tokenizer)
-        assert "The baker" + encoder.continuation(ids[0][2:], "The baker") == expected[0] or level == "char"
+        prefix = len(encoder.encode(["The baker"])[0])
+        assert "The baker" + encoder.continuation(ids[0][prefix:], "The baker") == expected[0], (level, tokenizer)
         encoder.save(tmp_path)
         assert [UnitEncoder.load(tmp_path).decode(i) for i in ids] == expected
 
@@ -201,3 +213,76 @@ def test_language_model_mistakes_are_named(tmp_path: Path):
     result = run_cli("run", str(path), "--set", f"data.validation={empty}")
     assert result.returncode == 3 and f"{empty}: no text" in result.stderr
     assert not (tmp_path / "runs").exists()  # a data error leaves no folder behind
+
+
+def test_a_line_longer_than_max_length_is_cut_without_a_false_end(tmp_path: Path):
+    _, pipeline = untrained_pipeline(
+        tmp_path, preprocessing="preprocessing: {tokenizer: whitespace, mode: lines, max_length: 3}"
+    )
+    end = pipeline.units.end_id
+    batches = pipeline.line_batches(["the baker sells a book", "a map"], batch_size=2)
+    (inputs, targets) = batches[0]
+    rows = {tuple(row[row != 0]): tuple(t[t != 0]) for row, t in zip(inputs, targets)}
+    long_ids = pipeline.units.encode(["the baker sells a book"])[0]
+    short_ids = pipeline.units.encode(["a map"])[0]
+    assert rows[(end, *long_ids[:3])] == tuple(long_ids[:4])  # the cut line's last target: the next word, not END
+    assert rows[(end, *short_ids)] == (*short_ids, end)
+
+
+def test_validation_and_test_text_split_off_as_blocks_at_the_end(tmp_path: Path):
+    from nlp_lstm.config import load_config
+    from nlp_lstm.tasks import get_task
+
+    path, _ = tiny_config(tmp_path)
+    config = load_config(path, {"data.validation": None, "data.test": None})
+    splits = get_task("language_model")(config).read_splits()
+    lines = (SAMPLE / "train.txt").read_text(encoding="utf-8").splitlines()
+    assert splits.train.texts + splits.validation.texts + splits.test.texts == lines  # running text stays in order
+    assert splits.validation.lines[0] == splits.train.lines[-1] + 1
+
+
+def test_a_partial_rnn_section_keeps_the_language_model_defaults(tmp_path: Path):
+    _, config = tiny_config(tmp_path, model="model: {rnn: {units: 16}}")
+    assert config.model.rnn.units == 16 and not config.model.rnn.bidirectional and config.model.rnn.layers == 2
+
+
+def test_the_saved_model_carries_no_state_and_takes_any_number_of_rows(tmp_path: Path):
+    import keras
+
+    import nlp_lstm  # noqa: F401  (registers the layers)
+
+    _, pipeline = untrained_pipeline(tmp_path)
+    pipeline.save(tmp_path / "folder")
+    model = keras.saving.load_model(tmp_path / "folder" / "model.keras", compile=False)
+    assert not [w for w in model.weights if "carried" in w.path]
+    assert pipeline.num_parameters == model.count_params()
+    ids = np.array([[2, 5, 6], [2, 7, 8], [2, 9, 10]], dtype="int32")
+    first, second = model.predict_on_batch(ids), model.predict_on_batch(ids)
+    np.testing.assert_allclose(first, second)
+    np.testing.assert_allclose(first, pipeline.export_model().predict_on_batch(ids), atol=1e-6)
+
+
+def test_generate_refuses_a_model_of_another_task():
+    fixture = REPO / "tests" / "fixtures" / "saved_pipelines_v1" / "translation"
+    result = run_cli("generate", str(fixture), "--prompt", "Ein Mann")
+    assert result.returncode == 2 and "generate needs a language model" in result.stderr
+
+
+def test_the_folder_of_an_unfinished_stream_run_predicts_with_its_best_epoch(tmp_path: Path):
+    """Its checkpoint comes from the training model (with carried states); the folder's model has none."""
+    import json as json_module
+
+    import nlp_lstm
+    from nlp_lstm.model_dir import BEST_WEIGHTS, CHECKPOINTS, MANIFEST
+
+    _, pipeline = untrained_pipeline(tmp_path)
+    folder = tmp_path / "folder"
+    pipeline.save(folder, status="training")
+    (folder / CHECKPOINTS).mkdir()
+    pipeline.model.save_weights(folder / CHECKPOINTS / BEST_WEIGHTS)
+    assert json_module.loads((folder / MANIFEST).read_text())["status"] == "training"
+    with pytest.warns(UserWarning, match="unfinished run"):
+        loaded = nlp_lstm.load(folder)
+    assert loaded.score(["the baker ."])[0]["log_likelihood"] == pytest.approx(
+        pipeline.score(["the baker ."])[0]["log_likelihood"], rel=1e-5
+    )

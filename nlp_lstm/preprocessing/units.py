@@ -105,9 +105,7 @@ class UnitEncoder:
         units = [self.vocab.tokens[i] for i in ids if i not in (Vocabulary.pad_id, self.end_id)]
         if self.level == "char":
             return "".join(units)
-        if self.whitespace:
-            return " ".join(units)
-        return detokenize(units)
+        return detokenize(units)  # whitespace words carry no joiner: joined by spaces
 
     def continuation(self, ids: Sequence[int], prompt: str) -> str:
         """The text of `ids` as it follows `prompt`: `prompt + continuation(...)` is the whole text (a space
@@ -116,7 +114,7 @@ class UnitEncoder:
         if not text or not prompt or self.level == "char":
             return text
         units = [self.vocab.tokens[i] for i in ids if i not in (Vocabulary.pad_id, self.end_id)]
-        attached = not self.whitespace and units[0].startswith(JOINER)
+        attached = units[0].startswith(JOINER)
         return text if attached or prompt[-1].isspace() else " " + text
 
     # ------------------------------------------------------------------------------ persistence

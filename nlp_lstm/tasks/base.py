@@ -21,7 +21,7 @@ import numpy as np
 from nlp_lstm.config.loader import config_to_yaml
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.data.splits import split_off
-from nlp_lstm.errors import InputWarning, ModelDirError
+from nlp_lstm.errors import InputWarning, ModelDirError, UsageError
 from nlp_lstm.files import atomic_path, atomic_write_text
 from nlp_lstm.model_dir import (
     CONFIG,
@@ -96,7 +96,20 @@ class TrainedPipeline(ABC):
 
     def write_predictions(self, data: Any, path: Path) -> None:
         """Write predictions for `data` in the task's conventional text format."""
-        raise NotImplementedError(f"--predictions-out is not supported for the {self.task} task")
+        raise UsageError(f"--predictions-out is not supported for the {self.task} task")
+
+    @property
+    def writes_predictions(self) -> bool:
+        return type(self).write_predictions is not TrainedPipeline.write_predictions
+
+    def export_model(self) -> keras.Model:
+        """The Keras model saved in the folder and logged to MLflow: the trained model itself, unless training
+        needs state of its own (a language model's carried states)."""
+        return self.model
+
+    @property
+    def num_parameters(self) -> int:
+        return self.export_model().count_params()
 
     # ------------------------------------------------------------------------------ shared parts
     def read_data(self, path: str | Path) -> Any:
@@ -153,7 +166,7 @@ class TrainedPipeline(ABC):
             self.save_preprocessing(directory / "preprocessing")
         atomic_write_text(directory / CONFIG, config_to_yaml(self.config))  # a resumed run may train longer
         with atomic_path(directory / MODEL, suffix=".keras") as temporary:
-            self.model.save(temporary)
+            self.export_model().save(temporary)
         self.manifest = self.manifest_for(status, run)
         write_manifest(directory, self.manifest)
         return directory
@@ -221,8 +234,13 @@ class TrainedPipeline(ABC):
         pipeline.manifest = manifest
         pipeline.check_model(directory)
         if not is_finished(manifest):
-            load_best_weights(model, directory)
+            pipeline.load_unfinished_weights(directory)
         return pipeline
+
+    def load_unfinished_weights(self, directory: Path) -> None:
+        """The best epoch so far of the unfinished run in `directory` (its checkpoint holds the trained model's
+        weights)."""
+        load_best_weights(self.model, directory)
 
 
 class Task(ABC, Generic[Dataset]):
@@ -317,6 +335,11 @@ class Task(ABC, Generic[Dataset]):
         }
 
     # ------------------------------------------------------------------------------ shared parts
+    def hold_out(self, data: Dataset, fraction: float, *, seed: int, stratify: bool) -> tuple[list[int], list[int]]:
+        """Indices kept for training and taken for a held-out split: a seeded random `fraction`, stratified by
+        `stratify_key` when asked."""
+        return split_off(len(data), fraction, seed=seed, stratify_by=self.stratify_key(data) if stratify else None)
+
     def read_splits(self) -> DataSplits[Dataset]:
         """Train/validation/test, splitting missing ones off the training file (seeded, stratified)."""
         data = self.config.data
@@ -332,12 +355,7 @@ class Task(ABC, Generic[Dataset]):
                 held[name] = self.read_file(path)
                 origin[name] = str(path)
                 continue
-            keep, take = split_off(
-                len(train),
-                fraction / (1.0 - taken),
-                seed=seed,
-                stratify_by=self.stratify_key(train) if split.stratify else None,
-            )
+            keep, take = self.hold_out(train, fraction / (1.0 - taken), seed=seed, stratify=split.stratify)
             held[name] = self.subset(train, take)
             train = self.subset(train, keep)
             taken += fraction

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Metrics that are better smaller; anything else (accuracy, F1, BLEU, chrF, precision...) is better larger.
-_SMALLER_IS_BETTER = ("loss", "perplexity", "bits_per_char", "error", "mae", "mse", "seconds")
+_SMALLER_IS_BETTER = ("loss", "perplexity", "bits_per_char", "cross_entropy", "error", "mae", "mse", "seconds")
 
 
 def larger_is_better(metric: str, mode: str = "auto") -> bool:

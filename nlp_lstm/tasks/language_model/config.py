@@ -56,16 +56,36 @@ class LanguageModelPreprocessingConfig(Section):
         "segments with the state carried from one to the next (truncated BPTT); lines: each line on its own",
     )
     sequence_length: int = Field(70, ge=2, description="stream: units per training segment (the BPTT length)")
-    max_length: int = Field(256, ge=1, description="lines: units kept per line")
+    max_length: int = Field(
+        256,
+        ge=1,
+        description="lines: units per line read in training (longer lines are cut; "
+        "evaluation and scoring read whole lines)",
+    )
+    evaluation_rows: int = Field(
+        10,
+        ge=1,
+        description="stream: rows the validation and test text are read in for perplexity (each row "
+        "from a fresh state; fewer rows, more context)",
+    )
     bucket_by_length: bool = Field(True, description="lines: batch lines of similar length together")
     pad_to_multiple: int = Field(8, ge=1)
+
+
+class LanguageModelRecurrentConfig(RecurrentConfig):
+    """The shared recurrent encoder with a language model's defaults: forward, two layers."""
+
+    units: int = Field(512, ge=1)
+    layers: int = Field(2, ge=1)
+    bidirectional: bool = False
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between stacked layers")
 
 
 class LanguageModelNetworkConfig(Section):
     """Embedding -> forward recurrent encoder -> softmax over the vocabulary (tied to the embedding)."""
 
     embedding_dim: int = Field(256, ge=1)
-    rnn: RecurrentConfig = RecurrentConfig(units=512, layers=2, bidirectional=False, dropout=0.2)
+    rnn: LanguageModelRecurrentConfig = LanguageModelRecurrentConfig()
     tie_embeddings: bool = Field(
         True,
         description="the output layer shares the embedding matrix (a projection to embedding_dim first "
@@ -77,7 +97,7 @@ class LanguageModelNetworkConfig(Section):
 
     @field_validator("rnn")
     @classmethod
-    def _forward_only(cls, rnn: RecurrentConfig) -> RecurrentConfig:
+    def _forward_only(cls, rnn: LanguageModelRecurrentConfig) -> LanguageModelRecurrentConfig:
         if rnn.bidirectional:
             raise ValueError("bidirectional: a language model reads left to right; set rnn.bidirectional: false")
         return rnn

@@ -14,6 +14,7 @@ import numpy as np
 from nlp_lstm.data.text import TextLines, read_text_lines
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.language_model import LanguageModelEvaluation, language_model_metrics
+from nlp_lstm.model_dir import load_best_weights
 from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
 from nlp_lstm.models.seq2seq import SequenceLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
@@ -39,11 +40,14 @@ def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: fl
     """One unit id drawn from `logits` (vocab,): greedy at temperature 0, else from the softmax at that
     temperature restricted to the `top_k` most likely units and to the smallest set whose probabilities
     reach `top_p`. Padding (id 0) is never drawn."""
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
     logits = logits.astype("float64").copy()
     logits[Vocabulary.pad_id] = -np.inf
     if temperature == 0:
         return int(np.argmax(logits))
-    scaled = logits / temperature
+    with np.errstate(over="ignore"):
+        scaled = (logits - logits.max()) / temperature  # the best unit at 0; -inf stays -inf
     order = np.argsort(-scaled, kind="stable")
     if top_k:
         order = order[:top_k]
@@ -75,6 +79,27 @@ class LanguageModelPipeline(TrainedPipeline):
             self._step = build_step_model(self.model)
         return self._step
 
+    def export_model(self) -> keras.Model:
+        """The trained model without the carried states: any number of rows, the same answer every call (the
+        folder's `model.keras` and the logged Keras model)."""
+        network = language_model_layer(self.model)
+        if not network.carry_batch_size:
+            return self.model
+        exported = build_language_model(len(self.units.vocab), self.config.model)
+        _copy_weights(self.model, exported)
+        return exported
+
+    def load_unfinished_weights(self, directory: Path) -> None:
+        """The checkpoint of a stream-mode run holds its carried states too: read it into a model like the
+        training one, then keep the weights."""
+        if self.config.preprocessing.mode != "stream":
+            return super().load_unfinished_weights(directory)
+        training = build_language_model(
+            len(self.units.vocab), self.config.model, carry_batch_size=self.config.training.batch_size
+        )
+        load_best_weights(training, directory)
+        _copy_weights(training, self.model)
+
     def _zero_states(self, rows: int) -> list[np.ndarray]:
         return [np.zeros((rows, size), dtype="float32") for size in language_model_layer(self.model).state_sizes]
 
@@ -94,13 +119,14 @@ class LanguageModelPipeline(TrainedPipeline):
     def line_batches(
         self, texts: Sequence[str], *, shuffle: bool = False, batch_size: int | None = None, seed: int = 0
     ) -> PaddedBatches:
-        """END + each line's units (cut to max_length) -> the units + END; blank lines left out."""
+        """END + each line's units -> the units + END; blank lines left out. A line longer than max_length is
+        read up to it, its last target the unit that follows there (a cut line has not ended)."""
         limit = self.config.preprocessing.max_length
         end = self.units.end_id
-        ids = [units[:limit] for units in self.units.encode([t for t in texts if t.strip()])]
+        lines = self.units.encode([t for t in texts if t.strip()])
         return self.padded_batches(
-            {"token_ids": [[end, *u] for u in ids]},
-            [[*u, end] for u in ids],
+            {"token_ids": [[end, *u[:limit]] for u in lines]},
+            [u[: limit + 1] if len(u) > limit else [*u, end] for u in lines],
             length_field="token_ids",
             shuffle=shuffle,
             batch_size=batch_size,
@@ -111,7 +137,7 @@ class LanguageModelPipeline(TrainedPipeline):
     def _stream_nll(self, data: TextLines, batch_size: int | None = None) -> tuple[float, int]:
         """Summed NLL and count of the predicted units of `data` read as the model was trained on it: rows
         of running text, the state carried from segment to segment."""
-        batches = self.stream_batches(data, batch_size)
+        batches = self.stream_batches(data, batch_size or self.config.preprocessing.evaluation_rows)
         states = self._zero_states(batches.batch_size)
         total = 0.0
         for index in range(len(batches)):
@@ -183,8 +209,8 @@ class LanguageModelPipeline(TrainedPipeline):
         temperature = settings.temperature if temperature is None else temperature
         top_k = settings.top_k if top_k is None else top_k
         top_p = settings.top_p if top_p is None else top_p
-        if max_tokens < 1 or temperature < 0 or top_k < 0 or not 0 < top_p <= 1:
-            raise ValueError("max_tokens >= 1, temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+        if max_tokens < 1 or not (math.isfinite(temperature) and temperature >= 0) or top_k < 0 or not 0 < top_p <= 1:
+            raise ValueError("generate takes max_tokens >= 1, a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         generators = np.random.SeedSequence(seed).spawn(len(prompts))
         end = self.units.end_id
@@ -230,6 +256,13 @@ class LanguageModelPipeline(TrainedPipeline):
         return {"units": UnitEncoder.load(directory)}
 
 
+def _copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Every weight of `target` from the weight of the same path in `source` (which may hold more: states)."""
+    weights = {variable.path: variable for variable in source.weights}
+    for variable in target.weights:
+        variable.assign(weights[variable.path].value)
+
+
 def _target_nll(logits: np.ndarray, targets: np.ndarray) -> float:
     """Summed NLL of the non-padding targets."""
     log_probs = _log_softmax(logits)
@@ -256,6 +289,13 @@ class LanguageModelTask(Task[TextLines]):
     config_class = LanguageModelConfig
     pipeline_class = LanguageModelPipeline
     config: LanguageModelConfig
+
+    def hold_out(self, data: TextLines, fraction: float, *, seed: int, stratify: bool) -> tuple[list[int], list[int]]:
+        """The last `fraction` of the lines, in one block: running text keeps its order on both sides."""
+        taken = max(1, round(len(data) * fraction))
+        if taken >= len(data):
+            raise DataError(f"{data.source}: too few lines ({len(data)}) to split a validation or test part off")
+        return list(range(len(data) - taken)), list(range(len(data) - taken, len(data)))
 
     def check_splits(self, splits: DataSplits[TextLines]) -> None:
         for name in ("train", "validation", "test"):
