@@ -121,11 +121,13 @@ def test_sampling_is_seeded_and_temperature_zero_is_greedy(tmp_path: Path):
     assert sample_next(logits, rng, temperature=0, top_k=0, top_p=1.0) == 2  # padding (id 0) is never drawn
     drawn = {sample_next(logits, rng, temperature=1.0, top_k=0, top_p=0.6) for _ in range(200)}
     assert drawn == {2, 3}  # the smallest set of units holding 60% of the mass (padding excluded)
-    with pytest.raises(ValueError):
+    from nlp_lstm.errors import UsageError
+
+    with pytest.raises(UsageError):
         pipeline.generate("the", top_p=0)
     for temperature in (1e-300, 1e300):  # no overflow, no NaN: greedy-like, or near uniform
         assert 1 <= sample_next(logits, rng, temperature=temperature, top_k=0, top_p=1.0) <= 4
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(UsageError, match="finite"):
         sample_next(logits, rng, temperature=float("inf"), top_k=0, top_p=1.0)
 
 
@@ -286,3 +288,20 @@ def test_the_folder_of_an_unfinished_stream_run_predicts_with_its_best_epoch(tmp
     assert loaded.score(["the baker ."])[0]["log_likelihood"] == pytest.approx(
         pipeline.score(["the baker ."])[0]["log_likelihood"], rel=1e-5
     )
+
+
+def test_the_served_model_generates_like_the_pipeline_and_refuses_bad_options(tmp_path: Path):
+    from mlflow.exceptions import MlflowException
+
+    from nlp_lstm.tracking.pyfunc import PipelinePyfunc
+
+    _, pipeline = untrained_pipeline(tmp_path)
+    wrapper = PipelinePyfunc()
+    wrapper.pipeline = pipeline
+    prompts = ["the baker", "the miller"]
+    params = {"max_tokens": 5, "temperature": 0.0, "top_k": 0}
+    assert wrapper.predict(None, prompts, params) == pipeline.generate(prompts, max_tokens=5, temperature=0)
+    for bad in ({"temperature": -1.0}, {"top_k": -2}, {"max_tokens": 0}):
+        with pytest.raises(MlflowException) as exc:
+            wrapper.predict(None, prompts, bad)
+        assert exc.value.get_http_status_code() == 400

@@ -55,6 +55,8 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
 
     # No type hints: the logged signature (a string column, the task's params and outputs) describes the model.
     def predict(self, context, model_input, params=None) -> list[Any]:
+        from nlp_lstm.errors import UsageError
+
         options = self.pipeline.predict_options()
         unknown = sorted(set(params or {}) - set(options))
         if unknown:
@@ -65,15 +67,19 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
         chosen = {name: value for name, value in (params or {}).items() if value is not None}
         for name, value in chosen.items():
             default = options[name]
+            least = 1 if default else 0  # a count (batch_size, beam_size) or an option where 0 means "off" (top_k)
             if (
                 isinstance(default, int)
                 and not isinstance(default, bool)
-                and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
+                and (isinstance(value, bool) or not isinstance(value, int) or value < least)
             ):
                 raise MlflowException(
-                    f"param {name} must be a whole number >= 1, got {value!r}", error_code=BAD_REQUEST
+                    f"param {name} must be a whole number >= {least}, got {value!r}", error_code=BAD_REQUEST
                 )
-        return self.pipeline.predict(input_texts(model_input), **chosen)
+        try:
+            return self.pipeline.predict(input_texts(model_input), **chosen)
+        except UsageError as exc:  # an option out of range (e.g. a negative temperature): the request's fault
+            raise MlflowException(f"{exc}", error_code=BAD_REQUEST) from None
 
 
 mlflow.models.set_model(PipelinePyfunc())

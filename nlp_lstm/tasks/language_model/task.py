@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from nlp_lstm.data.text import TextLines, read_text_lines
-from nlp_lstm.errors import DataError
+from nlp_lstm.errors import DataError, UsageError
 from nlp_lstm.evaluation.language_model import LanguageModelEvaluation, language_model_metrics
 from nlp_lstm.model_dir import load_best_weights
 from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
@@ -41,7 +41,7 @@ def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: fl
     temperature restricted to the `top_k` most likely units and to the smallest set whose probabilities
     reach `top_p`. Padding (id 0) is never drawn."""
     if not (math.isfinite(temperature) and temperature >= 0):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        raise UsageError(f"temperature must be a finite number >= 0, got {temperature}")
     logits = logits.astype("float64").copy()
     logits[Vocabulary.pad_id] = -np.inf
     if temperature == 0:
@@ -210,7 +210,7 @@ class LanguageModelPipeline(TrainedPipeline):
         top_k = settings.top_k if top_k is None else top_k
         top_p = settings.top_p if top_p is None else top_p
         if max_tokens < 1 or not (math.isfinite(temperature) and temperature >= 0) or top_k < 0 or not 0 < top_p <= 1:
-            raise ValueError("generate takes max_tokens >= 1, a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+            raise UsageError("generate takes max_tokens >= 1, a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         generators = np.random.SeedSequence(seed).spawn(len(prompts))
         end = self.units.end_id
@@ -239,7 +239,12 @@ class LanguageModelPipeline(TrainedPipeline):
 
     def predict_options(self) -> dict[str, Any]:
         settings = self.config.generation
-        return {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "top_p": settings.top_p}
+        return {
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "top_k": settings.top_k,
+            "top_p": settings.top_p,
+        }
 
     def prediction_type(self):
         return "string"
