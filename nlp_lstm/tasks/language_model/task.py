@@ -143,7 +143,7 @@ class LanguageModelPipeline(TrainedPipeline):
         for index in range(len(batches)):
             inputs, targets = batches[index]
             logits, states = self._run(inputs, states)
-            total += _target_nll(logits, targets)
+            total += float(_row_nll(logits, targets).sum())
         return total, int(np.count_nonzero(batches.targets))
 
     def _lines_nll(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[float], list[int]]:
@@ -161,10 +161,8 @@ class LanguageModelPipeline(TrainedPipeline):
                 x[r, : len(ids[i])] = ids[i]
                 y[r, : len(ids[i])] = [*ids[i][1:], end]
             logits, _ = self._run(x, self._zero_states(len(rows)))
-            log_probs = _log_softmax(logits)
-            picked = np.take_along_axis(log_probs, y[..., None], axis=-1)[..., 0]
-            for r, i in enumerate(rows):
-                nll[i] = float(-picked[r, : counts[i]].sum())
+            for i, row_nll in zip(rows, _row_nll(logits, y)):
+                nll[i] = float(row_nll)
         return nll, counts
 
     def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
@@ -179,16 +177,16 @@ class LanguageModelPipeline(TrainedPipeline):
     def evaluate(self, data: TextLines | str | Path) -> LanguageModelEvaluation:
         """Perplexity (per unit) and bits per character of `data`, read as in training (`mode`)."""
         data = self.as_dataset(data)
-        characters = sum(len(self.units.tokenizer.normalize(text)) + 1 for text in data.texts)
         if self.config.preprocessing.mode == "stream":
+            texts = data.texts
             total, units = self._stream_nll(data)
         else:
-            present = [t for t in data.texts if t.strip()]
-            if not present:
+            texts = [t for t in data.texts if t.strip()]  # lines mode reads no blank line
+            if not texts:
                 raise DataError(f"{data.source}: no text to evaluate")
-            nll, counts = self._lines_nll(present)
+            nll, counts = self._lines_nll(texts)
             total, units = sum(nll), sum(counts)
-            characters = sum(len(self.units.tokenizer.normalize(text)) + 1 for text in present)
+        characters = sum(len(self.units.tokenizer.normalize(text)) + 1 for text in texts)
         return language_model_metrics(total, units, characters)
 
     # ------------------------------------------------------------------------------ generation
@@ -268,11 +266,10 @@ def _copy_weights(source: keras.Model, target: keras.Model) -> None:
         variable.assign(weights[variable.path].value)
 
 
-def _target_nll(logits: np.ndarray, targets: np.ndarray) -> float:
-    """Summed NLL of the non-padding targets."""
-    log_probs = _log_softmax(logits)
-    picked = np.take_along_axis(log_probs, targets[..., None].astype("int64"), axis=-1)[..., 0]
-    return float(-(picked * (targets != 0)).sum())
+def _row_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per row, the summed NLL of its targets (padding, id 0, is never a target and is left out)."""
+    picked = np.take_along_axis(_log_softmax(logits), targets[..., None].astype("int64"), axis=-1)[..., 0]
+    return -(picked * (targets != 0)).sum(axis=-1)
 
 
 class CarriedStateReset(keras.callbacks.Callback):
