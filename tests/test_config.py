@@ -181,6 +181,9 @@ def test_validating_imports_no_deep_learning_framework():
         ],
         "ner_conll2003.yaml": ["data.train=data/sample/ner/train.conll"],
         "translator_multi30k.yaml": ["data.train=data/sample/translation/train"],
+        "language_model_wikitext2.yaml": [
+            f"data.{split}=data/sample/language_model/{split}.txt" for split in ("train", "validation", "test")
+        ],
     }
     checks = []
     for path in sorted((REPO / "pipelines").glob("*.yaml")):

@@ -21,6 +21,8 @@ def tiny_config(tmp_path: Path, **sections: str):
     from nlp_lstm.config import load_config
 
     blocks = {
+        "data": f"data: {{train: {SAMPLE / 'train.txt'}, validation: {SAMPLE / 'validation.txt'}, "
+        f"test: {SAMPLE / 'test.txt'}}}",
         "preprocessing": "preprocessing: {tokenizer: whitespace, lowercase: true, sequence_length: 12}",
         "model": "model: {embedding_dim: 8, rnn: {units: 12, layers: 2, bidirectional: false}}",
         "training": "training: {epochs: 1, batch_size: 4, seed: 3}",
@@ -28,8 +30,7 @@ def tiny_config(tmp_path: Path, **sections: str):
     }
     path = tmp_path / "lm.yaml"
     path.write_text(
-        f"task: language_model\ndata:\n  train: {SAMPLE / 'train.txt'}\n  validation: {SAMPLE / 'validation.txt'}\n"
-        f"  test: {SAMPLE / 'test.txt'}\n"
+        "task: language_model\n"
         + "\n".join(blocks.values())
         + f"\ntracking: {{uri: 'sqlite:///{tmp_path / 'mlflow.db'}', experiment: tests}}\noutput_dir: {tmp_path / 'runs'}\n",
         encoding="utf-8",
@@ -86,7 +87,7 @@ def test_the_carried_state_continues_a_stream_like_one_long_read(tmp_path: Path)
     from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
 
     class Network:
-        embedding_dim, tie_embeddings = 6, True
+        embedding_dim, tie_embeddings, softmax = 6, True, "full"
         embedding_dropout = input_dropout = output_dropout = 0.2
         rnn = RecurrentConfig(units=5, layers=2, bidirectional=False, dropout=0.1)
 
@@ -305,3 +306,100 @@ def test_the_served_model_generates_like_the_pipeline_and_refuses_bad_options(tm
         with pytest.raises(MlflowException) as exc:
             wrapper.predict(None, prompts, bad)
         assert exc.value.get_http_status_code() == 400
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("tie_embeddings", [True, False])
+def test_the_sampled_softmax_loss_equals_a_brute_force_one_over_the_same_draws(tie_embeddings: bool):
+    import keras
+
+    from nlp_lstm.models.language_model import RecurrentLanguageModel
+
+    vocab, drawn = 30, 12
+    network = RecurrentLanguageModel(
+        vocab, 6, {"units": 10, "num_layers": 1}, tie_embeddings=tie_embeddings, seed=5, name="language_model"
+    )
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, vocab, (3, 5)).astype("int32")
+    targets = rng.integers(1, vocab, (3, 5)).astype("int32")
+    targets[2, 3:] = 0  # padding: not a target
+    features = np.asarray(network(ids, return_features=True, training=False))
+    state = np.array(keras.ops.convert_to_numpy(network.sampler.state.value))
+    loss = float(keras.ops.convert_to_numpy(network.sampled_softmax_loss(features, targets, drawn)))
+
+    network.sampler.state.assign(state)  # the same draws again
+    uniform = keras.ops.convert_to_numpy(keras.random.uniform((drawn,), seed=network.sampler))
+    candidates = vocab - 1
+    sampled = np.clip(np.floor(np.exp(uniform * math.log(candidates + 1))).astype(int) - 1, 0, candidates - 1) + 1
+    if tie_embeddings:
+        matrix, bias = keras.ops.convert_to_numpy(network.embedding.embeddings), network.output_bias
+    else:
+        matrix, bias = keras.ops.convert_to_numpy(network.output_layer.kernel).T, network.output_layer.bias
+    bias = keras.ops.convert_to_numpy(bias)
+
+    def log_expected_count(unit: int) -> float:  # log-uniform over ranks 0.. (= ids 1..), times the draws
+        rank = unit - 1
+        return math.log(drawn * math.log((rank + 2) / (rank + 1)) / math.log(candidates + 1))
+
+    losses = []
+    for feature, target in zip(features.reshape(-1, features.shape[-1]), targets.reshape(-1)):
+        if target == 0:
+            continue
+        logits = [feature @ matrix[target] + bias[target] - log_expected_count(target)]
+        logits += [feature @ matrix[u] + bias[u] - log_expected_count(u) for u in sampled if u != target]
+        logits = np.asarray(logits, dtype="float64")
+        losses.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[0])
+    assert loss == pytest.approx(float(np.mean(losses)), rel=1e-4)
+
+
+@pytest.mark.backends
+def test_weight_drop_masks_the_recurrent_kernel_in_training_only():
+    import keras
+
+    from nlp_lstm.models.encoders import RecurrentEncoder
+
+    x = np.random.default_rng(1).normal(size=(2, 6, 4)).astype("float32")
+    for cell in ("lstm", "gru", "cifg_lstm"):
+        plain = RecurrentEncoder(cell=cell, units=5, bidirectional=False, fused="auto")
+        dropped = RecurrentEncoder(cell=cell, units=5, bidirectional=False, fused="auto", weight_drop=0.5)
+        plain(x), dropped(x)
+        dropped.set_weights(plain.get_weights())
+        kernel = dropped.recurrent_layers[0][0].cell.recurrent_kernel
+        np.testing.assert_allclose(dropped(x, training=False), plain(x, training=False), atol=1e-6)
+        first, second = dropped(x, training=True), dropped(x, training=True)
+        assert not np.allclose(first, plain(x, training=True)) and not np.allclose(first, second), cell
+        assert dropped.recurrent_layers[0][0].cell.recurrent_kernel is kernel  # the variable is back
+        assert isinstance(kernel, keras.Variable)
+        restored = keras.layers.deserialize(keras.layers.serialize(dropped))
+        assert restored.weight_drop == 0.5
+
+
+def test_a_sampled_softmax_run_trains_saves_and_resumes_like_a_full_one(tmp_path: Path):
+    """softmax: sampled with weight drop: the loss falls, the saved model is the full-softmax one (same
+    perplexity as the pipeline), and an unfinished folder reads its checkpoint."""
+    import nlp_lstm
+    from nlp_lstm.model_dir import BEST_WEIGHTS, CHECKPOINTS
+    from nlp_lstm.models.language_model import SampledSoftmaxTraining
+
+    model = (
+        "model: {embedding_dim: 8, softmax: sampled, num_sampled: 20, "
+        "rnn: {units: 12, layers: 2, bidirectional: false, weight_drop: 0.3}}"
+    )
+    task, pipeline = untrained_pipeline(tmp_path, model=model)
+    assert isinstance(pipeline.model, SampledSoftmaxTraining)
+    batches = task.batches(pipeline, task.read_splits().train, shuffle=True)
+    history = pipeline.model.fit(batches.as_keras_input(), epochs=3, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    before = pipeline.evaluate(SAMPLE / "validation.txt").metrics["perplexity"]
+    assert before < len(pipeline.units.vocab)
+    pipeline.save(tmp_path / "done")
+    assert nlp_lstm.load(tmp_path / "done").evaluate(SAMPLE / "validation.txt").metrics["perplexity"] == (
+        pytest.approx(before, rel=1e-5)
+    )
+    folder = tmp_path / "unfinished"
+    pipeline.save(folder, status="training")
+    (folder / CHECKPOINTS).mkdir()
+    pipeline.model.save_weights(folder / CHECKPOINTS / BEST_WEIGHTS)
+    with pytest.warns(UserWarning, match="unfinished run"):
+        loaded = nlp_lstm.load(folder)
+    assert loaded.evaluate(SAMPLE / "validation.txt").metrics["perplexity"] == pytest.approx(before, rel=1e-5)

@@ -51,6 +51,13 @@ def _existing_file(path: Path) -> Path:
     return path
 
 
+def _existing_directory(path: Path) -> Path:
+    path = Path(path).expanduser()
+    if _CHECK_FILES.get() and not path.is_dir():
+        raise ValueError(f"folder not found: {path.resolve()}")
+    return path
+
+
 def _spacy_language(code: str) -> str:
     if _spacy_ships_language(code):
         return code
@@ -77,6 +84,7 @@ def _spacy_ships_language(code: str) -> bool:
 
 SpacyLanguage = Annotated[str, AfterValidator(_spacy_language)]
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+ExistingDirectory = Annotated[Path, AfterValidator(_existing_directory)]
 ColumnRef = int | str
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -285,6 +293,12 @@ class RecurrentConfig(Section):
     bidirectional: bool = True
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between stacked layers")
     recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="> 0 disables cuDNN")
+    weight_drop: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="DropConnect on the recurrent kernels (one mask per batch, AWD-LSTM); keeps cuDNN",
+    )
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
     use_bias: bool = True
@@ -426,7 +440,29 @@ class WordFeaturesConfig(Section):
         return self
 
 
-class ClassifierModelConfig(WordFeaturesConfig):
+class FineTuningConfig(Section):
+    """Starting from a trained language model (ULMFiT): what is taken and how fast each layer then learns."""
+
+    init_from: ExistingDirectory | None = Field(
+        None,
+        description="output folder of a word-level language_model run: its word embeddings and recurrent "
+        "layers initialise this model's (same cell and units; its embedding size)",
+    )
+    freeze_epochs: int = Field(0, ge=0, description="first epochs train only what init_from did not initialise")
+    discriminative_lr: float = Field(
+        1.0,
+        ge=1.0,
+        description="each layer below the head learns at the rate of the one above divided by this (ULMFiT: 2.6)",
+    )
+
+    @model_validator(mode="after")
+    def _freezing_needs_a_pretrained_model(self):
+        if self.freeze_epochs and self.init_from is None:
+            raise ValueError("freeze_epochs freezes what init_from initialised; set model.init_from")
+        return self
+
+
+class ClassifierModelConfig(WordFeaturesConfig, FineTuningConfig):
     """Embedding -> recurrent encoder -> pooling -> dense head -> softmax."""
 
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
@@ -444,7 +480,7 @@ class TaggerCasingFeaturesConfig(CasingFeaturesConfig):
     enabled: bool = True
 
 
-class TaggerModelConfig(WordFeaturesConfig):
+class TaggerModelConfig(WordFeaturesConfig, FineTuningConfig):
     """Word features -> dropout -> stacked BiLSTM -> dropout -> per-tag scores -> CRF (or softmax)."""
 
     embedding_dim: int = Field(100, ge=1)
@@ -557,6 +593,12 @@ class TrainingConfig(Section):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     lr_schedule: LRScheduleConfig = LRScheduleConfig()
     verbose: Literal["auto", 0, 1, 2] = Field("auto", description="Keras progress: 1 bar, 2 line/epoch")
+    time_limit_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="end training after the epoch at which another epoch would pass this much training time "
+        "(resumed time included); the best epoch so far is kept",
+    )
     mixed_precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
         "float32",
         description="Keras dtype policy for the model's layers; outputs, loss and CRF stay float32 "

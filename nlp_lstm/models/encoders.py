@@ -20,6 +20,7 @@ from keras import layers, ops
 from nlp_lstm.fused_kernels import CELLS, fused_kernel_blockers
 from nlp_lstm.models.cells import VARIANT_CELLS
 from nlp_lstm.models.layers import gather_time_step, lengths_from_mask
+from nlp_lstm.models.weight_drop import WEIGHT_DROPPED, WeightDropRNN
 
 _FUSABLE = {"lstm": layers.LSTM, "gru": layers.GRU}
 FUSED_MODES = ("auto", "require", "off")
@@ -67,6 +68,7 @@ class RecurrentEncoder(layers.Layer):
         return_final: bool = False,
         fused: str = "off",  # "off" for configs saved before the length-aware mode; the YAML default is auto
         return_state: bool = False,
+        weight_drop: float = 0.0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -89,6 +91,7 @@ class RecurrentEncoder(layers.Layer):
         self.return_final = return_final
         self.fused = fused
         self.return_state = return_state
+        self.weight_drop = weight_drop
         self.length_aware = fused != "off"
         self.supports_masking = True
         self.recurrent_layers = [self._make_layer(i) for i in range(num_layers)]
@@ -102,9 +105,13 @@ class RecurrentEncoder(layers.Layer):
             recurrent_dropout=self.recurrent_dropout,
         )
         options = dict(return_sequences=True, return_state=self.return_state, unroll=self.unroll, name=name)
+        if self.weight_drop:
+            options["weight_drop"] = self.weight_drop
         if self.cell in VARIANT_CELLS:
-            return layers.RNN(VARIANT_CELLS[self.cell](self.units, **settings), **options)
-        return _FUSABLE[self.cell](self.units, **settings, **options)
+            rnn_class = WeightDropRNN if self.weight_drop else layers.RNN
+            return rnn_class(VARIANT_CELLS[self.cell](self.units, **settings), **options)
+        rnn_class = WEIGHT_DROPPED[self.cell] if self.weight_drop else _FUSABLE[self.cell]
+        return rnn_class(self.units, **settings, **options)
 
     def _make_layer(self, index: int) -> layers.Layer | list[layers.Layer]:
         if self.length_aware:
@@ -204,6 +211,7 @@ class RecurrentEncoder(layers.Layer):
             "return_final": self.return_final,
             "fused": self.fused,
             "return_state": self.return_state,
+            "weight_drop": self.weight_drop,
         }
 
     @classmethod

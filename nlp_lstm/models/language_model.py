@@ -13,6 +13,7 @@ epoch's start. For scoring and generation, `build_step_model` exposes the states
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -61,6 +62,7 @@ class RecurrentLanguageModel(layers.Layer):
         input_dropout, output_dropout: locked dropout on the embeddings and on the top layer's outputs.
         carry_batch_size: keep the final states of this many rows between calls (truncated BPTT); None
             for independent sequences.
+        seed: seed of the units `sampled_softmax_loss` draws.
     """
 
     def __init__(
@@ -73,9 +75,11 @@ class RecurrentLanguageModel(layers.Layer):
         input_dropout: float = 0.0,
         output_dropout: float = 0.0,
         carry_batch_size: int | None = None,
+        seed: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.seed = seed
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.encoder_config = {**(encoder or {}), "bidirectional": False, "return_final": False}
@@ -96,6 +100,7 @@ class RecurrentLanguageModel(layers.Layer):
             else None
         )
         self.output_layer = None if tie_embeddings else layers.Dense(vocab_size, dtype="float32", name="output")
+        self.sampler = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         batch, time = tuple(input_shape)[:2]
@@ -121,16 +126,56 @@ class RecurrentLanguageModel(layers.Layer):
     def state_sizes(self) -> list[int]:
         return self.encoder.state_sizes
 
-    def _logits(self, outputs, training):
+    def _features(self, outputs, training):
+        """What the output layer multiplies: the top outputs, dropped out (and projected when tied), float32."""
         x = self.locked_output_dropout(outputs, training=training)
-        if self.output_layer is not None:
-            return self.output_layer(x)
-        if self.projection is not None:
+        if self.output_layer is None and self.projection is not None:
             x = self.projection(x)
-        matrix = ops.cast(self.embedding.embeddings, "float32")
-        return ops.matmul(ops.cast(x, "float32"), ops.transpose(matrix)) + self.output_bias
+        return ops.cast(x, "float32")
 
-    def call(self, token_ids, initial_state=None, return_state=False, training=None):
+    def _output_weights(self):
+        """(vocab, features) matrix and (vocab,) bias of the output layer, float32."""
+        if self.output_layer is not None:
+            return ops.transpose(ops.cast(self.output_layer.kernel, "float32")), self.output_layer.bias
+        return ops.cast(self.embedding.embeddings, "float32"), self.output_bias
+
+    def _logits(self, outputs, training):
+        matrix, bias = self._output_weights()
+        return ops.matmul(self._features(outputs, training), ops.transpose(matrix)) + bias
+
+    def sampled_softmax_loss(self, features, targets, num_sampled: int):
+        """Mean NLL of `targets` (batch, time) under a sampled softmax over `features` (`call` with
+        `return_features`): the true unit against `num_sampled` units drawn, with replacement, from the
+        log-uniform (Zipfian) distribution over the frequency-ranked vocabulary, every logit corrected by
+        its expected count (Jean et al. 2015; as TensorFlow's `sampled_softmax_loss` with
+        `remove_accidental_hits`). Padding (id 0) is neither drawn nor a target."""
+        candidates = self.vocab_size - 1  # ids 1.., by frequency after the specials
+        log_range = math.log(candidates + 1.0)
+        draws = keras.random.uniform((num_sampled,), seed=self.sampler)
+        ranks = ops.clip(ops.cast(ops.floor(ops.exp(draws * log_range)), "int32") - 1, 0, candidates - 1)
+        sampled = ranks + 1
+
+        def log_expected_count(ids):
+            rank = ops.cast(ids - 1, "float32")
+            return math.log(num_sampled) + ops.log(ops.log((rank + 2.0) / (rank + 1.0)) / log_range)
+
+        matrix, bias = self._output_weights()
+        width = ops.shape(features)[-1]
+        flat_features = ops.reshape(features, (-1, width))
+        flat_targets = ops.reshape(ops.cast(targets, "int32"), (-1,))
+        safe_targets = ops.maximum(flat_targets, 1)
+        true_logits = ops.sum(flat_features * ops.take(matrix, safe_targets, axis=0), axis=-1)
+        true_logits = true_logits + ops.take(bias, safe_targets) - log_expected_count(safe_targets)
+        sampled_logits = ops.matmul(flat_features, ops.transpose(ops.take(matrix, sampled, axis=0)))
+        sampled_logits = sampled_logits + ops.take(bias, sampled) - log_expected_count(sampled)
+        hits = ops.equal(ops.expand_dims(safe_targets, 1), ops.expand_dims(sampled, 0))
+        sampled_logits = ops.where(hits, ops.full_like(sampled_logits, -1e9), sampled_logits)
+        logits = ops.concatenate([ops.expand_dims(true_logits, 1), sampled_logits], axis=1)
+        nll = ops.logsumexp(logits, axis=1) - true_logits
+        real = ops.cast(ops.not_equal(flat_targets, 0), "float32")
+        return ops.sum(nll * real) / ops.maximum(ops.sum(real), 1.0)
+
+    def call(self, token_ids, initial_state=None, return_state=False, return_features=False, training=None):
         x = self.embedding(token_ids)
         x = self.type_dropout([token_ids, x], training=training)
         x = self.locked_input_dropout(x, training=training)
@@ -141,6 +186,8 @@ class RecurrentLanguageModel(layers.Layer):
         if carry:
             for variable, state in zip(self.carried, states):
                 variable.assign(ops.cast(ops.stop_gradient(state), variable.dtype))
+        if return_features:  # for `sampled_softmax_loss`: no logits over the whole vocabulary
+            return self._features(outputs, training)
         logits = self._logits(outputs, training)
         return (logits, *states) if return_state else logits
 
@@ -167,6 +214,7 @@ class RecurrentLanguageModel(layers.Layer):
             "input_dropout": self.input_dropout,
             "output_dropout": self.output_dropout,
             "carry_batch_size": self.carry_batch_size,
+            "seed": self.seed,
         }
 
 
@@ -178,8 +226,11 @@ def encoder_settings(rnn_config) -> dict[str, Any]:
     return settings
 
 
-def build_language_model(vocab_size: int, config, *, carry_batch_size: int | None = None) -> keras.Model:
-    """The training model from a `LanguageModelNetworkConfig`: token ids -> next-token logits."""
+def build_language_model(
+    vocab_size: int, config, *, carry_batch_size: int | None = None, seed: int | None = None
+) -> keras.Model:
+    """The model from a `LanguageModelNetworkConfig`: token ids -> next-token logits. With `softmax: sampled`
+    it is a `SampledSoftmaxTraining` model (the same layer and weights), else a functional one."""
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     network = RecurrentLanguageModel(
         vocab_size,
@@ -190,9 +241,42 @@ def build_language_model(vocab_size: int, config, *, carry_batch_size: int | Non
         input_dropout=config.input_dropout,
         output_dropout=config.output_dropout,
         carry_batch_size=carry_batch_size,
+        seed=seed,
         name="language_model",
     )
+    if config.softmax == "sampled":
+        model = SampledSoftmaxTraining(network, min(config.num_sampled, vocab_size - 1), name="language_model")
+        model(keras.ops.ones((carry_batch_size or 1, 2), dtype="int32"))  # built, carried states included
+        network.reset_carried_state()
+        return model
     return keras.Model(token_ids, network(token_ids), name="language_model")
+
+
+class SampledSoftmaxTraining(keras.Model):
+    """A `RecurrentLanguageModel` trained with a sampled softmax: in training `call` gives the output features
+    and `compute_loss` the sampled loss, never the logits over the whole vocabulary (most of a large
+    vocabulary's cost); in inference (validation loss, prediction) it gives the logits and the compiled loss.
+
+    Args:
+        network: the language model layer.
+        num_sampled: units drawn per training batch.
+    """
+
+    def __init__(self, network: RecurrentLanguageModel, num_sampled: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.network = network
+        self.num_sampled = num_sampled
+
+    def call(self, token_ids, training=None):
+        if training:
+            return self.network(token_ids, return_features=True, training=True)
+        return self.network(token_ids, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not training:
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
+        loss = self.network.sampled_softmax_loss(y_pred, y, self.num_sampled)
+        return loss + ops.sum(self.losses) if self.losses else loss
 
 
 def language_model_layer(model: keras.Model) -> RecurrentLanguageModel:

@@ -38,7 +38,11 @@ from nlp_lstm.model_dir import (
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
+from nlp_lstm.preprocessing.vocab import Vocabulary
+from nlp_lstm.tasks.transfer import Transfer, fine_tuning
 from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule
+from nlp_lstm.training.trainer import compile_model
 from nlp_lstm.version import __version__
 
 Dataset = TypeVar("Dataset")
@@ -270,6 +274,8 @@ class Task(ABC, Generic[Dataset]):
     def __init__(self, config: PipelineConfig):
         self.config = config
         self.pretrained_words_found: int | None = None  # set by build_pipeline when vectors are loaded
+        self.layer_rates: LayerRates | None = None  # set by `compile_word_model`
+        self.transfer: Transfer | None = None
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
@@ -300,9 +306,12 @@ class Task(ABC, Generic[Dataset]):
 
     def summary(self, pipeline: TrainedPipeline) -> dict[str, Any]:
         """Extra facts logged as params (vocabulary sizes, classes...); tasks extend this."""
-        if self.pretrained_words_found is None:
-            return {}
-        return {"pretrained_words_found": self.pretrained_words_found}
+        facts: dict[str, Any] = {}
+        if self.pretrained_words_found is not None:
+            facts["pretrained_words_found"] = self.pretrained_words_found
+        if self.transfer is not None and self.transfer.words_found is not None:
+            facts["init_from_words_found"] = self.transfer.words_found
+        return facts
 
     def input_files(self, splits: DataSplits[Dataset]) -> list[Path]:
         """The files a run reads: its splits' files and a pretrained vectors file (a resumed run checks that
@@ -318,9 +327,12 @@ class Task(ABC, Generic[Dataset]):
     def callbacks(self, pipeline: TrainedPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
         """Callbacks of the task's own (first: the per-epoch `validation_metrics`, which the monitor may name)."""
         keys = self.config_class.validation_metrics
-        if not keys:
-            return []
-        return [ValidationMetrics(lambda: self.validation_scores(pipeline, splits.validation), keys)]
+        task_callbacks: list[keras.callbacks.Callback] = []
+        if keys:
+            task_callbacks.append(ValidationMetrics(lambda: self.validation_scores(pipeline, splits.validation), keys))
+        if self.layer_rates is not None and self.layer_rates.active:
+            task_callbacks.append(LayerRateSchedule(self.layer_rates))
+        return task_callbacks
 
     def word_features(self, word_inputs: WordInputs) -> dict[str, Any]:
         """Model-builder arguments for a model over `word_inputs`: the vocabulary sizes and the embedding
@@ -333,6 +345,12 @@ class Task(ABC, Generic[Dataset]):
             "char_vocab_size": word_inputs.vocab_sizes.get("char_vocab_size"),
             "embedding_matrix": matrix,
         }
+
+    def compile_word_model(self, model: keras.Model, vocab: Vocabulary, loss: Any, metrics=None) -> None:
+        """Compile a model over word features, first initialised from `model.init_from` when set, with the
+        layer rates of `model.freeze_epochs` and `model.discriminative_lr`."""
+        self.layer_rates, self.transfer = fine_tuning(model, vocab, self.config.model)
+        compile_model(model, self.config.training, loss=loss, metrics=metrics, layer_rates=self.layer_rates)
 
     # ------------------------------------------------------------------------------ shared parts
     def hold_out(self, data: Dataset, fraction: float, *, seed: int, stratify: bool) -> tuple[list[int], list[int]]:

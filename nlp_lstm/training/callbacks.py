@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -133,3 +134,31 @@ class ReduceLROnPlateauFrom(keras.callbacks.ReduceLROnPlateau):
             super().on_epoch_end(epoch, logs)
         elif logs is not None:  # logged every epoch, as the parent does
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the epoch at which one more epoch (as long as the longest so far) would pass
+    `seconds` of training time, counting `seconds_before` (a resumed run's earlier time)."""
+
+    def __init__(self, seconds: float, seconds_before: float = 0.0):
+        super().__init__()
+        self.seconds = seconds
+        self.seconds_before = seconds_before
+        self.longest_epoch = 0.0
+
+    def on_train_begin(self, logs=None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        now = time.perf_counter()
+        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
+        spent = self.seconds_before + now - self.started
+        if spent + self.longest_epoch > self.seconds:
+            print(
+                f"Epoch {epoch + 1}: training.time_limit_minutes ({self.seconds / 60:g}) would pass during "
+                f"another epoch ({spent / 60:.1f} min spent); training ends here."
+            )
+            self.model.stop_training = True

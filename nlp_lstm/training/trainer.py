@@ -15,8 +15,9 @@ import keras
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
 from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom
+from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom, TimeLimit
 from nlp_lstm.training.checkpoints import BestEpoch, ResumeCheckpoint, TrainingState, restore_variables
+from nlp_lstm.training.layer_rates import LayerRates, with_layer_rates
 
 
 def set_seed(seed: int) -> None:
@@ -58,11 +59,21 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def compile_model(model: keras.Model, config: TrainingConfig, loss: Any, metrics: Sequence[Any] | None = None) -> None:
-    """Compile with the configured optimizer and XLA setting. Under mixed_float16 Keras wraps the optimizer
-    in a LossScaleOptimizer, so small float16 gradients do not underflow."""
+def compile_model(
+    model: keras.Model,
+    config: TrainingConfig,
+    loss: Any,
+    metrics: Sequence[Any] | None = None,
+    layer_rates: LayerRates | None = None,
+) -> None:
+    """Compile with the configured optimizer and XLA setting (and per-layer learning rates when
+    `layer_rates` has any). Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, so small
+    float16 gradients do not underflow."""
+    optimizer = make_optimizer(config.optimizer)
+    if layer_rates is not None and layer_rates.active:
+        optimizer = with_layer_rates(optimizer, layer_rates)
     model.compile(
-        optimizer=make_optimizer(config.optimizer),
+        optimizer=optimizer,
         loss=loss,
         metrics=list(metrics) if metrics else None,
         jit_compile=config.jit_compile,
@@ -165,6 +176,8 @@ def train_model(
     )
     all_callbacks.append(best)
     stateful.append(best)
+    if config.time_limit_minutes:
+        all_callbacks.append(TimeLimit(config.time_limit_minutes * 60, resume.train_seconds if resume else 0.0))
     state_path = checkpoint_dir / RESUME_STATE if checkpoint_dir is not None else None
     recorder = ResumeCheckpoint(state_path, stateful, metadata, previous=resume)
     all_callbacks.append(recorder)

@@ -9,8 +9,10 @@ from pydantic import Field, field_validator
 
 from nlp_lstm.config.registry import register_task
 from nlp_lstm.config.schema import (
+    ColumnRef,
     DataConfig,
     EarlyStoppingConfig,
+    ExistingDirectory,
     PipelineConfig,
     RecurrentConfig,
     Section,
@@ -21,10 +23,19 @@ from nlp_lstm.config.schema import (
 
 
 class TextDataConfig(DataConfig):
-    """Plain text files (.txt, or .gz): one paragraph or sentence per line, or running text. Validation and
-    test text not given are split off the training file by line."""
+    """Plain text files (.txt, or .gz): one paragraph or sentence per line, or running text; or the text of
+    another task's files, labels ignored (a classifier's table, a tagger's CoNLL file: one sentence a line,
+    tokens joined by spaces, a blank line between documents), to fine-tune a language model on the corpus
+    a sentiment or NER model will then learn from. Validation and test text not given are split off the
+    training file by line."""
 
-    format: Literal["text"] = "text"
+    format: Literal["text", "csv", "tsv", "jsonl", "conll"] = "text"
+    text_column: ColumnRef = Field("text", description="csv/tsv/jsonl: column (name or index) of the text")
+    header: bool = Field(True, description="csv/tsv: first row holds column names")
+    token_column: int = Field(0, description="conll: column of the token; negative counts from the end")
+    delimiter: str | None = Field(
+        None, min_length=1, description="csv/tsv: overrides the format's; conll: default any whitespace"
+    )
 
 
 class UnitSubwordConfig(Section):
@@ -84,6 +95,11 @@ class LanguageModelRecurrentConfig(RecurrentConfig):
 class LanguageModelNetworkConfig(Section):
     """Embedding -> forward recurrent encoder -> softmax over the vocabulary (tied to the embedding)."""
 
+    init_from: ExistingDirectory | None = Field(
+        None,
+        description="output folder of another language_model run to start from (fine-tuning it on this "
+        "text: ULMFiT's second stage); same embedding_dim and rnn, units mapped by their text",
+    )
     embedding_dim: int = Field(256, ge=1)
     rnn: LanguageModelRecurrentConfig = LanguageModelRecurrentConfig()
     tie_embeddings: bool = Field(
@@ -94,6 +110,13 @@ class LanguageModelNetworkConfig(Section):
     embedding_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="training: word types dropped per batch")
     input_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="locked dropout on the embeddings")
     output_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="locked dropout on the top layer's outputs")
+    softmax: Literal["full", "sampled"] = Field(
+        "full",
+        description="training loss: full: the softmax over the whole vocabulary; sampled: the true unit against "
+        "num_sampled units drawn by frequency rank (much faster for a large vocabulary; validation, test, "
+        "scoring and generation always use the full softmax)",
+    )
+    num_sampled: int = Field(1024, ge=1, description="softmax: sampled: units drawn per training batch")
 
     @field_validator("rnn")
     @classmethod

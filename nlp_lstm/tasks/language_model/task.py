@@ -11,11 +11,18 @@ from typing import Any
 import keras
 import numpy as np
 
+from nlp_lstm.data.conll import read_conll
+from nlp_lstm.data.readers import read_labelled_texts
 from nlp_lstm.data.text import TextLines, read_text_lines
 from nlp_lstm.errors import DataError, UsageError
 from nlp_lstm.evaluation.language_model import LanguageModelEvaluation, language_model_metrics
 from nlp_lstm.model_dir import load_best_weights
-from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
+from nlp_lstm.models.language_model import (
+    SampledSoftmaxTraining,
+    build_language_model,
+    build_step_model,
+    language_model_layer,
+)
 from nlp_lstm.models.seq2seq import SequenceLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.streams import StreamBatches, unit_stream
@@ -23,11 +30,37 @@ from nlp_lstm.preprocessing.units import UnitEncoder
 from nlp_lstm.preprocessing.vocab import Vocabulary
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
 from nlp_lstm.tasks.language_model.config import LanguageModelConfig
+from nlp_lstm.tasks.transfer import initialize_language_model
 from nlp_lstm.training.trainer import compile_model
 
 
 def read_text(config: LanguageModelConfig, path: str | Path) -> TextLines:
-    return read_text_lines(path, config.data.encoding)
+    """The lines of text of `path` in the configured format (labels and tags left out)."""
+    data = config.data
+    if data.format == "text":
+        return read_text_lines(path, data.encoding)
+    if data.format == "conll":
+        sentences = read_conll(
+            path, token_column=data.token_column, tag_column=None, encoding=data.encoding, delimiter=data.delimiter
+        )
+        texts, lines = [], []
+        for index, tokens in enumerate(sentences.tokens):
+            if index and sentences.documents and sentences.documents[index] != sentences.documents[index - 1]:
+                texts.append("")  # a paragraph break between documents
+                lines.append(sentences.lines[index])
+            texts.append(" ".join(tokens))
+            lines.append(sentences.lines[index])
+        return TextLines(texts, lines, str(path))
+    table = read_labelled_texts(
+        path,
+        format=data.format,
+        text_column=data.text_column,
+        label_column=None,
+        header=data.header,
+        delimiter=data.delimiter,
+        encoding=data.encoding,
+    )
+    return TextLines(table.texts, table.lines, str(path))
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -83,20 +116,18 @@ class LanguageModelPipeline(TrainedPipeline):
         """The trained model without the carried states: any number of rows, the same answer every call (the
         folder's `model.keras` and the logged Keras model)."""
         network = language_model_layer(self.model)
-        if not network.carry_batch_size:
+        if not network.carry_batch_size and not isinstance(self.model, SampledSoftmaxTraining):
             return self.model
-        exported = build_language_model(len(self.units.vocab), self.config.model)
+        exported = build_language_model(len(self.units.vocab), self.config.model.model_copy(update={"softmax": "full"}))
         _copy_weights(self.model, exported)
         return exported
 
     def load_unfinished_weights(self, directory: Path) -> None:
         """The checkpoint of a stream-mode run holds its carried states too: read it into a model like the
         training one, then keep the weights."""
-        if self.config.preprocessing.mode != "stream":
+        if self.config.preprocessing.mode != "stream" and self.config.model.softmax == "full":
             return super().load_unfinished_weights(directory)
-        training = build_language_model(
-            len(self.units.vocab), self.config.model, carry_batch_size=self.config.training.batch_size
-        )
+        training = training_model(len(self.units.vocab), self.config)
         load_best_weights(training, directory)
         _copy_weights(training, self.model)
 
@@ -259,11 +290,27 @@ class LanguageModelPipeline(TrainedPipeline):
         return {"units": UnitEncoder.load(directory)}
 
 
+def training_model(vocab_size: int, config: LanguageModelConfig) -> keras.Model:
+    """The model as trained: with the carried states in stream mode, the sampled softmax if configured."""
+    stream = config.preprocessing.mode == "stream"
+    return build_language_model(
+        vocab_size,
+        config.model,
+        carry_batch_size=config.training.batch_size if stream else None,
+        seed=config.training.seed,
+    )
+
+
 def _copy_weights(source: keras.Model, target: keras.Model) -> None:
-    """Every weight of `target` from the weight of the same path in `source` (which may hold more: states)."""
-    weights = {variable.path: variable for variable in source.weights}
-    for variable in target.weights:
-        variable.assign(weights[variable.path].value)
+    """Every weight of `target`'s language model layer from the same weight of `source`'s (which may hold
+    more: states). Paths are compared from the layer down: the layer may sit at another depth."""
+
+    def within_layer(variable) -> str:
+        return variable.path.rsplit("language_model/", 1)[-1]
+
+    weights = {within_layer(variable): variable for variable in language_model_layer(source).weights}
+    for variable in language_model_layer(target).weights:
+        variable.assign(weights[within_layer(variable)].value)
 
 
 def _row_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -308,10 +355,9 @@ class LanguageModelTask(Task[TextLines]):
     def build_pipeline(self, train: TextLines) -> LanguageModelPipeline:
         config = self.config
         units = UnitEncoder.fit(train.texts, config.preprocessing)
-        stream = config.preprocessing.mode == "stream"
-        model = build_language_model(
-            len(units.vocab), config.model, carry_batch_size=config.training.batch_size if stream else None
-        )
+        model = training_model(len(units.vocab), config)
+        if config.model.init_from:
+            self.transfer = initialize_language_model(model, units, config.model)
         compile_model(model, config.training, loss=SequenceLoss())
         return LanguageModelPipeline(model, config, units)
 

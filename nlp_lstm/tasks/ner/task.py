@@ -30,7 +30,6 @@ from nlp_lstm.preprocessing.tags import (
 )
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
 from nlp_lstm.tasks.ner.config import NerConfig
-from nlp_lstm.training.trainer import compile_model
 
 Window = tuple[int, int, int]  # (sentence index, first token, end token)
 
@@ -290,7 +289,7 @@ class NerTask(Task[TaggedSentences]):
             allowed_start=allowed_starts(tags.tags, scheme) if constrain else None,
             allowed_end=allowed_ends(tags.tags, scheme) if constrain else None,
         )
-        compile_model(model, config.training, loss=tagging_loss(model))
+        self.compile_word_model(model, word_inputs.text_encoder.vocab, loss=tagging_loss(model))
         return NerPipeline(model, config, word_inputs, tags, input_scheme)
 
     def batches(self, pipeline: NerPipeline, data: TaggedSentences, *, shuffle: bool) -> PaddedBatches:

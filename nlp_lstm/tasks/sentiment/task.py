@@ -19,7 +19,6 @@ from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
 from nlp_lstm.tasks.sentiment.config import SentimentConfig
-from nlp_lstm.training.trainer import compile_model
 
 
 def _as_texts(inputs: str | Sequence[str]) -> list[str]:
@@ -186,7 +185,9 @@ class SentimentTask(Task[LabelledTexts]):
         word_inputs = WordInputs.fit_texts(train.texts, config.preprocessing, config.model)
         labels = LabelEncoder.fit(train.labels)
         model = build_text_classifier(num_classes=len(labels), config=config.model, **self.word_features(word_inputs))
-        compile_model(model, config.training, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.compile_word_model(
+            model, word_inputs.text_encoder.vocab, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         return SentimentPipeline(model, self.config, word_inputs, labels)
 
     def batches(self, pipeline: SentimentPipeline, data: LabelledTexts, *, shuffle: bool) -> PaddedBatches:

@@ -1,0 +1,172 @@
+"""Start a sentiment or NER model from a trained language model (ULMFiT, Howard & Ruder 2018; TagLM, Peters
+et al. 2017): `model.init_from` names the language model's folder, whose word embeddings and recurrent
+layers initialise the new model's, word by word and layer by layer.
+
+- Embeddings: each word of the new vocabulary takes the language model's vector of the same word, a word
+  the language model does not know takes its unknown-word vector. Kept as they are when the pipeline
+  configures pretrained vectors (`model.embeddings`): then only the recurrent layers are taken.
+- Recurrent layers: layer i's forward direction takes the language model's layer i (a language model reads
+  forward); the inputs the language model had not seen (char and casing features, the backward direction's
+  outputs feeding the next layer) keep their fresh weights.
+- `model.freeze_epochs` trains only the other variables first, `model.discriminative_lr` gives each layer
+  the learning rate of the layer above divided by that factor (`nlp_lstm.training.layer_rates`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from nlp_lstm.errors import ConfigError, NlpLstmError
+from nlp_lstm.preprocessing.vocab import Vocabulary
+from nlp_lstm.training.layer_rates import LayerRates, encoder_depths
+
+INPUT_LAYERS = ("embedding", "char_features", "casing_embedding")
+
+
+@dataclass
+class Transfer:
+    """What `model.init_from` initialised: variable paths and how many of the new words the LM knew."""
+
+    source: Path
+    variables: set[str]
+    words_found: int | None
+
+
+def _problem(message: str) -> ConfigError:
+    return ConfigError([f"model.init_from: {message}"])
+
+
+def _forward_rnn(layer):
+    """The forward recurrent layer of an encoder layer (length-aware pair, masked Bidirectional, or forward)."""
+    if isinstance(layer, list):
+        return layer[0]
+    return getattr(layer, "forward_layer", layer)
+
+
+def _load_language_model(directory: Path):
+    from nlp_lstm.tasks import load_folder
+
+    if not directory.is_dir():
+        raise _problem(f"{directory} is not a folder (the output folder of a language_model run)")
+    try:
+        pipeline = load_folder(directory)
+    except NlpLstmError as exc:
+        raise _problem(f"{directory}: {exc}") from exc
+    if pipeline.task != "language_model":
+        raise _problem(f"{directory} holds a {pipeline.task} model; it must be a language_model one")
+    if pipeline.units.level != "word":
+        raise _problem(f"{directory} is a {pipeline.units.level}-level language model; words need level: word")
+    return pipeline
+
+
+def initialize_from_language_model(model: keras.Model, vocab: Vocabulary, model_config) -> Transfer:
+    """Copy the weights of the language model in `model_config.init_from` into `model` (built by the
+    classifier or tagger builder); a mismatch is a `ConfigError` naming the keys."""
+    from nlp_lstm.models.language_model import language_model_layer
+
+    source = Path(model_config.init_from)
+    lm = _load_language_model(source)
+    network = language_model_layer(lm.model)
+    lm_encoder, encoder = network.encoder, model.get_layer("encoder")
+    problems = []
+    if lm_encoder.cell != encoder.cell:
+        problems.append(f"the language model's cell is {lm_encoder.cell}, model.rnn.cell is {encoder.cell}")
+    if lm_encoder.units != encoder.units:
+        problems.append(f"the language model has {lm_encoder.units} units, model.rnn.units is {encoder.units}")
+    uses_vectors = model_config.embeddings.path is not None or model_config.embeddings.vectors is not None
+    lm_dim, dim = network.embedding_dim, model.get_layer("embedding").output_dim
+    if lm_dim != dim:
+        what = "the pretrained vectors have" if uses_vectors else "model.embedding_dim is"
+        problems.append(f"the language model's embeddings have {lm_dim} dimensions, {what} {dim}")
+    if problems:
+        raise ConfigError([f"model.init_from: {p}" for p in problems])
+
+    initialised: set[str] = set()
+    words_found = None
+    if not uses_vectors:
+        lm_vocab = lm.units.vocab
+        lm_vectors = keras.ops.convert_to_numpy(network.embedding.embeddings)
+        rows = [lm_vocab.index.get(token, Vocabulary.oov_id) for token in vocab.tokens]
+        rows[Vocabulary.pad_id] = Vocabulary.pad_id
+        words_found = sum(token in lm_vocab.index for token in vocab.tokens[2:])
+        embedding = model.get_layer("embedding")
+        embedding.embeddings.assign(lm_vectors[rows].astype(embedding.embeddings.dtype))
+        initialised.add(embedding.embeddings.path)
+    for source_layer, target_layer in zip(lm_encoder.recurrent_layers, encoder.recurrent_layers):
+        source_rnn, target_rnn = _forward_rnn(source_layer), _forward_rnn(target_layer)
+        for source_weight, target_weight in zip(source_rnn.weights, target_rnn.weights):
+            value = keras.ops.convert_to_numpy(source_weight)
+            current = keras.ops.convert_to_numpy(target_weight).copy()
+            if value.shape != current.shape:  # an input kernel over more inputs: the LM's come first
+                current[: value.shape[0]] = value
+                value = current
+            target_weight.assign(value.astype(current.dtype))
+            initialised.add(target_weight.path)
+    if len(encoder.recurrent_layers) > len(lm_encoder.recurrent_layers):
+        print(
+            f"model.init_from: the language model has {len(lm_encoder.recurrent_layers)} layers; the layers "
+            "above them start fresh"
+        )
+    return Transfer(source, initialised, words_found)
+
+
+def initialize_language_model(model: keras.Model, units, model_config) -> Transfer:
+    """ULMFiT's second stage: a language model over a new corpus starts from the one in
+    `model_config.init_from`: every weight taken as it is, except the rows of the unit embeddings and the
+    output bias, taken unit by unit (a unit the old model does not know takes its unknown unit's row)."""
+    from nlp_lstm.models.language_model import language_model_layer
+
+    source = Path(model_config.init_from)
+    old = _load_language_model(source)
+    old_network, network = language_model_layer(old.model), language_model_layer(model)
+    old_vocab = old.units.vocab
+    rows = [old_vocab.index.get(token, Vocabulary.oov_id) for token in units.vocab.tokens]
+    rows[Vocabulary.pad_id] = Vocabulary.pad_id
+    by_vocabulary = {id(network.embedding.embeddings)}
+    if network.output_layer is None:
+        by_vocabulary.add(id(network.output_bias))
+    initialised: set[str] = set()
+    old_weights = {_within(v, old_network): v for v in old_network.weights if "carried" not in v.path}
+    problems = []
+    for variable in network.weights:
+        key = _within(variable, network)
+        if "carried" in variable.path or "seed_generator" in variable.path:
+            continue
+        if key not in old_weights:
+            problems.append(f"{source} has no weight {key}: same model.rnn (cell, units, layers) needed")
+            continue
+        value = keras.ops.convert_to_numpy(old_weights[key])
+        if id(variable) in by_vocabulary:
+            value = value[rows] if value.ndim == 1 else value[rows, :]
+        elif value.shape != tuple(variable.shape):
+            problems.append(f"{key} is {value.shape} in {source}, {tuple(variable.shape)} here")
+            continue
+        variable.assign(value.astype(variable.dtype))
+        initialised.add(variable.path)
+    if problems:
+        raise ConfigError([f"model.init_from: {p}" for p in problems[:5]])
+    words_found = sum(token in old_vocab.index for token in units.vocab.tokens[3:])
+    return Transfer(source, initialised, words_found)
+
+
+def _within(variable, layer) -> str:
+    """A variable's path below `layer` (the layer may sit at another depth in another model)."""
+    return variable.path.rsplit(f"{layer.name}/", 1)[-1]
+
+
+def fine_tuning(model: keras.Model, vocab: Vocabulary, model_config) -> tuple[LayerRates, Transfer | None]:
+    """Initialise `model` from `model.init_from` (if set) and the layer rates its settings ask for."""
+    transfer = initialize_from_language_model(model, vocab, model_config) if model_config.init_from else None
+    rates = LayerRates(
+        depth=encoder_depths(model, input_layers=INPUT_LAYERS),
+        pretrained=transfer.variables if transfer else set(),
+        freeze_epochs=model_config.freeze_epochs,
+        decay=model_config.discriminative_lr,
+    )
+    return rates, transfer
+
+
+__all__ = ["Transfer", "fine_tuning", "initialize_from_language_model"]

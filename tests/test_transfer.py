@@ -1,0 +1,268 @@
+"""Sentiment and NER models started from a trained language model (`model.init_from`), frozen for the first
+epochs (`model.freeze_epochs`), with per-layer learning rates (`model.discriminative_lr`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tests.test_language_model import untrained_pipeline
+
+SENTIMENT = REPO / "data" / "sample" / "sentiment"
+NER = REPO / "data" / "sample" / "ner"
+
+
+def language_model_folder(tmp_path: Path, units: int = 12, layers: int = 2) -> Path:
+    """An (untrained: its weights are as good a witness) word-level LM saved as a run would save it."""
+    _, pipeline = untrained_pipeline(
+        tmp_path,
+        preprocessing="preprocessing: {tokenizer: spacy, lowercase: true, sequence_length: 12}",
+        model=f"model: {{embedding_dim: 8, rnn: {{units: {units}, layers: {layers}, bidirectional: false}}}}",
+    )
+    folder = tmp_path / "lm"
+    pipeline.save(folder)
+    return folder
+
+
+def sentiment_task(tmp_path: Path, model: str):
+    from nlp_lstm.config import load_config
+    from nlp_lstm.tasks import get_task
+
+    path = tmp_path / "sentiment.yaml"
+    path.write_text(
+        f"task: sentiment\ndata: {{train: {SENTIMENT / 'train.csv'}, validation: {SENTIMENT / 'validation.csv'}, "
+        f"test: {SENTIMENT / 'test.csv'}}}\n{model}\ntraining: {{epochs: 2, batch_size: 16, seed: 1}}\n"
+        f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
+        encoding="utf-8",
+    )
+    task = get_task("sentiment")(load_config(path))
+    return task, task.build_pipeline(task.read_splits().train)
+
+
+def lm_weights(folder: Path):
+    import nlp_lstm
+    from nlp_lstm.models.language_model import language_model_layer
+
+    lm = nlp_lstm.load(folder)
+    return lm, language_model_layer(lm.model)
+
+
+def test_the_sentiment_model_starts_from_the_language_models_words_and_forward_layers(tmp_path: Path):
+    import keras
+
+    folder = language_model_folder(tmp_path)
+    lm, network = lm_weights(folder)
+    task, pipeline = sentiment_task(
+        tmp_path, f"model: {{init_from: {folder}, embedding_dim: 8, rnn: {{units: 12, layers: 2}}}}"
+    )
+    vocab = pipeline.word_inputs.text_encoder.vocab
+    embedding = keras.ops.convert_to_numpy(pipeline.model.get_layer("embedding").embeddings)
+    lm_embedding = keras.ops.convert_to_numpy(network.embedding.embeddings)
+    known = [t for t in vocab.tokens[2:] if t in lm.units.vocab.index]
+    unknown = [t for t in vocab.tokens[2:] if t not in lm.units.vocab.index]
+    assert known and unknown and task.transfer.words_found == len(known)
+    for token in known:
+        np.testing.assert_array_equal(embedding[vocab.index[token]], lm_embedding[lm.units.vocab.index[token]])
+    for token in unknown:
+        np.testing.assert_array_equal(embedding[vocab.index[token]], lm_embedding[1])  # the LM's unknown word
+    encoder = pipeline.model.get_layer("encoder")
+    for i, (source, target) in enumerate(zip(network.encoder.recurrent_layers, encoder.recurrent_layers)):
+        forward, backward = target
+        lm_kernel, lm_recurrent, lm_bias = (keras.ops.convert_to_numpy(w) for w in source[0].weights)
+        kernel, recurrent, bias = (keras.ops.convert_to_numpy(w) for w in forward.weights)
+        np.testing.assert_array_equal(kernel[: lm_kernel.shape[0]], lm_kernel)  # layer 1: the forward inputs
+        assert kernel.shape[0] == (8 if i == 0 else 24)
+        np.testing.assert_array_equal(recurrent, lm_recurrent)
+        np.testing.assert_array_equal(bias, lm_bias)
+        assert not np.allclose(keras.ops.convert_to_numpy(backward.weights[1]), lm_recurrent)
+    assert task.summary(pipeline)["init_from_words_found"] == len(known)
+
+
+def test_frozen_epochs_train_only_the_new_variables(tmp_path: Path):
+    import keras
+
+    folder = language_model_folder(tmp_path, layers=1)
+    task, pipeline = sentiment_task(
+        tmp_path,
+        f"model: {{init_from: {folder}, freeze_epochs: 1, embedding_dim: 8, rnn: {{units: 12, layers: 1}}}}",
+    )
+    model = pipeline.model
+    pretrained = sorted(task.transfer.variables)
+    assert len(pretrained) == 4  # the embedding; the forward LSTM's kernel, recurrent kernel and bias
+
+    def values():
+        return {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+
+    batches = task.batches(pipeline, task.read_splits().train, shuffle=True).as_keras_input()
+    schedule = task.callbacks(pipeline, task.read_splits())[-1]
+    start = values()
+    model.fit(batches, epochs=1, callbacks=[schedule], verbose=0)
+    after_frozen = values()
+    for path in start:
+        changed = not np.allclose(start[path], after_frozen[path])
+        assert changed == (path not in task.transfer.variables), path
+    model.fit(batches, initial_epoch=1, epochs=2, callbacks=[schedule], verbose=0)
+    after = values()
+    assert all(not np.allclose(after_frozen[p], after[p]) for p in pretrained)
+
+
+@pytest.mark.backends
+def test_discriminative_rates_scale_each_layers_update():
+    import keras
+
+    from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule, with_layer_rates
+
+    def two_layers():
+        inputs = keras.Input((3,))
+        hidden = keras.layers.Dense(3, name="low")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(1, name="top")(hidden))
+
+    model, reference = two_layers(), two_layers()
+    depth = {v.path: (2 if v.path.startswith("low") else 0) for v in model.trainable_variables}
+    optimizer = with_layer_rates(keras.optimizers.SGD(learning_rate=0.1), LayerRates(depth, decay=2.0))
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 1), "float32")
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
+    model.fit(x, y, batch_size=4, epochs=1, callbacks=[LayerRateSchedule(LayerRates(depth, decay=2.0))], verbose=0)
+    after = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    # Plain SGD from the same start gives the unscaled steps.
+    for target, value in zip(reference.trainable_variables, before):
+        target.assign(value)
+    reference.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    reference.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    for variable, start, scaled, plain in zip(model.trainable_variables, before, after, reference.trainable_variables):
+        factor = 0.25 if variable.path.startswith("low") else 1.0
+        np.testing.assert_allclose(scaled - start, factor * (keras.ops.convert_to_numpy(plain) - start), atol=1e-6)
+
+
+def test_init_from_mismatches_and_misuse_are_named(tmp_path: Path):
+    from nlp_lstm.errors import ConfigError
+
+    folder = language_model_folder(tmp_path, units=12)
+    with pytest.raises(ConfigError) as exc:
+        sentiment_task(tmp_path, f"model: {{init_from: {folder}, embedding_dim: 16, rnn: {{units: 10}}}}")
+    message = str(exc.value)
+    assert "model.init_from" in message and "12 units, model.rnn.units is 10" in message
+    assert "8 dimensions, model.embedding_dim is 16" in message
+    with pytest.raises(ConfigError, match="sentiment model; it must be a language_model"):
+        sentiment_task(tmp_path, f"model: {{init_from: {REPO / 'tests/fixtures/saved_pipelines_v1/sentiment'}}}")
+    with pytest.raises(ConfigError, match="freeze_epochs"):
+        sentiment_task(tmp_path, "model: {freeze_epochs: 2}")
+    with pytest.raises(ConfigError, match="folder not found"):
+        sentiment_task(tmp_path, f"model: {{init_from: {tmp_path / 'nowhere'}}}")
+
+
+def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(tmp_path: Path):
+    """The tagger's first layer reads word embeddings then char features: the LM fills the word rows."""
+    import keras
+
+    from nlp_lstm.config import load_config
+    from nlp_lstm.tasks import get_task
+
+    folder = language_model_folder(tmp_path, layers=1)
+    _, network = lm_weights(folder)
+    path = tmp_path / "ner.yaml"
+    path.write_text(
+        f"task: ner\ndata: {{train: {NER / 'train.conll'}, validation: {NER / 'validation.conll'}, "
+        f"test: {NER / 'test.conll'}}}\nmodel: {{init_from: {folder}, embedding_dim: 8, "
+        "char_features: {enabled: true, embedding_dim: 4, filters: 3}, rnn: {units: 12, layers: 1}}\n"
+        f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
+        encoding="utf-8",
+    )
+    task = get_task("ner")(load_config(path))
+    pipeline = task.build_pipeline(task.read_splits().train)
+    forward = pipeline.model.get_layer("encoder").recurrent_layers[0][0]
+    kernel = keras.ops.convert_to_numpy(forward.weights[0])
+    lm_kernel = keras.ops.convert_to_numpy(network.encoder.recurrent_layers[0][0].weights[0])
+    assert kernel.shape[0] > lm_kernel.shape[0] == 8
+    np.testing.assert_array_equal(kernel[:8], lm_kernel)
+    assert not np.allclose(kernel[8:], 0)
+
+
+def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path):
+    """Through the runner: the frozen epoch, then all layers; the run logs init_from and saves a loadable model."""
+    import mlflow
+
+    import nlp_lstm
+    from nlp_lstm.config import load_config
+    from nlp_lstm.pipeline import run_pipeline
+
+    folder = language_model_folder(tmp_path, layers=1)
+    path = tmp_path / "sentiment.yaml"
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    path.write_text(
+        f"task: sentiment\ndata: {{train: {SENTIMENT / 'train.csv'}, validation: {SENTIMENT / 'validation.csv'}, "
+        f"test: {SENTIMENT / 'test.csv'}}}\nmodel: {{init_from: {folder}, freeze_epochs: 1, discriminative_lr: 2.6, "
+        "embedding_dim: 8, rnn: {units: 12, layers: 1}}\ntraining: {epochs: 2, batch_size: 16, seed: 1}\n"
+        f"output_dir: {tmp_path / 'runs'}\ntracking: {{uri: '{store}', experiment: transfer}}\n",
+        encoding="utf-8",
+    )
+    result = run_pipeline(load_config(path), path)
+    assert result.timings["epochs_run"] == 2
+    run = mlflow.MlflowClient(store).get_run(result.run_id)
+    assert run.data.params["model.init_from"] == str(folder)
+    assert run.data.params["model.freeze_epochs"] == "1"
+    assert int(run.data.params["init_from_words_found"]) > 0
+    loaded = nlp_lstm.load(result.model_dir)
+    assert loaded.predict(["a wonderful film"])[0]["label"] in set(loaded.labels.classes)
+
+
+def test_a_language_model_fine_tunes_from_another_on_new_text(tmp_path: Path):
+    """ULMFiT's second stage: same layers, unit rows mapped by text (new units: the unknown unit's row)."""
+    import keras
+
+    from nlp_lstm.models.language_model import language_model_layer
+
+    folder = language_model_folder(tmp_path)
+    old, old_network = lm_weights(folder)
+    sample = REPO / "data" / "sample" / "language_model"
+    other = tmp_path / "other.txt"
+    other.write_text((sample / "test.txt").read_text(encoding="utf-8") + "\nzyzzyva quokka .\n", encoding="utf-8")
+    task, pipeline = untrained_pipeline(
+        tmp_path,
+        preprocessing="preprocessing: {tokenizer: spacy, lowercase: true, sequence_length: 12}",
+        model=f"model: {{init_from: {folder}, embedding_dim: 8, rnn: {{units: 12, layers: 2, bidirectional: false}}, "
+        "softmax: sampled, num_sampled: 10}",
+        data=f"data: {{train: {other}, validation: {sample / 'validation.txt'}, test: {sample / 'test.txt'}}}",
+    )
+    network = language_model_layer(pipeline.model)
+    vocab, old_vocab = pipeline.units.vocab, old.units.vocab
+    assert vocab.tokens != old_vocab.tokens and "quokka" in vocab.index and "quokka" not in old_vocab.index
+    embedding = keras.ops.convert_to_numpy(network.embedding.embeddings)
+    old_embedding = keras.ops.convert_to_numpy(old_network.embedding.embeddings)
+    bias, old_bias = (keras.ops.convert_to_numpy(n.output_bias) for n in (network, old_network))
+    for token, row in vocab.index.items():
+        old_row = old_vocab.index.get(token, 1)
+        np.testing.assert_array_equal(embedding[row], old_embedding[old_row])
+        assert bias[row] == old_bias[old_row]
+    for mine, theirs in zip(network.encoder.weights, old_network.encoder.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+    assert 0 < task.transfer.words_found < len(vocab) - 3
+
+
+def test_a_language_model_reads_the_text_of_a_table_or_a_conll_file(tmp_path: Path):
+    from nlp_lstm.config import load_config
+    from nlp_lstm.tasks.language_model.task import read_text
+
+    conll = tmp_path / "tagged.conll"
+    conll.write_text(
+        "-DOCSTART- O\n\nEU B-ORG\nrejects O\n\nPeter B-PER\nruns O\n\n-DOCSTART- O\n\nBonn B-LOC\n", encoding="utf-8"
+    )
+    for data, expected in (
+        (f"{{format: csv, train: {SENTIMENT / 'train.csv'}}}", None),
+        (f"{{format: conll, train: {conll}}}", ["EU rejects", "Peter runs", "", "Bonn"]),
+    ):
+        path = tmp_path / "lm.yaml"
+        path.write_text(f"task: language_model\ndata: {data}\n", encoding="utf-8")
+        config = load_config(path)
+        lines = read_text(config, config.data.train)
+        if expected is None:
+            import csv
+
+            with open(SENTIMENT / "train.csv", encoding="utf-8") as handle:
+                assert lines.texts == [row["text"] for row in csv.DictReader(handle)]
+        else:
+            assert lines.texts == expected and lines.lines[0] == 3
