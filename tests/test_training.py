@@ -125,3 +125,32 @@ def test_lr_schedule_waits_for_its_start_epoch_then_counts_patience_afresh():
         rates.append(round(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), 6))
         assert logs["learning_rate"] == pytest.approx(0.002 if epoch < 3 else rates[epoch - 1])  # MLflow's curve
     assert rates == [0.002, 0.002, 0.002, 0.002, 0.001, 0.001, 0.0005]
+
+
+def test_the_time_limit_ends_training_before_an_epoch_that_would_pass_it(tmp_path, capsys):
+    """A limit shorter than one epoch stops after the first; a generous one lets every epoch run."""
+    import time
+
+    class _SlowBatch(_OneBatch):
+        def __getitem__(self, index: int):
+            time.sleep(0.3)
+            return self.batch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    runs = {}
+    for minutes in (0.008, 10.0):  # 0.48 s: one 0.3 s epoch fits, a second would not
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        config = TrainingConfig(
+            epochs=4,
+            verbose=0,
+            time_limit_minutes=minutes,
+            early_stopping={"monitor": "val_loss", "mode": "min", "patience": 4},
+        )
+        compile_model(model, config, loss="mse")
+        outcome = train_model(
+            model, _SlowBatch(x, x[:, :1]), (x, x[:, :1]), config, checkpoint_dir=tmp_path / str(minutes)
+        )
+        runs[minutes] = outcome.epochs_run
+    assert runs == {0.008: 1, 10.0: 4}
+    assert "time_limit_minutes (0.008) would pass during another epoch" in capsys.readouterr().out

@@ -27,14 +27,20 @@ def language_model_folder(tmp_path: Path, units: int = 12, layers: int = 2) -> P
     return folder
 
 
-def sentiment_task(tmp_path: Path, model: str):
+@pytest.fixture(scope="module")
+def lm_folders(tmp_path_factory) -> dict[int, Path]:
+    """Saved language models (12 units) with 1 and 2 layers, shared by the tests of this module."""
+    return {layers: language_model_folder(tmp_path_factory.mktemp(f"lm{layers}"), layers=layers) for layers in (1, 2)}
+
+
+def sentiment_task(tmp_path: Path, model: str, training: str = "{epochs: 2, batch_size: 16, seed: 1}"):
     from nlp_lstm.config import load_config
     from nlp_lstm.tasks import get_task
 
     path = tmp_path / "sentiment.yaml"
     path.write_text(
         f"task: sentiment\ndata: {{train: {SENTIMENT / 'train.csv'}, validation: {SENTIMENT / 'validation.csv'}, "
-        f"test: {SENTIMENT / 'test.csv'}}}\n{model}\ntraining: {{epochs: 2, batch_size: 16, seed: 1}}\n"
+        f"test: {SENTIMENT / 'test.csv'}}}\n{model}\ntraining: {training}\n"
         f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
         encoding="utf-8",
     )
@@ -50,10 +56,10 @@ def lm_weights(folder: Path):
     return lm, language_model_layer(lm.model)
 
 
-def test_the_sentiment_model_starts_from_the_language_models_words_and_forward_layers(tmp_path: Path):
+def test_the_sentiment_model_starts_from_the_language_models_words_and_forward_layers(tmp_path: Path, lm_folders):
     import keras
 
-    folder = language_model_folder(tmp_path)
+    folder = lm_folders[2]
     lm, network = lm_weights(folder)
     task, pipeline = sentiment_task(
         tmp_path, f"model: {{init_from: {folder}, embedding_dim: 8, rnn: {{units: 12, layers: 2}}}}"
@@ -81,10 +87,10 @@ def test_the_sentiment_model_starts_from_the_language_models_words_and_forward_l
     assert task.summary(pipeline)["init_from_words_found"] == len(known)
 
 
-def test_frozen_epochs_train_only_the_new_variables(tmp_path: Path):
+def test_frozen_epochs_train_only_the_new_variables(tmp_path: Path, lm_folders):
     import keras
 
-    folder = language_model_folder(tmp_path, layers=1)
+    folder = lm_folders[1]
     task, pipeline = sentiment_task(
         tmp_path,
         f"model: {{init_from: {folder}, freeze_epochs: 1, embedding_dim: 8, rnn: {{units: 12, layers: 1}}}}",
@@ -138,10 +144,10 @@ def test_discriminative_rates_scale_each_layers_update():
         np.testing.assert_allclose(scaled - start, factor * (keras.ops.convert_to_numpy(plain) - start), atol=1e-6)
 
 
-def test_init_from_mismatches_and_misuse_are_named(tmp_path: Path):
+def test_init_from_mismatches_and_misuse_are_named(tmp_path: Path, lm_folders):
     from nlp_lstm.errors import ConfigError
 
-    folder = language_model_folder(tmp_path, units=12)
+    folder = lm_folders[2]
     with pytest.raises(ConfigError) as exc:
         sentiment_task(tmp_path, f"model: {{init_from: {folder}, embedding_dim: 16, rnn: {{units: 10}}}}")
     message = str(exc.value)
@@ -151,18 +157,20 @@ def test_init_from_mismatches_and_misuse_are_named(tmp_path: Path):
         sentiment_task(tmp_path, f"model: {{init_from: {REPO / 'tests/fixtures/saved_pipelines_v1/sentiment'}}}")
     with pytest.raises(ConfigError, match="freeze_epochs"):
         sentiment_task(tmp_path, "model: {freeze_epochs: 2}")
+    with pytest.raises(ConfigError, match="training.optimizer.weight_decay cannot go with"):
+        sentiment_task(tmp_path, "model: {discriminative_lr: 2.6}", training="{optimizer: {weight_decay: 0.01}}")
     with pytest.raises(ConfigError, match="folder not found"):
         sentiment_task(tmp_path, f"model: {{init_from: {tmp_path / 'nowhere'}}}")
 
 
-def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(tmp_path: Path):
+def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(tmp_path: Path, lm_folders):
     """The tagger's first layer reads word embeddings then char features: the LM fills the word rows."""
     import keras
 
     from nlp_lstm.config import load_config
     from nlp_lstm.tasks import get_task
 
-    folder = language_model_folder(tmp_path, layers=1)
+    folder = lm_folders[1]
     _, network = lm_weights(folder)
     path = tmp_path / "ner.yaml"
     path.write_text(
@@ -182,7 +190,7 @@ def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(t
     assert not np.allclose(kernel[8:], 0)
 
 
-def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path):
+def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path, lm_folders):
     """Through the runner: the frozen epoch, then all layers; the run logs init_from and saves a loadable model."""
     import mlflow
 
@@ -190,7 +198,7 @@ def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path):
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import run_pipeline
 
-    folder = language_model_folder(tmp_path, layers=1)
+    folder = lm_folders[1]
     path = tmp_path / "sentiment.yaml"
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     path.write_text(
@@ -210,13 +218,13 @@ def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path):
     assert loaded.predict(["a wonderful film"])[0]["label"] in set(loaded.labels.classes)
 
 
-def test_a_language_model_fine_tunes_from_another_on_new_text(tmp_path: Path):
+def test_a_language_model_fine_tunes_from_another_on_new_text(tmp_path: Path, lm_folders):
     """ULMFiT's second stage: same layers, unit rows mapped by text (new units: the unknown unit's row)."""
     import keras
 
     from nlp_lstm.models.language_model import language_model_layer
 
-    folder = language_model_folder(tmp_path)
+    folder = lm_folders[2]
     old, old_network = lm_weights(folder)
     sample = REPO / "data" / "sample" / "language_model"
     other = tmp_path / "other.txt"

@@ -673,6 +673,17 @@ class PipelineConfig(Section):
             raise ValueError(f"{value!r} given to the {cls.task_name} config")
         return value
 
+    @model_validator(mode="after")
+    def _decay_follows_no_layer_rates(self) -> PipelineConfig:
+        """Keras applies weight decay outside the per-layer rates: frozen layers would still shrink."""
+        fine_tuning = getattr(self.model, "freeze_epochs", 0) or getattr(self.model, "discriminative_lr", 1.0) != 1.0
+        if fine_tuning and self.training.optimizer.weight_decay:
+            raise ValueError(
+                "training.optimizer.weight_decay cannot go with model.freeze_epochs or model.discriminative_lr "
+                "(the decay would not follow the per-layer rates); set weight_decay: 0 or turn those off"
+            )
+        return self
+
     @property
     def overrides(self) -> dict:
         return self._overrides
