@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIPELINES ?= pipelines/sentiment.yaml pipelines/ner_bilstm_crf.yaml pipelines/translator_seq2seq.yaml pipelines/language_model.yaml
 PYTEST_ARGS ?=
+# Two test processes (one per core of the CI machine); a file's tests stay in one process, so the trained
+# models a module shares are trained once.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 PORT ?= 5000
 
 .PHONY: install run test lint format serve notebooks mlflow-ui clean
@@ -27,8 +30,8 @@ run: install
 # Lint and format checks (ruff), the whole suite on TensorFlow, then the model, layer and CRF tests again on
 # JAX so that no backend-specific code creeps in.
 test: install lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -229,7 +229,7 @@ def _run(
         with dtype_policy(config.training.mixed_precision):
             pipeline = task.build_pipeline(splits.train)
         train_batches = task.batches(pipeline, splits.train, shuffle=True)
-        val_batches = task.batches(pipeline, splits.validation, shuffle=False)
+        val_batches = task.keras_validation(pipeline, splits.validation)
         tracker.log_params(
             {
                 **task.summary(pipeline),

@@ -83,16 +83,18 @@ def test_the_carried_state_continues_a_stream_like_one_long_read(tmp_path: Path)
     """Two calls of the training model (state carried) equal one call over both halves; reset starts afresh."""
     import keras
 
-    from nlp_lstm.config.schema import RecurrentConfig
     from nlp_lstm.models.language_model import build_language_model, build_step_model, language_model_layer
+    from nlp_lstm.tasks.language_model.config import LanguageModelNetworkConfig
 
-    class Network:
-        embedding_dim, tie_embeddings, softmax = 6, True, "full"
-        embedding_dropout = input_dropout = output_dropout = 0.2
-        rnn = RecurrentConfig(units=5, layers=2, bidirectional=False, dropout=0.1)
-
+    network = LanguageModelNetworkConfig(
+        embedding_dim=6,
+        embedding_dropout=0.2,
+        input_dropout=0.2,
+        output_dropout=0.2,
+        rnn={"units": 5, "layers": 2, "dropout": 0.1},
+    )
     keras.utils.set_random_seed(0)
-    model = build_language_model(20, Network, carry_batch_size=2)
+    model = build_language_model(20, network, carry_batch_size=2)
     ids = np.array([[2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13]], dtype="int32")
     whole = model.predict_on_batch(ids)
     language_model_layer(model).reset_carried_state()
@@ -198,6 +200,21 @@ def test_a_trained_language_model_scores_and_generates_alike_in_a_new_process(tm
     assert generated.returncode == 0, generated.stderr[-3000:]
     lines = generated.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("the baker") and lines[1].startswith("the miller")
+
+    from tests.helpers.mlflow_models import post, scoring_server
+
+    run_id = next(line for line in result.stdout.splitlines() if line.startswith("run id:")).split()[-1]
+    prompts = ["the baker", "", "the teachers walk"]
+    seeded = {"max_tokens": 6, "temperature": 1.2, "top_k": 20, "seed": 5}
+    with scoring_server(f"runs:/{run_id}/pipeline", f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path) as url:
+        for payload in (
+            {"inputs": prompts, "params": seeded},
+            {"dataframe_split": {"columns": ["text"], "data": [[t] for t in prompts]}, "params": seeded},
+        ):
+            assert post(url, payload) == (200, {"predictions": pipeline.generate(prompts, **seeded)})
+        for bad in ({"temperature": -1.0}, {"seed": -3}):
+            status, answer = post(url, {"inputs": prompts, "params": bad})
+            assert status == 400 and next(iter(bad)) in answer["message"].strip().splitlines()[-1], answer
     metrics = json.loads(run_cli("evaluate", str(model_dir), "--data", str(SAMPLE / "test.txt")).stdout)
     assert metrics["perplexity"] == pytest.approx(
         json.loads((model_dir / "metrics.json").read_text())["test_perplexity"], rel=1e-5
@@ -302,7 +319,9 @@ def test_the_served_model_generates_like_the_pipeline_and_refuses_bad_options(tm
     prompts = ["the baker", "the miller"]
     params = {"max_tokens": 5, "temperature": 0.0, "top_k": 0}
     assert wrapper.predict(None, prompts, params) == pipeline.generate(prompts, max_tokens=5, temperature=0)
-    for bad in ({"temperature": -1.0}, {"top_k": -2}, {"max_tokens": 0}):
+    seeded = {"max_tokens": 6, "temperature": 1.5, "seed": 11}
+    assert wrapper.predict(None, prompts, seeded) == pipeline.generate(prompts, **seeded)
+    for bad in ({"temperature": -1.0}, {"top_k": -2}, {"max_tokens": 0}, {"seed": -1}, {"seed": 1.5}):
         with pytest.raises(MlflowException) as exc:
             wrapper.predict(None, prompts, bad)
         assert exc.value.get_http_status_code() == 400
@@ -352,6 +371,97 @@ def test_the_sampled_softmax_loss_equals_a_brute_force_one_over_the_same_draws(t
     assert loss == pytest.approx(float(np.mean(losses)), rel=1e-4)
 
 
+def _adaptive_reference(layer, features: np.ndarray, embeddings: np.ndarray | None) -> np.ndarray:
+    """Log-probabilities of every unit from the layer's weights in NumPy (float64): P(head word), or
+    P(cluster) * P(word | cluster) from a softmax over the cluster's own units."""
+    import keras
+
+    def value(variable) -> np.ndarray:
+        return keras.ops.convert_to_numpy(variable).astype("float64")
+
+    def log_softmax(x: np.ndarray) -> np.ndarray:
+        x = x - x.max(axis=-1, keepdims=True)
+        return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+    bounds, bias = layer.bounds, value(layer.word_bias)
+    head_vectors = embeddings[: bounds[0]] if layer.tied else value(layer.head_kernel).T
+    head = np.concatenate(
+        [
+            features @ head_vectors.T + bias[: bounds[0]],
+            features @ value(layer.cluster_kernel) + value(layer.cluster_bias),
+        ],
+        axis=-1,
+    )
+    head = log_softmax(head)
+    parts = [head[:, : bounds[0]]]
+    for i in range(len(layer.cutoffs)):
+        kernel = value(layer.tail_kernels[i])
+        vectors = embeddings[bounds[i] : bounds[i + 1]] @ kernel if layer.tied else kernel
+        logits = (features @ value(layer.tail_projections[i])) @ vectors.T + bias[bounds[i] : bounds[i + 1]]
+        parts.append(head[:, bounds[0] + i : bounds[0] + i + 1] + log_softmax(logits))
+    return np.concatenate(parts, axis=-1)
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("tied", [True, False])
+def test_the_adaptive_softmax_is_a_distribution_and_its_loss_the_exact_nll(tied: bool, monkeypatch):
+    """The adaptive softmax's log-probabilities equal a NumPy computation from its weights and sum to one;
+    its training loss (tails only for their own targets, or masked as on JAX) is their mean NLL."""
+    import keras
+
+    from nlp_lstm.models import adaptive_softmax
+    from nlp_lstm.models.adaptive_softmax import AdaptiveSoftmax
+
+    vocab, dim = 40, 8
+    rng = np.random.default_rng(4)
+    layer = AdaptiveSoftmax(vocab, [7, 19], factor=2.0, tied=tied)
+    embeddings = rng.normal(size=(vocab, dim)).astype("float32") if tied else None
+    features = rng.normal(size=(3, 5, dim)).astype("float32")
+    layer.build(features.shape)
+    layer.word_bias.assign(rng.normal(size=(vocab,)).astype("float32"))  # not all zero: each bias must count
+    log_probs = keras.ops.convert_to_numpy(layer(features, embeddings=embeddings))
+    assert log_probs.shape == (3, 5, vocab) and layer.tail_dims(dim) == [4, 2]
+    np.testing.assert_allclose(np.exp(log_probs).sum(axis=-1), 1.0, rtol=1e-5)
+    flat = features.reshape(-1, dim).astype("float64")
+    reference = _adaptive_reference(layer, flat, None if embeddings is None else embeddings.astype("float64"))
+    np.testing.assert_allclose(log_probs.reshape(-1, vocab), reference, rtol=1e-4, atol=1e-5)
+
+    targets = np.array([[1, 3, 6, 7, 18], [19, 39, 25, 2, 0], [8, 30, 0, 0, 0]], dtype="int32")  # every cluster
+    real = targets.reshape(-1) != 0
+    expected = -reference[np.arange(len(flat)), targets.reshape(-1)][real].mean()
+    for dynamic in (True, False):
+        monkeypatch.setattr(adaptive_softmax, "_dynamic_shapes", lambda dynamic=dynamic: dynamic)
+        if dynamic and keras.backend.backend() == "jax":
+            continue  # jit needs fixed shapes; eager JAX would take them, but the masked path is JAX's
+        loss = float(keras.ops.convert_to_numpy(layer.loss(features, targets, embeddings=embeddings)))
+        assert loss == pytest.approx(expected, rel=1e-5), dynamic
+
+
+@pytest.mark.backends
+def test_an_adaptive_language_model_reads_its_clusters_in_few_dimensions():
+    """In the language model the adaptive softmax is tied to the embedding (through a projection when the top
+    layer is wider), and its vocabulary-indexed weights are the embedding and the word biases."""
+    import keras
+
+    from nlp_lstm.models.language_model import RecurrentLanguageModel
+
+    network = RecurrentLanguageModel(
+        60, 6, {"units": 10, "num_layers": 1}, adaptive_cutoffs=[8, 30], adaptive_factor=3.0, name="language_model"
+    )
+    ids = np.random.default_rng(0).integers(1, 60, (2, 7)).astype("int32")
+    log_probs = keras.ops.convert_to_numpy(network(ids))
+    np.testing.assert_allclose(np.exp(log_probs).sum(axis=-1), 1.0, rtol=1e-5)
+    assert [tuple(w.shape) for w in network.adaptive.tail_projections] == [(6, 2), (6, 1)]
+    assert network.projection is not None and network.adaptive.tied
+    assert [v.path for v in network.vocabulary_weights()] == [
+        network.embedding.embeddings.path,
+        network.adaptive.word_bias.path,
+    ]
+    features = network(ids, return_features=True, training=False)
+    loss = float(keras.ops.convert_to_numpy(network.training_loss(features, ids, None)))
+    assert loss > 0 and math.isfinite(loss)
+
+
 @pytest.mark.backends
 def test_weight_drop_masks_the_recurrent_kernel_in_training_only():
     import keras
@@ -374,19 +484,23 @@ def test_weight_drop_masks_the_recurrent_kernel_in_training_only():
         assert restored.weight_drop == 0.5
 
 
-def test_a_sampled_softmax_run_trains_saves_and_resumes_like_a_full_one(tmp_path: Path):
-    """softmax: sampled with weight drop: the loss falls, the saved model is the full-softmax one (same
-    perplexity as the pipeline), and an unfinished folder reads its checkpoint."""
+@pytest.mark.parametrize("softmax", ["sampled: {num_sampled: 20}", "adaptive: {adaptive_cutoffs: [10, 30]}"])
+def test_a_sampled_or_adaptive_softmax_run_trains_saves_and_resumes_like_a_full_one(tmp_path: Path, softmax: str):
+    """softmax: sampled or adaptive, with weight drop: the loss falls, the saved model (the full softmax over
+    the sampled model's weights; the adaptive one as trained) gives the pipeline's perplexity, and an
+    unfinished folder reads its checkpoint."""
     import nlp_lstm
     from nlp_lstm.model_dir import BEST_WEIGHTS, CHECKPOINTS
-    from nlp_lstm.models.language_model import SampledSoftmaxTraining
+    from nlp_lstm.models.language_model import FeatureLossTraining, language_model_layer
 
+    kind, settings = softmax.split(": ", 1)
     model = (
-        "model: {embedding_dim: 8, softmax: sampled, num_sampled: 20, "
+        f"model: {{embedding_dim: 8, softmax: {kind}, {settings[1:-1]}, "
         "rnn: {units: 12, layers: 2, bidirectional: false, weight_drop: 0.3}}"
     )
     task, pipeline = untrained_pipeline(tmp_path, model=model)
-    assert isinstance(pipeline.model, SampledSoftmaxTraining)
+    assert isinstance(pipeline.model, FeatureLossTraining)
+    assert (language_model_layer(pipeline.model).adaptive is not None) == (kind == "adaptive")
     batches = task.batches(pipeline, task.read_splits().train, shuffle=True)
     history = pipeline.model.fit(batches.as_keras_input(), epochs=3, verbose=0).history["loss"]
     assert history[-1] < history[0]

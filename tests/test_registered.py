@@ -17,6 +17,7 @@ pytestmark = pytest.mark.backends
 
 def _examples() -> dict[str, object]:
     """One instance of each registered class, with non-default arguments where there are any."""
+    from nlp_lstm.models.adaptive_softmax import AdaptiveSoftmax
     from nlp_lstm.models.cells import CIFGLSTMCell, MultiplicativeLSTMCell, PeepholeLSTMCell
     from nlp_lstm.models.crf import CRF
     from nlp_lstm.models.encoders import RecurrentEncoder
@@ -43,6 +44,7 @@ def _examples() -> dict[str, object]:
 
     crf = CRF(3, allowed_transitions=[(0, 1), (1, 2)], allowed_start=[0, 1], allowed_end=[2], name="crf")
     return {
+        "AdaptiveSoftmax": AdaptiveSoftmax(40, [6, 20], factor=2.0, tied=True),
         "Attention": Attention(score="additive", units=5),
         "AttentionDecoder": decoder(),
         "AttentionPooling": AttentionPooling(units=7),
@@ -79,6 +81,8 @@ def _examples() -> dict[str, object]:
             input_dropout=0.2,
             output_dropout=0.3,
             carry_batch_size=3,
+            adaptive_cutoffs=[5, 9],
+            adaptive_factor=2.0,
             seed=7,
         ),
         "SequenceLoss": SequenceLoss(label_smoothing=0.2),

@@ -274,3 +274,46 @@ def test_a_language_model_reads_the_text_of_a_table_or_a_conll_file(tmp_path: Pa
                 assert lines.texts == [row["text"] for row in csv.DictReader(handle)]
         else:
             assert lines.texts == expected and lines.lines[0] == 3
+
+
+def test_an_adaptive_language_model_fine_tunes_with_its_word_biases_mapped(tmp_path: Path):
+    """With a tied adaptive softmax every per-unit weight is indexed by unit id (embedding, word biases) and
+    is mapped by text; an untied one keeps per-cluster vectors that cannot be, and is refused."""
+    import keras
+
+    from nlp_lstm.errors import ConfigError
+    from nlp_lstm.models.language_model import language_model_layer
+
+    def adaptive(tie: bool, init_from: Path | None = None) -> str:
+        start = f"init_from: {init_from}, " if init_from else ""
+        return (
+            f"model: {{{start}embedding_dim: 8, tie_embeddings: {str(tie).lower()}, softmax: adaptive, "
+            "adaptive_cutoffs: [10, 30], rnn: {units: 12, layers: 1, bidirectional: false}}"
+        )
+
+    prep = "preprocessing: {tokenizer: spacy, lowercase: true, sequence_length: 12}"
+    folders = {}
+    for tie in (True, False):
+        (tmp_path / f"source-{tie}").mkdir()
+        _, source = untrained_pipeline(tmp_path / f"source-{tie}", preprocessing=prep, model=adaptive(tie))
+        bias = language_model_layer(source.model).adaptive.word_bias
+        bias.assign(np.arange(bias.shape[0], dtype="float32"))  # each row tells its old unit id
+        folders[tie] = tmp_path / f"lm-{tie}"
+        source.save(folders[tie])
+    sample = REPO / "data" / "sample" / "language_model"
+    other = tmp_path / "other.txt"
+    other.write_text("zyzzyva quokka .\n" + (sample / "test.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    data = f"data: {{train: {other}, validation: {sample / 'validation.txt'}, test: {sample / 'test.txt'}}}"
+    _, pipeline = untrained_pipeline(tmp_path, preprocessing=prep, model=adaptive(True, folders[True]), data=data)
+    old_vocab = lm_weights(folders[True])[0].units.vocab
+    bias = keras.ops.convert_to_numpy(language_model_layer(pipeline.model).adaptive.word_bias)
+    expected = [old_vocab.index.get(token, 1) for token in pipeline.units.vocab.tokens]
+    expected[0] = 0
+    np.testing.assert_array_equal(bias, np.asarray(expected, dtype="float32"))
+    assert pipeline.units.vocab.tokens != old_vocab.tokens
+    for tie, init_from in ((True, folders[False]), (False, folders[True])):
+        (tmp_path / f"refused-{tie}").mkdir()
+        with pytest.raises(ConfigError, match="untied adaptive softmax"):
+            untrained_pipeline(
+                tmp_path / f"refused-{tie}", preprocessing=prep, model=adaptive(tie, init_from), data=data
+            )

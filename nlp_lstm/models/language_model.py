@@ -3,7 +3,8 @@
 Regularised as in Merity et al. (2018, AWD-LSTM): embedding dropout (whole word types dropped for a
 batch), locked ("variational") dropout on the embeddings and the top outputs (one mask for every time
 step), dropout between layers, and input and output embeddings tied (Inan et al. 2017; Press & Wolf 2017;
-a linear projection down to the embedding size when the top layer is wider).
+a linear projection down to the embedding size when the top layer is wider). Over a large vocabulary the
+output layer can be an adaptive softmax (`nlp_lstm.models.adaptive_softmax`): exact, a fraction of the cost.
 
 Over running text it is trained by truncated backpropagation through time: with `carry_batch_size`, the
 layer keeps each row's final recurrent state in variables and starts the next batch from it, so row i of
@@ -19,6 +20,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from nlp_lstm.models.adaptive_softmax import AdaptiveSoftmax
 from nlp_lstm.models.encoders import RecurrentEncoder
 
 
@@ -51,7 +53,8 @@ class WordTypeDropout(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
 class RecurrentLanguageModel(layers.Layer):
-    """Token ids (batch, time) -> next-token logits (batch, time, vocab), float32.
+    """Token ids (batch, time) -> next-token logits (batch, time, vocab), float32 (with an adaptive softmax,
+    log-probabilities: logits whose softmax is themselves).
 
     Args:
         vocab_size: size of the vocabulary (id 0 is padding, never predicted as a target).
@@ -62,6 +65,9 @@ class RecurrentLanguageModel(layers.Layer):
         input_dropout, output_dropout: locked dropout on the embeddings and on the top layer's outputs.
         carry_batch_size: keep the final states of this many rows between calls (truncated BPTT); None
             for independent sequences.
+        adaptive_cutoffs: an adaptive softmax with tail clusters starting at these ids (ids are ranked by
+            frequency); None for the full softmax.
+        adaptive_factor: each adaptive cluster's projection is this many times narrower than the previous.
         seed: seed of the units `sampled_softmax_loss` draws.
     """
 
@@ -75,11 +81,15 @@ class RecurrentLanguageModel(layers.Layer):
         input_dropout: float = 0.0,
         output_dropout: float = 0.0,
         carry_batch_size: int | None = None,
+        adaptive_cutoffs: list[int] | None = None,
+        adaptive_factor: float = 4.0,
         seed: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.seed = seed
+        self.adaptive_cutoffs = None if adaptive_cutoffs is None else list(adaptive_cutoffs)
+        self.adaptive_factor = adaptive_factor
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.encoder_config = {**(encoder or {}), "bidirectional": False, "return_final": False}
@@ -99,7 +109,15 @@ class RecurrentLanguageModel(layers.Layer):
             if tie_embeddings and width != embedding_dim
             else None
         )
-        self.output_layer = None if tie_embeddings else layers.Dense(vocab_size, dtype="float32", name="output")
+        self.adaptive = (
+            None
+            if adaptive_cutoffs is None
+            else AdaptiveSoftmax(
+                vocab_size, adaptive_cutoffs, adaptive_factor, tied=tie_embeddings, dtype="float32", name="adaptive"
+            )
+        )
+        full_untied = self.adaptive is None and not tie_embeddings
+        self.output_layer = layers.Dense(vocab_size, dtype="float32", name="output") if full_untied else None
         self.sampler = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -109,7 +127,10 @@ class RecurrentLanguageModel(layers.Layer):
         top = (batch, time, self.encoder.output_dim)
         if self.projection is not None:
             self.projection.build(top)
-        if self.output_layer is not None:
+            top = (batch, time, self.embedding_dim)
+        if self.adaptive is not None:
+            self.adaptive.build(top)
+        elif self.output_layer is not None:
             self.output_layer.build(top)
         else:
             self.output_bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="output_bias")
@@ -129,7 +150,7 @@ class RecurrentLanguageModel(layers.Layer):
     def _features(self, outputs, training):
         """What the output layer multiplies: the top outputs, dropped out (and projected when tied), float32."""
         x = self.locked_output_dropout(outputs, training=training)
-        if self.output_layer is None and self.projection is not None:
+        if self.projection is not None:
             x = self.projection(x)
         return ops.cast(x, "float32")
 
@@ -140,8 +161,30 @@ class RecurrentLanguageModel(layers.Layer):
         return ops.cast(self.embedding.embeddings, "float32"), self.output_bias
 
     def _logits(self, outputs, training):
+        features = self._features(outputs, training)
+        if self.adaptive is not None:
+            return self.adaptive(features, embeddings=self._tied_embeddings())
         matrix, bias = self._output_weights()
-        return ops.matmul(self._features(outputs, training), ops.transpose(matrix)) + bias
+        return ops.matmul(features, ops.transpose(matrix)) + bias
+
+    def _tied_embeddings(self):
+        return self.embedding.embeddings if self.tie_embeddings else None
+
+    def vocabulary_weights(self) -> list[keras.Variable]:
+        """The weights whose first axis is indexed by unit id (mapped row by row to another vocabulary)."""
+        weights = [self.embedding.embeddings]
+        if self.adaptive is not None:
+            weights.append(self.adaptive.word_bias)
+        elif self.output_layer is None:
+            weights.append(self.output_bias)
+        return weights
+
+    def training_loss(self, features, targets, num_sampled: int | None):
+        """The loss of `targets` from `call(..., return_features=True)`: the adaptive softmax's (exact), else
+        the sampled softmax's over `num_sampled` draws."""
+        if self.adaptive is not None:
+            return self.adaptive.loss(features, targets, embeddings=self._tied_embeddings())
+        return self.sampled_softmax_loss(features, targets, num_sampled)
 
     def sampled_softmax_loss(self, features, targets, num_sampled: int):
         """Mean NLL of `targets` (batch, time) under a sampled softmax over `features` (`call` with
@@ -186,7 +229,7 @@ class RecurrentLanguageModel(layers.Layer):
         if carry:
             for variable, state in zip(self.carried, states):
                 variable.assign(ops.cast(ops.stop_gradient(state), variable.dtype))
-        if return_features:  # for `sampled_softmax_loss`: no logits over the whole vocabulary
+        if return_features:  # for `training_loss`: no logits over the whole vocabulary
             return self._features(outputs, training)
         logits = self._logits(outputs, training)
         return (logits, *states) if return_state else logits
@@ -214,6 +257,8 @@ class RecurrentLanguageModel(layers.Layer):
             "input_dropout": self.input_dropout,
             "output_dropout": self.output_dropout,
             "carry_batch_size": self.carry_batch_size,
+            "adaptive_cutoffs": self.adaptive_cutoffs,
+            "adaptive_factor": self.adaptive_factor,
             "seed": self.seed,
         }
 
@@ -226,11 +271,25 @@ def encoder_settings(rnn_config) -> dict[str, Any]:
     return settings
 
 
+def adaptive_cutoffs(vocab_size: int, config) -> list[int] | None:
+    """The configured cutoffs that fall inside the vocabulary (a small vocabulary has fewer clusters), or
+    None without `softmax: adaptive`."""
+    if config.softmax != "adaptive":
+        return None
+    return [c for c in config.adaptive_cutoffs if c < vocab_size]
+
+
 def build_language_model(
-    vocab_size: int, config, *, carry_batch_size: int | None = None, seed: int | None = None
+    vocab_size: int,
+    config,
+    *,
+    carry_batch_size: int | None = None,
+    seed: int | None = None,
+    inference: bool = False,
 ) -> keras.Model:
     """The model from a `LanguageModelNetworkConfig`: token ids -> next-token logits. With `softmax: sampled`
-    it is a `SampledSoftmaxTraining` model (the same layer and weights), else a functional one."""
+    or `adaptive` it is a `FeatureLossTraining` model (the same layer and weights) unless `inference`, else
+    a functional one (a sampled-softmax model's is the full softmax over its weights)."""
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     network = RecurrentLanguageModel(
         vocab_size,
@@ -241,28 +300,32 @@ def build_language_model(
         input_dropout=config.input_dropout,
         output_dropout=config.output_dropout,
         carry_batch_size=carry_batch_size,
+        adaptive_cutoffs=adaptive_cutoffs(vocab_size, config),
+        adaptive_factor=config.adaptive_factor,
         seed=seed,
         name="language_model",
     )
-    if config.softmax == "sampled":
-        model = SampledSoftmaxTraining(network, min(config.num_sampled, vocab_size - 1), name="language_model")
+    if config.softmax != "full" and not inference:
+        num_sampled = min(config.num_sampled, vocab_size - 1) if config.softmax == "sampled" else None
+        model = FeatureLossTraining(network, num_sampled, name="language_model")
         model(keras.ops.ones((carry_batch_size or 1, 2), dtype="int32"))  # built, carried states included
         network.reset_carried_state()
         return model
     return keras.Model(token_ids, network(token_ids), name="language_model")
 
 
-class SampledSoftmaxTraining(keras.Model):
-    """A `RecurrentLanguageModel` trained with a sampled softmax: in training `call` gives the output features
-    and `compute_loss` the sampled loss, never the logits over the whole vocabulary (most of a large
-    vocabulary's cost); in inference (validation loss, prediction) it gives the logits and the compiled loss.
+class FeatureLossTraining(keras.Model):
+    """A `RecurrentLanguageModel` trained with a sampled or adaptive softmax: in training `call` gives the
+    output features and `compute_loss` the network's `training_loss`, never the logits over the whole
+    vocabulary (most of a large vocabulary's cost); in inference (validation loss, prediction) it gives the
+    logits and the compiled loss.
 
     Args:
         network: the language model layer.
-        num_sampled: units drawn per training batch.
+        num_sampled: units drawn per training batch (sampled softmax); None with an adaptive softmax.
     """
 
-    def __init__(self, network: RecurrentLanguageModel, num_sampled: int, **kwargs: Any):
+    def __init__(self, network: RecurrentLanguageModel, num_sampled: int | None, **kwargs: Any):
         super().__init__(**kwargs)
         self.network = network
         self.num_sampled = num_sampled
@@ -275,12 +338,17 @@ class SampledSoftmaxTraining(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:
             return super().compute_loss(x, y, y_pred, sample_weight, training)
-        loss = self.network.sampled_softmax_loss(y_pred, y, self.num_sampled)
+        loss = self.network.training_loss(y_pred, y, self.num_sampled)
         return loss + ops.sum(self.losses) if self.losses else loss
 
 
 def language_model_layer(model: keras.Model) -> RecurrentLanguageModel:
     return model.get_layer("language_model")
+
+
+def path_within(variable: keras.Variable, layer: keras.layers.Layer) -> str:
+    """A variable's path below `layer` (which may sit at another depth in another model)."""
+    return variable.path.rsplit(f"{layer.name}/", 1)[-1]
 
 
 class LanguageModelStep(keras.Model):
@@ -300,3 +368,27 @@ class LanguageModelStep(keras.Model):
 def build_step_model(model: keras.Model) -> LanguageModelStep:
     """The step model of a model `build_language_model` built (or loaded)."""
     return LanguageModelStep(language_model_layer(model), name="language_model_step")
+
+
+class LanguageModelScorer(keras.Model):
+    """[token ids, targets, *states] -> [per row, the summed NLL of its targets (padding, id 0, left out),
+    *states after them]. The log-softmax and the pick happen in the compiled function, so only one number
+    a row comes back instead of a row of logits over the whole vocabulary per unit. Shares the trained
+    model's weights; never saved."""
+
+    def __init__(self, network: RecurrentLanguageModel, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.network = network
+
+    def call(self, inputs, training=None):
+        token_ids, targets, *states = inputs
+        logits, *states = self.network(token_ids, initial_state=list(states), return_state=True, training=False)
+        targets = ops.cast(targets, "int32")
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)[..., 0]
+        return [-ops.sum(picked * ops.cast(ops.not_equal(targets, 0), "float32"), axis=-1), *states]
+
+
+def build_scorer(model: keras.Model) -> LanguageModelScorer:
+    """The scorer of a model `build_language_model` built (or loaded)."""
+    return LanguageModelScorer(language_model_layer(model), name="language_model_scorer")

@@ -253,6 +253,9 @@ class Task(ABC, Generic[Dataset]):
     config_class: ClassVar[type[PipelineConfig]]  # registered with `register_task`, which names the task
     pipeline_class: ClassVar[type[TrainedPipeline]]
     name: ClassVar[str]  # from the config's registration
+    # The task's validation metrics include `loss` (logged as `val_loss`), so Keras' own validation pass,
+    # a second reading of the validation data, is left out.
+    validates_loss: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -300,6 +303,11 @@ class Task(ABC, Generic[Dataset]):
         """A pandas DataFrame view of a dataset, for MLflow's dataset tracking."""
         return data.to_frame()
 
+    def keras_validation(self, pipeline: TrainedPipeline, data: Dataset) -> PaddedBatches | None:
+        """The batches of Keras' validation pass after each epoch (its `val_loss`); None when the task's own
+        validation metrics give the loss."""
+        return None if self.validates_loss else self.batches(pipeline, data, shuffle=False)
+
     def validation_scores(self, pipeline: TrainedPipeline, data: Dataset) -> dict[str, float]:
         """The config's `validation_metrics` of `pipeline` on the validation data, after each epoch."""
         return pipeline.evaluate(data).metrics
@@ -326,7 +334,7 @@ class Task(ABC, Generic[Dataset]):
 
     def callbacks(self, pipeline: TrainedPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
         """Callbacks of the task's own (first: the per-epoch `validation_metrics`, which the monitor may name)."""
-        keys = self.config_class.validation_metrics
+        keys = (*self.config_class.validation_metrics, *(("loss",) if self.validates_loss else ()))
         task_callbacks: list[keras.callbacks.Callback] = []
         if keys:
             task_callbacks.append(ValidationMetrics(lambda: self.validation_scores(pipeline, splits.validation), keys))

@@ -89,8 +89,7 @@ def initialize_from_language_model(model: keras.Model, vocab: Vocabulary, model_
     if not uses_vectors:
         lm_vocab = lm.units.vocab
         lm_vectors = keras.ops.convert_to_numpy(network.embedding.embeddings)
-        rows = [lm_vocab.index.get(token, Vocabulary.oov_id) for token in vocab.tokens]
-        rows[Vocabulary.pad_id] = Vocabulary.pad_id
+        rows = _rows_by_token(lm_vocab, vocab.tokens)
         words_found = sum(token in lm_vocab.index for token in vocab.tokens[2:])
         embedding = model.get_layer("embedding")
         embedding.embeddings.assign(lm_vectors[rows].astype(embedding.embeddings.dtype))
@@ -116,23 +115,26 @@ def initialize_from_language_model(model: keras.Model, vocab: Vocabulary, model_
 def initialize_language_model(model: keras.Model, units, model_config) -> Transfer:
     """ULMFiT's second stage: a language model over a new corpus starts from the one in
     `model_config.init_from`: every weight taken as it is, except the rows of the unit embeddings and the
-    output bias, taken unit by unit (a unit the old model does not know takes its unknown unit's row)."""
-    from nlp_lstm.models.language_model import language_model_layer
+    output biases, taken unit by unit (a unit the old model does not know takes its unknown unit's row)."""
+    from nlp_lstm.models.language_model import language_model_layer, path_within
 
     source = Path(model_config.init_from)
     old = _load_language_model(source)
     old_network, network = language_model_layer(old.model), language_model_layer(model)
+    for adaptive in (network.adaptive, old_network.adaptive):
+        if adaptive is not None and not adaptive.tied:
+            raise _problem(
+                "an untied adaptive softmax keeps its rare units' vectors per cluster, which cannot be mapped to "
+                "another vocabulary; use tie_embeddings: true for both language models"
+            )
     old_vocab = old.units.vocab
-    rows = [old_vocab.index.get(token, Vocabulary.oov_id) for token in units.vocab.tokens]
-    rows[Vocabulary.pad_id] = Vocabulary.pad_id
-    by_vocabulary = {id(network.embedding.embeddings)}
-    if network.output_layer is None:
-        by_vocabulary.add(id(network.output_bias))
+    rows = _rows_by_token(old_vocab, units.vocab.tokens)
+    by_vocabulary = {id(variable) for variable in network.vocabulary_weights()}
     initialised: set[str] = set()
-    old_weights = {_within(v, old_network): v for v in old_network.weights if "carried" not in v.path}
+    old_weights = {path_within(v, old_network): v for v in old_network.weights if "carried" not in v.path}
     problems = []
     for variable in network.weights:
-        key = _within(variable, network)
+        key = path_within(variable, network)
         if "carried" in variable.path or "seed_generator" in variable.path:
             continue
         if key not in old_weights:
@@ -152,9 +154,11 @@ def initialize_language_model(model: keras.Model, units, model_config) -> Transf
     return Transfer(source, initialised, words_found)
 
 
-def _within(variable, layer) -> str:
-    """A variable's path below `layer` (the layer may sit at another depth in another model)."""
-    return variable.path.rsplit(f"{layer.name}/", 1)[-1]
+def _rows_by_token(source: Vocabulary, tokens: list[str]) -> list[int]:
+    """For each token, its row in `source` (the unknown-word row if `source` lacks it); padding stays padding."""
+    rows = [source.index.get(token, Vocabulary.oov_id) for token in tokens]
+    rows[Vocabulary.pad_id] = Vocabulary.pad_id
+    return rows
 
 
 def fine_tuning(model: keras.Model, vocab: Vocabulary, model_config) -> tuple[LayerRates, Transfer | None]:

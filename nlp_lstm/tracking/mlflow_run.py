@@ -531,7 +531,8 @@ def pipeline_signature(pipeline):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    kinds = {bool: "boolean", int: "long", float: "double", str: "string"}
+    # an option whose default is None is an optional whole number (the language model's seed)
+    kinds = {bool: "boolean", int: "long", float: "double", str: "string", type(None): "long"}
     params = ParamSchema(
         [ParamSpec(name, kinds[type(default)], default) for name, default in pipeline.predict_options().items()]
     )

@@ -3,9 +3,10 @@
 Logged as "models from code": MLflow runs this file to get the model object. Inputs are one column of texts:
 a list, a Series, an array, or a DataFrame's `text` column (MLflow's signature enforcement passes the first
 column of a DataFrame, so put the texts first); the prediction options of the
-task (`beam_size`, `return_attention`, `batch_size`) are MLflow params, declared with their defaults in the
-signature. The answer is one JSON value per input: a dict (sentiment), a list of entities (NER), a string
-(translation).
+task (`beam_size`, `return_attention`, `batch_size`; a language model's `max_tokens`, `temperature`, `top_k`,
+`top_p` and `seed`) are MLflow params, declared with their defaults in the signature. The answer is one JSON
+value per input: a dict (sentiment), a list of entities (NER), a string (translation; a language model's
+continuation of the prompt).
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
         chosen = {name: value for name, value in (params or {}).items() if value is not None}
         for name, value in chosen.items():
             default = options[name]
-            least = 1 if default else 0  # a count (batch_size, beam_size) or an option where 0 means "off" (top_k)
+            # a count (batch_size, beam_size), an option where 0 means "off" (top_k), or a seed (default None)
+            least = 1 if default else 0
             if (
-                isinstance(default, int)
+                (default is None or isinstance(default, int))
                 and not isinstance(default, bool)
                 and (isinstance(value, bool) or not isinstance(value, int) or value < least)
             ):

@@ -98,7 +98,7 @@ class LayerRateSchedule(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         optimizer = self.model.optimizer
         optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
-        if not optimizer.built:
+        if not optimizer.built:  # TensorFlow's fit builds it only when it traces the first step
             optimizer.build(self.model.trainable_variables)
         for group, scale in zip(optimizer.rate_groups, optimizer.rate_scales):
             value = self.rates.scale(group, epoch)

@@ -110,13 +110,32 @@ class LanguageModelNetworkConfig(Section):
     embedding_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="training: word types dropped per batch")
     input_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="locked dropout on the embeddings")
     output_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="locked dropout on the top layer's outputs")
-    softmax: Literal["full", "sampled"] = Field(
+    softmax: Literal["full", "sampled", "adaptive"] = Field(
         "full",
-        description="training loss: full: the softmax over the whole vocabulary; sampled: the true unit against "
-        "num_sampled units drawn by frequency rank (much faster for a large vocabulary; validation, test, "
-        "scoring and generation always use the full softmax)",
+        description="full: the softmax over the whole vocabulary; sampled: trained on the true unit against "
+        "num_sampled units drawn by frequency rank (validation, test, scoring and generation use the full "
+        "softmax); adaptive: an exact softmax in frequency clusters (Grave et al. 2017), the rare units' in "
+        "fewer dimensions, in training and inference. Both are much faster than full for a large vocabulary",
     )
     num_sampled: int = Field(1024, ge=1, description="softmax: sampled: units drawn per training batch")
+    adaptive_cutoffs: list[int] = Field(
+        [2000, 10000],
+        min_length=1,
+        description="softmax: adaptive: the frequency ranks (unit ids) at which the tail clusters begin; "
+        "cutoffs past a smaller vocabulary are dropped",
+    )
+    adaptive_factor: float = Field(
+        4.0, ge=1.0, description="softmax: adaptive: each tail cluster has this many times fewer dimensions"
+    )
+
+    @field_validator("adaptive_cutoffs")
+    @classmethod
+    def _increasing(cls, cutoffs: list[int]) -> list[int]:
+        if cutoffs[0] < 4 or any(b <= a for a, b in zip(cutoffs, cutoffs[1:])):
+            raise ValueError(
+                f"cutoffs must increase from at least 4 (the special units stay in the head), got {cutoffs}"
+            )
+        return cutoffs
 
     @field_validator("rnn")
     @classmethod

@@ -18,10 +18,12 @@ from nlp_lstm.errors import DataError, UsageError
 from nlp_lstm.evaluation.language_model import LanguageModelEvaluation, language_model_metrics
 from nlp_lstm.model_dir import load_best_weights
 from nlp_lstm.models.language_model import (
-    SampledSoftmaxTraining,
+    FeatureLossTraining,
     build_language_model,
+    build_scorer,
     build_step_model,
     language_model_layer,
+    path_within,
 )
 from nlp_lstm.models.seq2seq import SequenceLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
@@ -63,12 +65,6 @@ def read_text(config: LanguageModelConfig, path: str | Path) -> TextLines:
     return TextLines(table.texts, table.lines, str(path))
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype("float64")
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: float, top_k: int, top_p: float) -> int:
     """One unit id drawn from `logits` (vocab,): greedy at temperature 0, else from the softmax at that
     temperature restricted to the `top_k` most likely units and to the smallest set whose probabilities
@@ -104,6 +100,7 @@ class LanguageModelPipeline(TrainedPipeline):
         super().__init__(model, config)
         self.units = units
         self._step: keras.Model | None = None
+        self._scorer: keras.Model | None = None
 
     @property
     def step_model(self) -> keras.Model:
@@ -116,9 +113,9 @@ class LanguageModelPipeline(TrainedPipeline):
         """The trained model without the carried states: any number of rows, the same answer every call (the
         folder's `model.keras` and the logged Keras model)."""
         network = language_model_layer(self.model)
-        if not network.carry_batch_size and not isinstance(self.model, SampledSoftmaxTraining):
+        if not network.carry_batch_size and not isinstance(self.model, FeatureLossTraining):
             return self.model
-        exported = build_language_model(len(self.units.vocab), self.config.model.model_copy(update={"softmax": "full"}))
+        exported = build_language_model(len(self.units.vocab), self.config.model, inference=True)
         _copy_weights(self.model, exported)
         return exported
 
@@ -131,12 +128,26 @@ class LanguageModelPipeline(TrainedPipeline):
         load_best_weights(training, directory)
         _copy_weights(training, self.model)
 
+    @property
+    def scorer(self) -> keras.Model:
+        """[ids, targets, *states] -> [per-row NLL, *states]: shares the model's weights."""
+        if self._scorer is None:
+            self._scorer = build_scorer(self.model)
+        return self._scorer
+
     def _zero_states(self, rows: int) -> list[np.ndarray]:
         return [np.zeros((rows, size), dtype="float32") for size in language_model_layer(self.model).state_sizes]
 
     def _run(self, ids: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         logits, *states = self.step_model.predict_on_batch([ids, *states])
         return np.asarray(logits), [np.asarray(s) for s in states]
+
+    def _nll(
+        self, ids: np.ndarray, targets: np.ndarray, states: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Per row, the summed NLL of `targets` read after `ids` from `states`; and the states after them."""
+        nll, *states = self.scorer.predict_on_batch([ids, targets, *states])
+        return np.asarray(nll, dtype="float64"), [np.asarray(s) for s in states]
 
     # ------------------------------------------------------------------------------ batching
     def stream_batches(self, data: TextLines, batch_size: int | None = None) -> StreamBatches:
@@ -173,8 +184,8 @@ class LanguageModelPipeline(TrainedPipeline):
         total = 0.0
         for index in range(len(batches)):
             inputs, targets = batches[index]
-            logits, states = self._run(inputs, states)
-            total += float(_row_nll(logits, targets).sum())
+            nll, states = self._nll(inputs, targets, states)
+            total += float(nll.sum())
         return total, int(np.count_nonzero(batches.targets))
 
     def _lines_nll(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[float], list[int]]:
@@ -191,9 +202,9 @@ class LanguageModelPipeline(TrainedPipeline):
             for r, i in enumerate(rows):
                 x[r, : len(ids[i])] = ids[i]
                 y[r, : len(ids[i])] = [*ids[i][1:], end]
-            logits, _ = self._run(x, self._zero_states(len(rows)))
-            for i, row_nll in zip(rows, _row_nll(logits, y)):
-                nll[i] = float(row_nll)
+            row_nll, _ = self._nll(x, y, self._zero_states(len(rows)))
+            for i, value in zip(rows, row_nll):
+                nll[i] = float(value)
         return nll, counts
 
     def score(self, texts: str | Sequence[str], batch_size: int = 64) -> list[dict[str, float]]:
@@ -273,6 +284,7 @@ class LanguageModelPipeline(TrainedPipeline):
             "temperature": settings.temperature,
             "top_k": settings.top_k,
             "top_p": settings.top_p,
+            "seed": None,  # unseeded unless given: a served model samples anew for each request
         }
 
     def prediction_type(self):
@@ -304,24 +316,15 @@ def training_model(vocab_size: int, config: LanguageModelConfig) -> keras.Model:
 def _copy_weights(source: keras.Model, target: keras.Model) -> None:
     """Every weight of `target`'s language model layer from the same weight of `source`'s (which may hold
     more: states). Paths are compared from the layer down: the layer may sit at another depth."""
-
-    def within_layer(variable) -> str:
-        return variable.path.rsplit("language_model/", 1)[-1]
-
-    weights = {within_layer(variable): variable for variable in language_model_layer(source).weights}
-    for variable in language_model_layer(target).weights:
-        variable.assign(weights[within_layer(variable)].value)
-
-
-def _row_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per row, the summed NLL of its targets (padding, id 0, is never a target and is left out)."""
-    picked = np.take_along_axis(_log_softmax(logits), targets[..., None].astype("int64"), axis=-1)[..., 0]
-    return -(picked * (targets != 0)).sum(axis=-1)
+    source_layer, target_layer = language_model_layer(source), language_model_layer(target)
+    weights = {path_within(variable, source_layer): variable for variable in source_layer.weights}
+    for variable in target_layer.weights:
+        variable.assign(weights[path_within(variable, target_layer)].value)
 
 
 class CarriedStateReset(keras.callbacks.Callback):
-    """Zeroes the carried states when an epoch starts and before validation: each pass reads its streams
-    from their beginning."""
+    """Zeroes the carried states when an epoch starts: each epoch reads its streams from their beginning
+    (validation reads from states of its own, through the scorer)."""
 
     def __init__(self, model: keras.Model):
         super().__init__()
@@ -330,14 +333,12 @@ class CarriedStateReset(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.network.reset_carried_state()
 
-    def on_test_begin(self, logs=None) -> None:
-        self.network.reset_carried_state()
-
 
 class LanguageModelTask(Task[TextLines]):
     config_class = LanguageModelConfig
     pipeline_class = LanguageModelPipeline
     config: LanguageModelConfig
+    validates_loss = True  # one pass gives val_loss (the cross-entropy per unit) and the perplexity
 
     def hold_out(self, data: TextLines, fraction: float, *, seed: int, stratify: bool) -> tuple[list[int], list[int]]:
         """The last `fraction` of the lines, in one block: running text keeps its order on both sides."""
@@ -365,6 +366,10 @@ class LanguageModelTask(Task[TextLines]):
         if self.config.preprocessing.mode == "stream":
             return pipeline.stream_batches(data)  # consecutive batches continue each other: never shuffled
         return pipeline.line_batches(data.texts, shuffle=shuffle, seed=self.config.training.seed)
+
+    def validation_scores(self, pipeline: LanguageModelPipeline, data: TextLines) -> dict[str, float]:
+        metrics = pipeline.evaluate(data).metrics
+        return {**metrics, "loss": metrics["cross_entropy"]}
 
     def callbacks(self, pipeline: LanguageModelPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
         carried = [CarriedStateReset(pipeline.model)] if self.config.preprocessing.mode == "stream" else []

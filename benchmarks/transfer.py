@@ -1,0 +1,156 @@
+"""Transfer from a language model (ULMFiT's three stages) against the shipped pipeline, in one run.
+
+    python benchmarks/transfer.py --task sentiment --data-dir ../shared/data --lm-dir outputs/wikitext2/<run>
+    python benchmarks/transfer.py --task ner --data-dir ../shared/data --lm-dir outputs/wikitext2/<run>
+
+Stage 1 is a word-level language model trained on general text (`benchmarks/wikitext2.py`; its folder is
+`--lm-dir`). Stage 2 fine-tunes it on the target corpus' own training text, labels ignored
+(the stage-1 run's own config with the corpus as data, its lines read one by one, and `model.init_from`). Stage 3
+trains the task's shipped pipeline (`sentiment_sst2.yaml`, `ner_conll2003.yaml`) with `model.init_from` the
+stage-2 model: its embedding size and recurrent cell and units become the language model's (its number of
+layers stays: the language model's first layers start them), its pretrained vectors are left out (the
+language model's words replace them), the first `--freeze-epochs` train only the new layers,
+then every layer with discriminative rates. The shipped pipeline is trained beside it (`--skip-baseline`
+leaves it out). Extra `--lm-set`/`--set` settings go to stage 2 / stage 3 (and the baseline).
+
+The last lines compare the two: `sst2 dev accuracy: transfer A, shipped B` (NER: eng.testa and eng.testb
+entity F1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common import ROOT, load_benchmark_config
+
+TASKS = {
+    "sentiment": {
+        "config": "sentiment_sst2.yaml",
+        "folder": "sst2",
+        "files": {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"},
+        "text": ["data.format=tsv", "data.text_column=sentence", "preprocessing.lowercase=true"],
+        "metric": "accuracy",
+        "splits": {"dev": "validation", "test": "test"},
+    },
+    "ner": {
+        "config": "ner_conll2003.yaml",
+        "folder": "conll2003",
+        "files": {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"},
+        "text": ["data.format=conll", "data.token_column=0", "preprocessing.lowercase=true"],
+        "metric": "f1",
+        "splits": {"eng.testa": "validation", "eng.testb": "test"},
+    },
+}
+
+
+def language_model_settings(lm_dir: Path) -> list[str]:
+    """Stage 3's embedding and recurrent sizes: the language model's (read from its saved config)."""
+    from nlp_lstm.config import load_config
+
+    lm = load_config(lm_dir / "config.yaml")
+    return [
+        f"model.init_from={lm_dir}",
+        f"model.embedding_dim={lm.model.embedding_dim}",
+        "model.embeddings.vectors=null",
+        "model.embeddings.path=null",
+        f"model.rnn.cell={lm.model.rnn.cell}",
+        f"model.rnn.units={lm.model.rnn.units}",
+    ]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--data-dir", type=Path, required=True, help="folder holding sst2/ and conll2003/")
+    parser.add_argument("--lm-dir", type=Path, required=True, help="a word-level language_model run's folder")
+    parser.add_argument("--lm-epochs", type=int, default=3, help="stage 2: epochs over the corpus' text")
+    parser.add_argument("--freeze-epochs", type=int, default=1)
+    parser.add_argument("--discriminative-lr", type=float, default=2.6)
+    parser.add_argument("--lm-set", dest="lm_overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args(argv)
+
+    spec = TASKS[args.task]
+    files = {split: args.data_dir / spec["folder"] / name for split, name in spec["files"].items()}
+    stage_1 = args.lm_dir / "config.yaml"  # the same model, read on from its weights
+    lm_config = load_benchmark_config(
+        stage_1,
+        files,
+        [
+            *spec["text"],
+            "preprocessing.mode=lines",  # the corpus' sentences stand alone
+            f"model.init_from={args.lm_dir}",
+            f"training.epochs={args.lm_epochs}",
+            "training.time_limit_minutes=null",
+            "tracking.uri=null",
+            f"tracking.experiment=nlp_lstm-transfer-{args.task}",
+            f"output_dir=outputs/transfer_{args.task}_lm",
+            *args.lm_overrides,
+        ],
+    )
+    if lm_config is None:
+        return 2
+
+    from nlp_lstm.pipeline import load_pipeline, run_pipeline
+
+    lm_result = run_pipeline(lm_config, stage_1)
+    lm_dir = Path(lm_result.model_dir)
+    lm_scores = load_pipeline(lm_dir).evaluate(files["validation"]).metrics
+
+    task_yaml = ROOT / "pipelines" / spec["config"]
+    transfer_config = load_benchmark_config(
+        task_yaml,
+        files,
+        [
+            *language_model_settings(lm_dir),
+            f"model.freeze_epochs={args.freeze_epochs}",
+            f"model.discriminative_lr={args.discriminative_lr}",
+            f"tracking.experiment=nlp_lstm-transfer-{args.task}",
+            f"output_dir=outputs/transfer_{args.task}",
+            *args.overrides,
+        ],
+    )
+    if transfer_config is None:
+        return 2
+    runs = {"transfer": run_pipeline(transfer_config, task_yaml)}
+    if not args.skip_baseline:
+        baseline = load_benchmark_config(
+            task_yaml, files, [f"tracking.experiment=nlp_lstm-transfer-{args.task}", *args.overrides]
+        )
+        if baseline is None:
+            return 2
+        runs["shipped"] = run_pipeline(baseline, task_yaml)
+
+    scores = {}
+    for name, result in runs.items():
+        pipeline = load_pipeline(result.model_dir)
+        scores[name] = {
+            label: pipeline.evaluate(files[split]).metrics[spec["metric"]] for label, split in spec["splits"].items()
+        }
+
+    print()
+    print(
+        f"stage 2: language model fine-tuned on the {args.task} corpus' text from {args.lm_dir}: "
+        f"validation perplexity {lm_scores['perplexity']:.2f} ({lm_dir})"
+    )
+    header = f"{'run':<10}" + "".join(f"{label + ' ' + spec['metric']:>20}" for label in spec["splits"])
+    header += f"{'train min':>11}"
+    print(header)
+    print("-" * len(header))
+    for name, result in runs.items():
+        minutes = result.timings["train_seconds"] / 60
+        print(
+            f"{name:<10}" + "".join(f"{scores[name][label]:>20.4f}" for label in spec["splits"]) + f"{minutes:>11.1f}"
+        )
+    for label in spec["splits"]:
+        beside = f", shipped {scores['shipped'][label]:.4f}" if "shipped" in scores else ""
+        name = "sst2" if args.task == "sentiment" else "conll2003"
+        print(f"{name} {label} {spec['metric']}: transfer {scores['transfer'][label]:.4f}{beside}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
