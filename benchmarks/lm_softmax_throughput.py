@@ -45,10 +45,10 @@ def main(argv=None) -> int:
     from nlp_lstm.training.trainer import compile_model
 
     rng = np.random.default_rng(0)
-    words = args.vocab - 2  # after padding and the unknown unit
+    words = args.vocab - 3  # after padding, the unknown unit and the end of a line
     frequency = 1.0 / np.arange(1, words + 1)  # Zipf's law, truncated to the vocabulary
     shape = (args.steps + 2, args.batch_size, args.sequence_length + 1)
-    ids = (rng.choice(words, size=shape, p=frequency / frequency.sum()) + 2).astype("int32")
+    ids = (rng.choice(words, size=shape, p=frequency / frequency.sum()) + 3).astype("int32")
     units_per_batch = args.batch_size * args.sequence_length
     print(f"backend {keras.backend.backend()}, vocab {args.vocab}, batch {args.batch_size}x{args.sequence_length}")
     print(f"{'softmax':10} {'units/s':>9} {'vs full':>8}")

@@ -55,6 +55,7 @@ def language_model_settings(lm_dir: Path) -> list[str]:
         f"model.embedding_dim={lm.model.embedding_dim}",
         "model.embeddings.vectors=null",
         "model.embeddings.path=null",
+        "model.embeddings.extend_vocab=0",
         f"model.rnn.cell={lm.model.rnn.cell}",
         f"model.rnn.units={lm.model.rnn.units}",
     ]
@@ -87,11 +88,33 @@ def main(argv=None) -> int:
             "training.time_limit_minutes=null",
             "tracking.uri=null",
             f"tracking.experiment=nlp_lstm-transfer-{args.task}",
+            f"name=language_model_{args.task}",
+            "tracking.run_name=null",  # stage 1's, in its saved config
             f"output_dir=outputs/transfer_{args.task}_lm",
             *args.lm_overrides,
         ],
     )
-    if lm_config is None:
+    task_yaml = ROOT / "pipelines" / spec["config"]
+
+    def transfer_config(lm_dir: Path):
+        return load_benchmark_config(
+            task_yaml,
+            files,
+            [
+                *language_model_settings(lm_dir),
+                f"model.freeze_epochs={args.freeze_epochs}",
+                f"model.discriminative_lr={args.discriminative_lr}",
+                f"tracking.experiment=nlp_lstm-transfer-{args.task}",
+                f"output_dir=outputs/transfer_{args.task}",
+                *args.overrides,
+            ],
+        )
+
+    baseline = load_benchmark_config(
+        task_yaml, files, [f"tracking.experiment=nlp_lstm-transfer-{args.task}", *args.overrides]
+    )
+    # every stage's config checked before any trains (stage 2 has the model of stage 1: it stands in for it)
+    if lm_config is None or transfer_config(args.lm_dir) is None or baseline is None:
         return 2
 
     from nlp_lstm.pipeline import load_pipeline, run_pipeline
@@ -99,29 +122,8 @@ def main(argv=None) -> int:
     lm_result = run_pipeline(lm_config, stage_1)
     lm_dir = Path(lm_result.model_dir)
     lm_scores = load_pipeline(lm_dir).evaluate(files["validation"]).metrics
-
-    task_yaml = ROOT / "pipelines" / spec["config"]
-    transfer_config = load_benchmark_config(
-        task_yaml,
-        files,
-        [
-            *language_model_settings(lm_dir),
-            f"model.freeze_epochs={args.freeze_epochs}",
-            f"model.discriminative_lr={args.discriminative_lr}",
-            f"tracking.experiment=nlp_lstm-transfer-{args.task}",
-            f"output_dir=outputs/transfer_{args.task}",
-            *args.overrides,
-        ],
-    )
-    if transfer_config is None:
-        return 2
-    runs = {"transfer": run_pipeline(transfer_config, task_yaml)}
+    runs = {"transfer": run_pipeline(transfer_config(lm_dir), task_yaml)}
     if not args.skip_baseline:
-        baseline = load_benchmark_config(
-            task_yaml, files, [f"tracking.experiment=nlp_lstm-transfer-{args.task}", *args.overrides]
-        )
-        if baseline is None:
-            return 2
         runs["shipped"] = run_pipeline(baseline, task_yaml)
 
     scores = {}

@@ -165,6 +165,14 @@ def test_a_trained_language_model_scores_and_generates_alike_in_a_new_process(tm
     result = run_cli("run", str(path), "--set", "training.epochs=2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test_perplexity" in result.stdout and "test_bits_per_char" in result.stdout
+    import mlflow
+
+    run_id = next(line for line in result.stdout.splitlines() if line.startswith("run id:")).split()[-1]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    history = {key: client.get_metric_history(run_id, key) for key in ("val_loss", "val_perplexity")}
+    assert len(history["val_loss"]) == len(history["val_perplexity"]) == 2  # one validation pass gives both
+    for loss, perplexity in zip(history["val_loss"], history["val_perplexity"]):
+        assert loss.value == pytest.approx(math.log(perplexity.value), rel=1e-6)
     model_dir = Path(next(line for line in result.stdout.splitlines() if line.startswith("model saved:")).split()[-1])
     import nlp_lstm
 
@@ -203,7 +211,6 @@ def test_a_trained_language_model_scores_and_generates_alike_in_a_new_process(tm
 
     from tests.helpers.mlflow_models import post, scoring_server
 
-    run_id = next(line for line in result.stdout.splitlines() if line.startswith("run id:")).split()[-1]
     prompts = ["the baker", "", "the teachers walk"]
     seeded = {"max_tokens": 6, "temperature": 1.2, "top_k": 20, "seed": 5}
     with scoring_server(f"runs:/{run_id}/pipeline", f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path) as url:
@@ -453,9 +460,9 @@ def test_an_adaptive_language_model_reads_its_clusters_in_few_dimensions():
     np.testing.assert_allclose(np.exp(log_probs).sum(axis=-1), 1.0, rtol=1e-5)
     assert [tuple(w.shape) for w in network.adaptive.tail_projections] == [(6, 2), (6, 1)]
     assert network.projection is not None and network.adaptive.tied
-    assert [v.path for v in network.vocabulary_weights()] == [
-        network.embedding.embeddings.path,
-        network.adaptive.word_bias.path,
+    assert [(v.path, axis) for v, axis in network.vocabulary_weights()] == [
+        (network.embedding.embeddings.path, 0),
+        (network.adaptive.word_bias.path, 0),
     ]
     features = network(ids, return_features=True, training=False)
     loss = float(keras.ops.convert_to_numpy(network.training_loss(features, ids, None)))
@@ -506,6 +513,19 @@ def test_a_sampled_or_adaptive_softmax_run_trains_saves_and_resumes_like_a_full_
     assert history[-1] < history[0]
     before = pipeline.evaluate(SAMPLE / "validation.txt").metrics["perplexity"]
     assert before < len(pipeline.units.vocab)
+    # the compiled scorer's NLL is the log-softmax of the step model's logits at each next unit
+    end = pipeline.units.end_id
+    for text, score in zip(
+        ["the baker sells a book .", "the teachers walk"],
+        pipeline.score(["the baker sells a book .", "the teachers walk"]),
+    ):
+        ids = [end, *pipeline.units.encode([text])[0]]
+        logits, _ = pipeline._run(np.asarray([ids], "int32"), pipeline._zero_states(1))
+        logits = logits[0].astype("float64")
+        log_probs = logits - logits.max(-1, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+        expected = sum(log_probs[t, unit] for t, unit in enumerate([*ids[1:], end]))
+        assert score["log_likelihood"] == pytest.approx(expected, rel=1e-5) and score["units"] == len(ids)
     pipeline.save(tmp_path / "done")
     assert nlp_lstm.load(tmp_path / "done").evaluate(SAMPLE / "validation.txt").metrics["perplexity"] == (
         pytest.approx(before, rel=1e-5)

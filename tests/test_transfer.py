@@ -276,44 +276,79 @@ def test_a_language_model_reads_the_text_of_a_table_or_a_conll_file(tmp_path: Pa
             assert lines.texts == expected and lines.lines[0] == 3
 
 
-def test_an_adaptive_language_model_fine_tunes_with_its_word_biases_mapped(tmp_path: Path):
-    """With a tied adaptive softmax every per-unit weight is indexed by unit id (embedding, word biases) and
-    is mapped by text; an untied one keeps per-cluster vectors that cannot be, and is refused."""
+def test_a_language_models_per_unit_output_weights_are_mapped_or_refused(tmp_path: Path):
+    """Every weight indexed by unit id (embedding, word biases of a tied adaptive softmax, an untied output
+    layer's kernel columns and biases) is mapped by text; an untied adaptive softmax keeps per-cluster
+    vectors that cannot be, and another number of adaptive clusters cannot be matched: both refused."""
     import keras
 
     from nlp_lstm.errors import ConfigError
     from nlp_lstm.models.language_model import language_model_layer
 
-    def adaptive(tie: bool, init_from: Path | None = None) -> str:
+    def model(tie: bool, softmax: str, init_from: Path | None = None, cutoffs: str = "[10, 30]") -> str:
         start = f"init_from: {init_from}, " if init_from else ""
         return (
-            f"model: {{{start}embedding_dim: 8, tie_embeddings: {str(tie).lower()}, softmax: adaptive, "
-            "adaptive_cutoffs: [10, 30], rnn: {units: 12, layers: 1, bidirectional: false}}"
+            f"model: {{{start}embedding_dim: 8, tie_embeddings: {str(tie).lower()}, softmax: {softmax}, "
+            f"adaptive_cutoffs: {cutoffs}, rnn: {{units: 12, layers: 1, bidirectional: false}}}}"
         )
 
+    def numpy(variable) -> np.ndarray:
+        return keras.ops.convert_to_numpy(variable)
+
     prep = "preprocessing: {tokenizer: spacy, lowercase: true, sequence_length: 12}"
+    kinds = {
+        "tied adaptive": (True, "adaptive"),
+        "untied adaptive": (False, "adaptive"),
+        "untied full": (False, "full"),
+    }
     folders = {}
-    for tie in (True, False):
-        (tmp_path / f"source-{tie}").mkdir()
-        _, source = untrained_pipeline(tmp_path / f"source-{tie}", preprocessing=prep, model=adaptive(tie))
-        bias = language_model_layer(source.model).adaptive.word_bias
-        bias.assign(np.arange(bias.shape[0], dtype="float32"))  # each row tells its old unit id
-        folders[tie] = tmp_path / f"lm-{tie}"
-        source.save(folders[tie])
+    for kind, (tie, softmax) in kinds.items():
+        (tmp_path / kind).mkdir()
+        _, source = untrained_pipeline(tmp_path / kind, preprocessing=prep, model=model(tie, softmax))
+        for variable, axis in language_model_layer(source.model).vocabulary_weights():
+            shape = [1] * len(variable.shape)
+            shape[axis] = variable.shape[axis]  # each unit's entries tell its old id
+            variable.assign(np.broadcast_to(np.arange(shape[axis], dtype="float32").reshape(shape), variable.shape))
+        folders[kind] = tmp_path / f"lm-{kind}"
+        source.save(folders[kind])
     sample = REPO / "data" / "sample" / "language_model"
     other = tmp_path / "other.txt"
     other.write_text("zyzzyva quokka .\n" + (sample / "test.txt").read_text(encoding="utf-8"), encoding="utf-8")
     data = f"data: {{train: {other}, validation: {sample / 'validation.txt'}, test: {sample / 'test.txt'}}}"
-    _, pipeline = untrained_pipeline(tmp_path, preprocessing=prep, model=adaptive(True, folders[True]), data=data)
-    old_vocab = lm_weights(folders[True])[0].units.vocab
-    bias = keras.ops.convert_to_numpy(language_model_layer(pipeline.model).adaptive.word_bias)
-    expected = [old_vocab.index.get(token, 1) for token in pipeline.units.vocab.tokens]
-    expected[0] = 0
-    np.testing.assert_array_equal(bias, np.asarray(expected, dtype="float32"))
-    assert pipeline.units.vocab.tokens != old_vocab.tokens
-    for tie, init_from in ((True, folders[False]), (False, folders[True])):
-        (tmp_path / f"refused-{tie}").mkdir()
-        with pytest.raises(ConfigError, match="untied adaptive softmax"):
-            untrained_pipeline(
-                tmp_path / f"refused-{tie}", preprocessing=prep, model=adaptive(tie, init_from), data=data
+    for kind in ("tied adaptive", "untied full"):
+        (tmp_path / f"to {kind}").mkdir()
+        tie, softmax = kinds[kind]
+        _, pipeline = untrained_pipeline(
+            tmp_path / f"to {kind}", preprocessing=prep, model=model(tie, softmax, folders[kind]), data=data
+        )
+        old_vocab = lm_weights(folders[kind])[0].units.vocab
+        assert pipeline.units.vocab.tokens != old_vocab.tokens and "quokka" in pipeline.units.vocab.index
+        expected = np.asarray([old_vocab.index.get(t, 1) for t in pipeline.units.vocab.tokens], dtype="float32")
+        expected[0] = 0
+        weights = language_model_layer(pipeline.model).vocabulary_weights()
+        assert len(weights) == (2 if tie else 3)
+        for variable, axis in weights:
+            np.testing.assert_array_equal(
+                np.moveaxis(numpy(variable), axis, 0).reshape(len(expected), -1)[:, 0], expected
             )
+    refusals = [
+        ("untied adaptive softmax", model(True, "adaptive", folders["untied adaptive"])),
+        ("untied adaptive softmax", model(False, "adaptive", folders["tied adaptive"])),
+        (
+            "2 adaptive softmax clusters, this vocabulary",
+            model(True, "adaptive", folders["tied adaptive"], "[10, 5000]"),
+        ),
+    ]
+    for index, (message, refused) in enumerate(refusals):
+        (tmp_path / f"refused-{index}").mkdir()
+        with pytest.raises(ConfigError, match=message):
+            untrained_pipeline(tmp_path / f"refused-{index}", preprocessing=prep, model=refused, data=data)
+
+
+def test_a_word_the_language_model_lacks_takes_another_casing_of_it_or_the_unknown_row():
+    from nlp_lstm.preprocessing.vocab import OOV, PAD, Vocabulary
+    from nlp_lstm.tasks.transfer import _rows_by_token
+
+    source = Vocabulary([PAD, OOV, "the", "Paris", "NATO", "Apple", "apple"])
+    # itself first ("apple"), then lowercased ("The"), Capitalized ("paris"), UPPER ("nato"); else unknown
+    assert _rows_by_token(source, [PAD, OOV, "paris", "nato", "apple", "The", "zyzzyva"]) == [0, 1, 3, 4, 6, 2, 1]

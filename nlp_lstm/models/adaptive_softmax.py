@@ -62,6 +62,10 @@ class AdaptiveSoftmax(layers.Layer):
         self.factor = factor
         self.tied = tied
         self.bounds = [*cutoffs, vocab_size]  # cluster i holds ids bounds[i]..bounds[i+1]-1
+        if keras.backend.backend() == "tensorflow":
+            # XLA cannot compile the rows a tail selects by value: `jit_compile` "auto" stays off, and
+            # `True` falls back to off with Keras's warning.
+            self.supports_jit = False
 
     @property
     def head_size(self) -> int:

@@ -170,13 +170,16 @@ class RecurrentLanguageModel(layers.Layer):
     def _tied_embeddings(self):
         return self.embedding.embeddings if self.tie_embeddings else None
 
-    def vocabulary_weights(self) -> list[keras.Variable]:
-        """The weights whose first axis is indexed by unit id (mapped row by row to another vocabulary)."""
-        weights = [self.embedding.embeddings]
+    def vocabulary_weights(self) -> list[tuple[keras.Variable, int]]:
+        """The weights indexed by unit id, each with the axis that the id indexes (mapped unit by unit to
+        another vocabulary). An untied adaptive softmax's cluster vectors are not among them."""
+        weights = [(self.embedding.embeddings, 0)]
         if self.adaptive is not None:
-            weights.append(self.adaptive.word_bias)
-        elif self.output_layer is None:
-            weights.append(self.output_bias)
+            weights.append((self.adaptive.word_bias, 0))
+        elif self.output_layer is not None:
+            weights += [(self.output_layer.kernel, 1), (self.output_layer.bias, 0)]
+        else:
+            weights.append((self.output_bias, 0))
         return weights
 
     def training_loss(self, features, targets, num_sampled: int | None):

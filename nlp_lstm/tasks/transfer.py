@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from nlp_lstm.errors import ConfigError, NlpLstmError
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -90,7 +91,7 @@ def initialize_from_language_model(model: keras.Model, vocab: Vocabulary, model_
         lm_vocab = lm.units.vocab
         lm_vectors = keras.ops.convert_to_numpy(network.embedding.embeddings)
         rows = _rows_by_token(lm_vocab, vocab.tokens)
-        words_found = sum(token in lm_vocab.index for token in vocab.tokens[2:])
+        words_found = sum(row != Vocabulary.oov_id for row in rows[2:])
         embedding = model.get_layer("embedding")
         embedding.embeddings.assign(lm_vectors[rows].astype(embedding.embeddings.dtype))
         initialised.add(embedding.embeddings.path)
@@ -127,9 +128,15 @@ def initialize_language_model(model: keras.Model, units, model_config) -> Transf
                 "an untied adaptive softmax keeps its rare units' vectors per cluster, which cannot be mapped to "
                 "another vocabulary; use tie_embeddings: true for both language models"
             )
+    clusters = [len(n.adaptive.cutoffs) if n.adaptive is not None else None for n in (old_network, network)]
+    if clusters[0] is not None and clusters[1] is not None and clusters[0] != clusters[1]:
+        raise _problem(
+            f"{source} has {clusters[0]} adaptive softmax clusters, this vocabulary ({len(units.vocab)} units) "
+            f"{clusters[1]}: give model.adaptive_cutoffs that both vocabularies exceed"
+        )
     old_vocab = old.units.vocab
     rows = _rows_by_token(old_vocab, units.vocab.tokens)
-    by_vocabulary = {id(variable) for variable in network.vocabulary_weights()}
+    by_vocabulary = {id(variable): axis for variable, axis in network.vocabulary_weights()}
     initialised: set[str] = set()
     old_weights = {path_within(v, old_network): v for v in old_network.weights if "carried" not in v.path}
     problems = []
@@ -138,11 +145,14 @@ def initialize_language_model(model: keras.Model, units, model_config) -> Transf
         if "carried" in variable.path or "seed_generator" in variable.path:
             continue
         if key not in old_weights:
-            problems.append(f"{source} has no weight {key}: same model.rnn (cell, units, layers) needed")
+            problems.append(
+                f"{source} has no weight {key}: the same model.rnn (cell, units, layers), tie_embeddings and "
+                "softmax (full and sampled share their weights) are needed"
+            )
             continue
         value = keras.ops.convert_to_numpy(old_weights[key])
         if id(variable) in by_vocabulary:
-            value = value[rows] if value.ndim == 1 else value[rows, :]
+            value = np.take(value, rows, axis=by_vocabulary[id(variable)])
         elif value.shape != tuple(variable.shape):
             problems.append(f"{key} is {value.shape} in {source}, {tuple(variable.shape)} here")
             continue
@@ -150,13 +160,22 @@ def initialize_language_model(model: keras.Model, units, model_config) -> Transf
         initialised.add(variable.path)
     if problems:
         raise ConfigError([f"model.init_from: {p}" for p in problems[:5]])
-    words_found = sum(token in old_vocab.index for token in units.vocab.tokens[3:])
+    words_found = sum(row != Vocabulary.oov_id for row in rows[3:])  # after padding, unknown and end
     return Transfer(source, initialised, words_found)
 
 
 def _rows_by_token(source: Vocabulary, tokens: list[str]) -> list[int]:
-    """For each token, its row in `source` (the unknown-word row if `source` lacks it); padding stays padding."""
-    rows = [source.index.get(token, Vocabulary.oov_id) for token in tokens]
+    """For each token, its row in `source`, else the row of its first other casing there (a lowercased
+    corpus still finds a cased model's names: "paris" -> "Paris"), else the unknown-word row; padding stays
+    padding."""
+
+    def row(token: str) -> int:
+        for form in (token, token.lower(), token.capitalize(), token.upper()):
+            if form in source.index:
+                return source.index[form]
+        return Vocabulary.oov_id
+
+    rows = [row(token) for token in tokens]
     rows[Vocabulary.pad_id] = Vocabulary.pad_id
     return rows
 
