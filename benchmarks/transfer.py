@@ -9,8 +9,11 @@ Stage 1 is a word-level language model trained on general text (`benchmarks/wiki
 trains the task's shipped pipeline (`sentiment_sst2.yaml`, `ner_conll2003.yaml`) with `model.init_from` the
 stage-2 model: its embedding size and recurrent cell and units become the language model's (its number of
 layers stays: the language model's first layers start them), its pretrained vectors are left out (the
-language model's words replace them), the first `--freeze-epochs` train only the new layers,
-then every layer with discriminative rates. The shipped pipeline is trained beside it (`--skip-baseline`
+language model's words replace them) unless the language model itself was trained over pretrained vectors
+(`model.embeddings`, e.g. stage 1 run with `--set model.embeddings.vectors=glove.6B.50d --set
+model.embeddings.trainable=false --set model.embedding_dim=50`): then stage 3 keeps its vectors, set to the
+language model's, and takes only the recurrent layers, which learned over those vectors (NER "with GloVe").
+The first `--freeze-epochs` train only the new layers, then every layer with discriminative rates. The shipped pipeline is trained beside it (`--skip-baseline`
 leaves it out). Extra `--lm-set`/`--set` settings go to stage 2 / stage 3 (and the baseline).
 
 The last lines compare the two: `sst2 dev accuracy: transfer A, shipped B` (NER: eng.testa and eng.testb
@@ -46,19 +49,37 @@ TASKS = {
 
 
 def language_model_settings(lm_dir: Path) -> list[str]:
-    """Stage 3's embedding and recurrent sizes: the language model's (read from its saved config)."""
+    """Stage 3's embedding and recurrent sizes: the language model's (read from its saved config), and its
+    pretrained vectors, if it was trained over any (else none: the language model's words replace them)."""
     from nlp_lstm.config import load_config
 
     lm = load_config(lm_dir / "config.yaml")
+    vectors = vectors_of(lm_dir)
+    if vectors:
+        embeddings = vectors
+    else:
+        embeddings = ["model.embeddings.vectors=null", "model.embeddings.path=null", "model.embeddings.extend_vocab=0"]
     return [
         f"model.init_from={lm_dir}",
         f"model.embedding_dim={lm.model.embedding_dim}",
-        "model.embeddings.vectors=null",
-        "model.embeddings.path=null",
-        "model.embeddings.extend_vocab=0",
+        *embeddings,
         f"model.rnn.cell={lm.model.rnn.cell}",
         f"model.rnn.units={lm.model.rnn.units}",
     ]
+
+
+def vectors_of(lm_dir: Path) -> list[str]:
+    """The `model.embeddings` settings of the pretrained vectors a language model was trained over, following
+    its `init_from` chain (a fine-tuned stage 2 takes its embeddings from stage 1); [] when none."""
+    from nlp_lstm.config import load_config
+
+    lm = load_config(lm_dir / "config.yaml")
+    embeddings = lm.model.embeddings
+    if embeddings.path is not None:
+        return [f"model.embeddings.path={embeddings.path}", "model.embeddings.vectors=null"]
+    if embeddings.vectors is not None:
+        return [f"model.embeddings.vectors={embeddings.vectors}", "model.embeddings.path=null"]
+    return vectors_of(Path(lm.model.init_from)) if lm.model.init_from else []
 
 
 def main(argv=None) -> int:
@@ -84,6 +105,8 @@ def main(argv=None) -> int:
             *spec["text"],
             "preprocessing.mode=lines",  # the corpus' sentences stand alone
             f"model.init_from={args.lm_dir}",
+            "model.embeddings.path=null",  # the embeddings come from stage 1 (trainable as there)
+            "model.embeddings.vectors=null",
             f"training.epochs={args.lm_epochs}",
             "training.time_limit_minutes=null",
             "tracking.uri=null",

@@ -47,8 +47,15 @@ from nlp_lstm.tracking.liveness import process_alive, process_tags
 if TYPE_CHECKING:  # Keras loads with the tasks: only when a run or a model needs them
     from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
 
-# What may differ between a run and its resumption: more epochs extend it; the run keeps its name and store.
-RESUMABLE_CHANGES = ("training.epochs", "tracking.run_name", "tracking.uri")
+# What may differ between a run and its resumption: more epochs extend it; the run keeps its name and store;
+# the preprocessing cache only saves time.
+RESUMABLE_CHANGES = (
+    "training.epochs",
+    "tracking.run_name",
+    "tracking.uri",
+    "preprocessing.cache",
+    "preprocessing.cache_dir",
+)
 
 
 @dataclass
@@ -227,9 +234,7 @@ def _run(
                 context={"validation": "eval"}.get(name, name if name != "train" else "training"),
             )
         with dtype_policy(config.training.mixed_precision):
-            pipeline = task.build_pipeline(splits.train)
-        train_batches = task.batches(pipeline, splits.train, shuffle=True)
-        val_batches = task.keras_validation(pipeline, splits.validation)
+            pipeline, train_batches, val_batches = task.prepare(splits, log)
         tracker.log_params(
             {
                 **task.summary(pipeline),

@@ -48,6 +48,21 @@ def sentiment_task(tmp_path: Path, model: str, training: str = "{epochs: 2, batc
     return task, task.build_pipeline(task.read_splits().train)
 
 
+def ner_task(tmp_path: Path, model: str):
+    """The NER task over the sample files with `model` (a YAML line) and its untrained pipeline."""
+    from nlp_lstm.config import load_config
+    from nlp_lstm.tasks import get_task
+
+    path = tmp_path / "ner.yaml"
+    path.write_text(
+        f"task: ner\ndata: {{train: {NER / 'train.conll'}, validation: {NER / 'validation.conll'}, "
+        f"test: {NER / 'test.conll'}}}\n{model}\noutput_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
+        encoding="utf-8",
+    )
+    task = get_task("ner")(load_config(path))
+    return task, task.build_pipeline(task.read_splits().train)
+
+
 def lm_weights(folder: Path):
     import nlp_lstm
     from nlp_lstm.models.language_model import language_model_layer
@@ -167,21 +182,13 @@ def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(t
     """The tagger's first layer reads word embeddings then char features: the LM fills the word rows."""
     import keras
 
-    from nlp_lstm.config import load_config
-    from nlp_lstm.tasks import get_task
-
     folder = lm_folders[1]
     _, network = lm_weights(folder)
-    path = tmp_path / "ner.yaml"
-    path.write_text(
-        f"task: ner\ndata: {{train: {NER / 'train.conll'}, validation: {NER / 'validation.conll'}, "
-        f"test: {NER / 'test.conll'}}}\nmodel: {{init_from: {folder}, embedding_dim: 8, "
-        "char_features: {enabled: true, embedding_dim: 4, filters: 3}, rnn: {units: 12, layers: 1}}\n"
-        f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
-        encoding="utf-8",
+    _, pipeline = ner_task(
+        tmp_path,
+        f"model: {{init_from: {folder}, embedding_dim: 8, char_features: {{enabled: true, embedding_dim: 4, "
+        "filters: 3}, rnn: {units: 12, layers: 1}}",
     )
-    task = get_task("ner")(load_config(path))
-    pipeline = task.build_pipeline(task.read_splits().train)
     forward = pipeline.model.get_layer("encoder").recurrent_layers[0][0]
     kernel = keras.ops.convert_to_numpy(forward.weights[0])
     lm_kernel = keras.ops.convert_to_numpy(network.encoder.recurrent_layers[0][0].weights[0])
@@ -352,3 +359,57 @@ def test_a_word_the_language_model_lacks_takes_another_casing_of_it_or_the_unkno
     source = Vocabulary([PAD, OOV, "the", "Paris", "NATO", "Apple", "apple"])
     # itself first ("apple"), then lowercased ("The"), Capitalized ("paris"), UPPER ("nato"); else unknown
     assert _rows_by_token(source, [PAD, OOV, "paris", "nato", "apple", "The", "zyzzyva"]) == [0, 1, 3, 4, 6, 2, 1]
+
+
+def test_a_language_model_learns_over_pretrained_vectors_and_hands_its_layers_to_a_tagger_with_them(tmp_path: Path):
+    """`model.embeddings` in a language model: its embedding starts from the vectors (kept fixed with
+    trainable: false, the tied output too), so that a tagger over the same vectors gets recurrent layers
+    trained on the inputs it will feed them (NER "with GloVe" from an LM)."""
+    import keras
+
+    from nlp_lstm.config import load_config
+    from nlp_lstm.errors import ConfigError
+    from nlp_lstm.models.language_model import language_model_layer
+
+    rng = np.random.default_rng(0)
+    table = {word: rng.normal(size=6).round(3) for word in ("the", "near", "library", "baker", "london")}
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in table.items()), encoding="utf-8")
+    model = (
+        f"model: {{embeddings: {{path: {vectors}, trainable: false}}, softmax: adaptive, adaptive_cutoffs: [20], "
+        "rnn: {units: 12, layers: 1, bidirectional: false}}"
+    )
+    task, pipeline = untrained_pipeline(tmp_path, model=model)
+    network = language_model_layer(pipeline.model)
+    vocab = pipeline.units.vocab
+    assert network.embedding_dim == 6 and task.pretrained_words_found == 4  # "london" is not in the text
+    embedding = keras.ops.convert_to_numpy(network.embedding.embeddings)
+    for word in ("the", "near", "library", "baker"):
+        np.testing.assert_allclose(embedding[vocab.index[word]], table[word], rtol=1e-6)
+    assert not any(v.path == network.embedding.embeddings.path for v in pipeline.model.trainable_weights)
+    inputs, targets = task.batches(pipeline, task.read_splits().train, shuffle=False)[0]
+    pipeline.model.train_on_batch(inputs, targets)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(network.embedding.embeddings), embedding)
+    folder = tmp_path / "lm"
+    pipeline.save(folder)
+
+    _, tagger = ner_task(
+        tmp_path, f"model: {{init_from: {folder}, embeddings: {{path: {vectors}}}, rnn: {{units: 12, layers: 1}}}}"
+    )
+    forward = tagger.model.get_layer("encoder").recurrent_layers[0][0]
+    lm_kernel, *lm_rest = (keras.ops.convert_to_numpy(w) for w in network.encoder.recurrent_layers[0][0].weights)
+    kernel, *rest = (keras.ops.convert_to_numpy(w) for w in forward.weights)
+    np.testing.assert_array_equal(kernel[:6], lm_kernel)  # the vectors' rows; char and casing inputs follow
+    for lm_weight, weight in zip(lm_rest, rest):
+        np.testing.assert_array_equal(weight, lm_weight)
+    tagger_vocab = tagger.word_inputs.text_encoder.vocab
+    tagger_embedding = keras.ops.convert_to_numpy(tagger.model.get_layer("embedding").embeddings)
+    np.testing.assert_allclose(tagger_embedding[tagger_vocab.index["the"]], table["the"], rtol=1e-6)
+
+    for override, expected in (
+        ("preprocessing.level=char", "pretrained word vectors need preprocessing.level: word"),
+        ("model.embeddings.extend_vocab=10", "extend_vocab: a language model predicts"),
+        (f"model.init_from={folder}", "embeddings and init_from"),
+    ):
+        with pytest.raises(ConfigError, match=expected):
+            load_config(tmp_path / "lm.yaml", [override])

@@ -211,7 +211,24 @@ class VocabConfig(Section):
     max_size: int | None = Field(None, ge=1, description="most frequent tokens kept, specials excluded")
 
 
-class PreprocessingConfig(Section):
+class PreprocessingCacheConfig(Section):
+    """Where the fitted preprocessing and the encoded examples are kept for later runs (every task's
+    `preprocessing` section has these keys)."""
+
+    cache: bool = Field(
+        True,
+        description="keep the fitted preprocessing and the id-encoded training (and validation) examples "
+        "in cache_dir; a later run over the same files with the same preprocessing settings reuses them",
+    )
+    cache_dir: Path | None = Field(None, description="default: .preprocessing_cache in output_dir's parent")
+
+    # Settings that only shape batches, not the encoded examples: they leave the cache key alone.
+    batching_keys: ClassVar[frozenset[str]] = frozenset(
+        {"cache", "cache_dir", "bucket_by_length", "pad_to_multiple", "sequence_length", "evaluation_rows"}
+    )
+
+
+class PreprocessingConfig(PreprocessingCacheConfig):
     """Tokenization, normalisation, vocabulary and batching, shared by every pipeline."""
 
     language: SpacyLanguage = Field("en", description="spaCy language code for spacy.blank()")
@@ -266,7 +283,7 @@ class LanguageSideConfig(Section):
     vocab: VocabConfig = VocabConfig(min_frequency=2)
 
 
-class TranslationPreprocessingConfig(Section):
+class TranslationPreprocessingConfig(PreprocessingCacheConfig):
     """spaCy blank tokenizers per language, separate vocabularies, BOS/EOS on the target side."""
 
     unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFC"
@@ -394,6 +411,11 @@ class EmbeddingsConfig(Section):
             raise ValueError("extend_vocab needs pretrained vectors: set path or vectors")
         return self
 
+    @property
+    def source(self) -> Path | str | None:
+        """The vectors file or packaged table configured, or None."""
+        return self.path if self.path is not None else self.vectors
+
     def dimension(self) -> int | None:
         """Dimension of the configured vectors (None without any, or while files are not checked)."""
         if not _CHECK_FILES.get():
@@ -407,14 +429,11 @@ class EmbeddingsConfig(Section):
         return None
 
 
-class WordFeaturesConfig(Section):
-    """How each token becomes a vector: word embedding (+ pretrained vectors, chars, casing)."""
+class WordEmbeddingConfig(Section):
+    """A word embedding, optionally initialised from pretrained vectors (which then set its size)."""
 
     embeddings: EmbeddingsConfig = EmbeddingsConfig()  # before embedding_dim, whose check reads it
     embedding_dim: int = Field(128, ge=1)
-    word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
-    char_features: CharFeaturesConfig = CharFeaturesConfig()
-    casing: CasingFeaturesConfig = CasingFeaturesConfig()
 
     @field_validator("embedding_dim")
     @classmethod
@@ -423,21 +442,28 @@ class WordFeaturesConfig(Section):
         embeddings = info.data.get("embeddings")
         dimension = embeddings.dimension() if embeddings is not None else None
         if dimension is not None and value != dimension:
-            source = embeddings.path if embeddings.path is not None else embeddings.vectors
             raise ValueError(
-                f"{value}, but the vectors in {source} have {dimension} dimensions; "
+                f"{value}, but the vectors in {embeddings.source} have {dimension} dimensions; "
                 "remove embedding_dim or make them equal"
             )
         return value
 
     @model_validator(mode="after")
-    def _dimension_from_vectors(self) -> WordFeaturesConfig:
+    def _dimension_from_vectors(self) -> WordEmbeddingConfig:
         if "embedding_dim" in self.model_fields_set:
             return self
         dimension = self.embeddings.dimension()
         if dimension is not None:
             self.__dict__["embedding_dim"] = dimension  # no re-validation loop
         return self
+
+
+class WordFeaturesConfig(WordEmbeddingConfig):
+    """How each token becomes a vector: word embedding (+ pretrained vectors, chars, casing)."""
+
+    word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
+    char_features: CharFeaturesConfig = CharFeaturesConfig()
+    casing: CasingFeaturesConfig = CasingFeaturesConfig()
 
 
 class FineTuningConfig(Section):

@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from nlp_lstm.models.adaptive_softmax import AdaptiveSoftmax
@@ -69,6 +70,8 @@ class RecurrentLanguageModel(layers.Layer):
             frequency); None for the full softmax.
         adaptive_factor: each adaptive cluster's projection is this many times narrower than the previous.
         seed: seed of the units `sampled_softmax_loss` draws.
+        embedding_trainable: False keeps the embedding as initialised (pretrained vectors); tied, the output
+            embedding is then fixed too.
     """
 
     def __init__(
@@ -84,10 +87,12 @@ class RecurrentLanguageModel(layers.Layer):
         adaptive_cutoffs: list[int] | None = None,
         adaptive_factor: float = 4.0,
         seed: int | None = None,
+        embedding_trainable: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.seed = seed
+        self.embedding_trainable = embedding_trainable
         self.adaptive_cutoffs = None if adaptive_cutoffs is None else list(adaptive_cutoffs)
         self.adaptive_factor = adaptive_factor
         self.vocab_size = vocab_size
@@ -98,7 +103,7 @@ class RecurrentLanguageModel(layers.Layer):
         self.input_dropout = input_dropout
         self.output_dropout = output_dropout
         self.carry_batch_size = carry_batch_size
-        self.embedding = layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.embedding = layers.Embedding(vocab_size, embedding_dim, trainable=embedding_trainable, name="embedding")
         self.type_dropout = WordTypeDropout(embedding_dropout, vocab_size, name="embedding_dropout")
         self.locked_input_dropout = layers.SpatialDropout1D(input_dropout, name="input_dropout")
         self.encoder = RecurrentEncoder(**self.encoder_config, return_state=True, name="encoder")
@@ -263,6 +268,7 @@ class RecurrentLanguageModel(layers.Layer):
             "adaptive_cutoffs": self.adaptive_cutoffs,
             "adaptive_factor": self.adaptive_factor,
             "seed": self.seed,
+            "embedding_trainable": self.embedding_trainable,
         }
 
 
@@ -289,10 +295,12 @@ def build_language_model(
     carry_batch_size: int | None = None,
     seed: int | None = None,
     inference: bool = False,
+    embedding_matrix: np.ndarray | None = None,
 ) -> keras.Model:
     """The model from a `LanguageModelNetworkConfig`: token ids -> next-token logits. With `softmax: sampled`
     or `adaptive` it is a `FeatureLossTraining` model (the same layer and weights) unless `inference`, else
-    a functional one (a sampled-softmax model's is the full softmax over its weights)."""
+    a functional one (a sampled-softmax model's is the full softmax over its weights). `embedding_matrix`
+    (vocab_size, embedding_dim) initialises the embedding (pretrained vectors)."""
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     network = RecurrentLanguageModel(
         vocab_size,
@@ -306,6 +314,7 @@ def build_language_model(
         adaptive_cutoffs=adaptive_cutoffs(vocab_size, config),
         adaptive_factor=config.adaptive_factor,
         seed=seed,
+        embedding_trainable=config.embeddings.trainable,
         name="language_model",
     )
     if config.softmax != "full" and not inference:
@@ -313,8 +322,11 @@ def build_language_model(
         model = FeatureLossTraining(network, num_sampled, name="language_model")
         model(keras.ops.ones((carry_batch_size or 1, 2), dtype="int32"))  # built, carried states included
         network.reset_carried_state()
-        return model
-    return keras.Model(token_ids, network(token_ids), name="language_model")
+    else:
+        model = keras.Model(token_ids, network(token_ids), name="language_model")
+    if embedding_matrix is not None:
+        network.embedding.embeddings.assign(np.asarray(embedding_matrix, dtype=network.embedding.embeddings.dtype))
+    return model
 
 
 class FeatureLossTraining(keras.Model):

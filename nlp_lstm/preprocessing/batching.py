@@ -81,8 +81,13 @@ class PaddedBatches(keras.utils.PyDataset):
         self.pad_to_multiple = pad_to_multiple
         self.bucket_pool = bucket_pool
         self.target_dtype = target_dtype
-        field = length_field or next(iter(self.inputs))
-        self.lengths = np.fromiter((len(v) for v in self.inputs[field]), dtype=np.int64, count=len(self.inputs[field]))
+        column = self.inputs[length_field or next(iter(self.inputs))]
+        stored = getattr(column, "lengths", None)  # a stored column knows its lengths without reading examples
+        self.lengths = (
+            np.asarray(stored, dtype=np.int64)
+            if stored is not None
+            else np.fromiter((len(v) for v in column), dtype=np.int64, count=len(column))
+        )
         if len(self.lengths) and self.lengths.min() == 0:
             row = int(np.argmin(self.lengths))
             raise ValueError(f"example {row} has no tokens; encode empty texts as one OOV token")

@@ -8,6 +8,8 @@ pipeline's come from that registration.
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -36,6 +38,7 @@ from nlp_lstm.model_dir import (
     write_manifest,
 )
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
+from nlp_lstm.preprocessing.cache import EncodedExamples, PreprocessingCache, cache_key, source_digest
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -46,6 +49,21 @@ from nlp_lstm.training.trainer import compile_model
 from nlp_lstm.version import __version__
 
 Dataset = TypeVar("Dataset")
+
+# The code that reads, fits and encodes (with each task's own module): part of the preprocessing cache's key.
+PREPROCESSING_CODE = Path(__file__).resolve().parents[1] / "preprocessing"
+DATA_CODE = Path(__file__).resolve().parents[1] / "data"
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries whose rules tokenize and segment text (another spaCy may split otherwise)."""
+    versions: dict[str, str | None] = {}
+    for name in ("spacy", "sentencepiece"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 @dataclass
@@ -256,6 +274,8 @@ class Task(ABC, Generic[Dataset]):
     # The task's validation metrics include `loss` (logged as `val_loss`), so Keras' own validation pass,
     # a second reading of the validation data, is left out.
     validates_loss: ClassVar[bool] = False
+    # The `model` config keys the fitted preprocessing depends on (part of the preprocessing cache's key).
+    preprocessing_model_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -279,14 +299,32 @@ class Task(ABC, Generic[Dataset]):
         self.pretrained_words_found: int | None = None  # set by build_pipeline when vectors are loaded
         self.layer_rates: LayerRates | None = None  # set by `compile_word_model`
         self.transfer: Transfer | None = None
+        self.cache_status = "off"  # how `prepare` got the preprocessing: off, built or reused
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
-    def build_pipeline(self, train: Dataset) -> TrainedPipeline:
-        """Fit preprocessing on the training data and build (and compile) the untrained model."""
+    def fit_preprocessing(self, train: Dataset) -> dict[str, Any]:
+        """Fit the preprocessing on the training data: the pipeline's constructor arguments besides the model
+        and the config (what `pipeline_class.load_preprocessing` reads back)."""
 
     @abstractmethod
-    def batches(self, pipeline: TrainedPipeline, data: Dataset, *, shuffle: bool) -> PaddedBatches: ...
+    def build_model(self, preprocessing: dict[str, Any]) -> TrainedPipeline:
+        """The untrained pipeline over fitted preprocessing, its model built and compiled."""
+
+    @abstractmethod
+    def encode(self, pipeline: TrainedPipeline, data: Dataset) -> EncodedExamples:
+        """A split as training reads it: the model's inputs and targets per example, as ids."""
+
+    @abstractmethod
+    def batches_from(self, pipeline: TrainedPipeline, examples: EncodedExamples, *, shuffle: bool):
+        """Training (`shuffle`) or validation batches over encoded examples."""
+
+    def build_pipeline(self, train: Dataset) -> TrainedPipeline:
+        """Fit preprocessing on the training data and build (and compile) the untrained model."""
+        return self.build_model(self.fit_preprocessing(train))
+
+    def batches(self, pipeline: TrainedPipeline, data: Dataset, *, shuffle: bool):
+        return self.batches_from(pipeline, self.encode(pipeline, data), shuffle=shuffle)
 
     def read_file(self, path: Path) -> Dataset:
         """A training, validation or test file, read with the config's data settings."""
@@ -303,18 +341,13 @@ class Task(ABC, Generic[Dataset]):
         """A pandas DataFrame view of a dataset, for MLflow's dataset tracking."""
         return data.to_frame()
 
-    def keras_validation(self, pipeline: TrainedPipeline, data: Dataset) -> PaddedBatches | None:
-        """The batches of Keras' validation pass after each epoch (its `val_loss`); None when the task's own
-        validation metrics give the loss."""
-        return None if self.validates_loss else self.batches(pipeline, data, shuffle=False)
-
     def validation_scores(self, pipeline: TrainedPipeline, data: Dataset) -> dict[str, float]:
         """The config's `validation_metrics` of `pipeline` on the validation data, after each epoch."""
         return pipeline.evaluate(data).metrics
 
     def summary(self, pipeline: TrainedPipeline) -> dict[str, Any]:
         """Extra facts logged as params (vocabulary sizes, classes...); tasks extend this."""
-        facts: dict[str, Any] = {}
+        facts: dict[str, Any] = {"preprocessing_cache": self.cache_status}
         if self.pretrained_words_found is not None:
             facts["pretrained_words_found"] = self.pretrained_words_found
         if self.transfer is not None and self.transfer.words_found is not None:
@@ -361,6 +394,78 @@ class Task(ABC, Generic[Dataset]):
         compile_model(model, self.config.training, loss=loss, metrics=metrics, layer_rates=self.layer_rates)
 
     # ------------------------------------------------------------------------------ shared parts
+    def prepare(self, splits: DataSplits[Dataset], log=print) -> tuple[TrainedPipeline, Any, Any]:
+        """The untrained pipeline, the training batches and the batches of Keras' validation pass after each
+        epoch (its `val_loss`; None when the task's own validation metrics give the loss). The fitted
+        preprocessing and the encoded examples come from the preprocessing cache when it holds an entry for
+        these files and settings; else they are made here and stored there (a cache that cannot be written
+        is said and skipped: it only saves time)."""
+        cache = self.preprocessing_cache()
+        key = cache_key(self.input_files(splits), self.preprocessing_settings()) if cache is not None else ""
+        entry = cache.find(key) if cache is not None else None
+        keras_validation = not self.validates_loss
+        pipeline = None
+        if entry is not None:
+            try:
+                preprocessing = self.pipeline_class.load_preprocessing(entry / "preprocessing", self.config)
+                train = EncodedExamples.load(entry / "train")
+                validation = EncodedExamples.load(entry / "validation") if keras_validation else None
+            except Exception as exc:  # noqa: BLE001 (whatever a damaged entry raises, it is rebuilt, not trusted)
+                log(f"preprocessing: the cache entry {entry} is unreadable ({type(exc).__name__}); rebuilding it")
+                cache.discard(key)
+            else:
+                pipeline = self.build_model(preprocessing)
+                self.cache_status = "reused"
+                log(f"preprocessing: reused {entry} (same files, same preprocessing settings)")
+        if pipeline is None:
+            pipeline = self.build_pipeline(splits.train)
+            train = self.encode(pipeline, splits.train)
+            validation = self.encode(pipeline, splits.validation) if keras_validation else None
+            if cache is not None:
+
+                def write(folder: Path) -> None:
+                    (folder / "preprocessing").mkdir()
+                    pipeline.save_preprocessing(folder / "preprocessing")
+                    train.save(folder / "train")
+                    if validation is not None:
+                        validation.save(folder / "validation")
+
+                try:
+                    entry = cache.store(key, write, {"task": self.name, "files": splits.files})
+                except OSError as exc:
+                    log(f"preprocessing: not cached ({cache.root}: {exc.strerror or exc})")
+                else:
+                    self.cache_status = "built"
+                    log(f"preprocessing: cached in {entry}")
+        train_batches = self.batches_from(pipeline, train, shuffle=True)
+        validation_batches = None if validation is None else self.batches_from(pipeline, validation, shuffle=False)
+        return pipeline, train_batches, validation_batches
+
+    def preprocessing_cache(self) -> PreprocessingCache | None:
+        """The cache `preprocessing.cache` asks for, or None."""
+        settings = self.config.preprocessing
+        if not settings.cache:
+            return None
+        return PreprocessingCache(settings.cache_dir or Path(self.config.output_dir).parent / ".preprocessing_cache")
+
+    def preprocessing_settings(self) -> dict[str, Any]:
+        """Every setting the fitted preprocessing and the encoded examples depend on (with the input files,
+        the preprocessing cache's key)."""
+        config = self.config
+        data = config.data
+        splits_taken = data.validation is None or data.test is None
+        split_seed = data.split.seed if data.split.seed is not None else config.training.seed
+        preprocessing = config.preprocessing
+        code = [*PREPROCESSING_CODE.glob("*.py"), *DATA_CODE.glob("*.py"), Path(inspect.getfile(type(self)))]
+        return {
+            "task": self.name,
+            "code": {"nlp_lstm": __version__, "sources": source_digest(code), **library_versions()},
+            "data": data.model_dump(mode="json"),
+            "split_seed": split_seed if splits_taken else None,  # only a split taken off the training file
+            "preprocessing": preprocessing.model_dump(mode="json", exclude=set(preprocessing.batching_keys)),
+            "model": config.model.model_dump(mode="json", include=set(self.preprocessing_model_keys)),
+        }
+
     def hold_out(self, data: Dataset, fraction: float, *, seed: int, stratify: bool) -> tuple[list[int], list[int]]:
         """Indices kept for training and taken for a held-out split: a seeded random `fraction`, stratified by
         `stratify_key` when asked."""

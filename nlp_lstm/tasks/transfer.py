@@ -77,7 +77,7 @@ def initialize_from_language_model(model: keras.Model, vocab: Vocabulary, model_
         problems.append(f"the language model's cell is {lm_encoder.cell}, model.rnn.cell is {encoder.cell}")
     if lm_encoder.units != encoder.units:
         problems.append(f"the language model has {lm_encoder.units} units, model.rnn.units is {encoder.units}")
-    uses_vectors = model_config.embeddings.path is not None or model_config.embeddings.vectors is not None
+    uses_vectors = model_config.embeddings.source is not None
     lm_dim, dim = network.embedding_dim, model.get_layer("embedding").output_dim
     if lm_dim != dim:
         what = "the pretrained vectors have" if uses_vectors else "model.embedding_dim is"

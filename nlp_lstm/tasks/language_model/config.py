@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from nlp_lstm.config.registry import register_task
 from nlp_lstm.config.schema import (
@@ -14,11 +14,13 @@ from nlp_lstm.config.schema import (
     EarlyStoppingConfig,
     ExistingDirectory,
     PipelineConfig,
+    PreprocessingCacheConfig,
     RecurrentConfig,
     Section,
     SpacyLanguage,
     TrainingConfig,
     VocabConfig,
+    WordEmbeddingConfig,
 )
 
 
@@ -45,7 +47,7 @@ class UnitSubwordConfig(Section):
     vocab_size: int = Field(8000, ge=50, description="pieces to learn (fewer on a corpus that has fewer)")
 
 
-class LanguageModelPreprocessingConfig(Section):
+class LanguageModelPreprocessingConfig(PreprocessingCacheConfig):
     """What the model predicts one after another, and how the text is cut into training sequences."""
 
     level: Literal["word", "char", "subword"] = Field(
@@ -92,8 +94,9 @@ class LanguageModelRecurrentConfig(RecurrentConfig):
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between stacked layers")
 
 
-class LanguageModelNetworkConfig(Section):
-    """Embedding -> forward recurrent encoder -> softmax over the vocabulary (tied to the embedding)."""
+class LanguageModelNetworkConfig(WordEmbeddingConfig):
+    """Embedding (optionally from pretrained word vectors: `embeddings`) -> forward recurrent encoder ->
+    softmax over the vocabulary (tied to the embedding)."""
 
     init_from: ExistingDirectory | None = Field(
         None,
@@ -136,6 +139,20 @@ class LanguageModelNetworkConfig(Section):
                 f"cutoffs must increase from at least 4 (the special units stay in the head), got {cutoffs}"
             )
         return cutoffs
+
+    @model_validator(mode="after")
+    def _vectors_for_the_training_words(self) -> LanguageModelNetworkConfig:
+        if self.embeddings.extend_vocab:
+            raise ValueError(
+                "embeddings.extend_vocab: a language model predicts the units of its training text; words it "
+                "never saw would only take probability from them (set extend_vocab: 0)"
+            )
+        if self.init_from is not None and self.embeddings.source is not None:
+            raise ValueError(
+                "embeddings and init_from: the embeddings come from init_from's language model (trained from "
+                "its vectors, if it had any); remove embeddings"
+            )
+        return self
 
     @field_validator("rnn")
     @classmethod
@@ -185,3 +202,12 @@ class LanguageModelConfig(PipelineConfig):
     model: LanguageModelNetworkConfig = LanguageModelNetworkConfig()
     training: LanguageModelTrainingConfig = LanguageModelTrainingConfig()
     generation: GenerationConfig = GenerationConfig()
+
+    @model_validator(mode="after")
+    def _word_vectors_for_words(self) -> LanguageModelConfig:
+        if self.model.embeddings.source is not None and self.preprocessing.level != "word":
+            raise ValueError(
+                f"model.embeddings: pretrained word vectors need preprocessing.level: word "
+                f"(not {self.preprocessing.level})"
+            )
+        return self

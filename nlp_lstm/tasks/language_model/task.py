@@ -27,6 +27,8 @@ from nlp_lstm.models.language_model import (
 )
 from nlp_lstm.models.seq2seq import SequenceLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
+from nlp_lstm.preprocessing.cache import EncodedExamples
+from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.streams import StreamBatches, unit_stream
 from nlp_lstm.preprocessing.units import UnitEncoder
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -151,28 +153,36 @@ class LanguageModelPipeline(TrainedPipeline):
 
     # ------------------------------------------------------------------------------ batching
     def stream_batches(self, data: TextLines, batch_size: int | None = None) -> StreamBatches:
-        prep = self.config.preprocessing
+        return self.batches_of_stream(self.stream(data.texts), batch_size)
+
+    def stream(self, texts: Sequence[str]) -> np.ndarray:
+        """The text as one sequence of unit ids, an end unit after each line."""
+        return unit_stream(self.units.encode(texts), self.units.end_id)
+
+    def batches_of_stream(self, stream: np.ndarray, batch_size: int | None = None) -> StreamBatches:
         return StreamBatches(
-            unit_stream(self.units.encode(data.texts), self.units.end_id),
+            stream,
             batch_size=batch_size or self.config.training.batch_size,
-            sequence_length=prep.sequence_length,
+            sequence_length=self.config.preprocessing.sequence_length,
         )
 
     def line_batches(
         self, texts: Sequence[str], *, shuffle: bool = False, batch_size: int | None = None, seed: int = 0
     ) -> PaddedBatches:
+        encoded = self.encode_lines(texts)
+        return self.padded_batches(
+            encoded.inputs, encoded.targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size, seed=seed
+        )
+
+    def encode_lines(self, texts: Sequence[str]) -> EncodedExamples:
         """END + each line's units -> the units + END; blank lines left out. A line longer than max_length is
         read up to it, its last target the unit that follows there (a cut line has not ended)."""
         limit = self.config.preprocessing.max_length
         end = self.units.end_id
         lines = self.units.encode([t for t in texts if t.strip()])
-        return self.padded_batches(
+        return EncodedExamples(
             {"token_ids": [[end, *u[:limit]] for u in lines]},
             [u[: limit + 1] if len(u) > limit else [*u, end] for u in lines],
-            length_field="token_ids",
-            shuffle=shuffle,
-            batch_size=batch_size,
-            seed=seed,
         )
 
     # ------------------------------------------------------------------------------ scoring
@@ -302,7 +312,9 @@ class LanguageModelPipeline(TrainedPipeline):
         return {"units": UnitEncoder.load(directory)}
 
 
-def training_model(vocab_size: int, config: LanguageModelConfig) -> keras.Model:
+def training_model(
+    vocab_size: int, config: LanguageModelConfig, embedding_matrix: np.ndarray | None = None
+) -> keras.Model:
     """The model as trained: with the carried states in stream mode, the sampled softmax if configured."""
     stream = config.preprocessing.mode == "stream"
     return build_language_model(
@@ -310,6 +322,7 @@ def training_model(vocab_size: int, config: LanguageModelConfig) -> keras.Model:
         config.model,
         carry_batch_size=config.training.batch_size if stream else None,
         seed=config.training.seed,
+        embedding_matrix=embedding_matrix,
     )
 
 
@@ -353,19 +366,32 @@ class LanguageModelTask(Task[TextLines]):
             if not any(text.strip() for text in data.texts):
                 raise DataError(f"{data.source}: the {name} split has no text")
 
-    def build_pipeline(self, train: TextLines) -> LanguageModelPipeline:
-        config = self.config
-        units = UnitEncoder.fit(train.texts, config.preprocessing)
-        model = training_model(len(units.vocab), config)
+    def fit_preprocessing(self, train: TextLines) -> dict[str, Any]:
+        return {"units": UnitEncoder.fit(train.texts, self.config.preprocessing)}
+
+    def build_model(self, preprocessing: dict[str, Any]) -> LanguageModelPipeline:
+        config, units = self.config, preprocessing["units"]
+        matrix, self.pretrained_words_found = configured_embedding_matrix(
+            config.model.embeddings, units.vocab, seed=config.training.seed
+        )
+        model = training_model(len(units.vocab), config, matrix)
         if config.model.init_from:
             self.transfer = initialize_language_model(model, units, config.model)
         compile_model(model, config.training, loss=SequenceLoss())
         return LanguageModelPipeline(model, config, units)
 
-    def batches(self, pipeline: LanguageModelPipeline, data: TextLines, *, shuffle: bool):
+    def encode(self, pipeline: LanguageModelPipeline, data: TextLines) -> EncodedExamples:
         if self.config.preprocessing.mode == "stream":
-            return pipeline.stream_batches(data)  # consecutive batches continue each other: never shuffled
-        return pipeline.line_batches(data.texts, shuffle=shuffle, seed=self.config.training.seed)
+            return EncodedExamples({"stream": [pipeline.stream(data.texts)]})  # one example: the whole text
+        return pipeline.encode_lines(data.texts)
+
+    def batches_from(self, pipeline: LanguageModelPipeline, examples: EncodedExamples, *, shuffle: bool):
+        if self.config.preprocessing.mode == "stream":
+            # consecutive batches continue each other: never shuffled
+            return pipeline.batches_of_stream(np.asarray(examples.inputs["stream"][0]))
+        return pipeline.padded_batches(
+            examples.inputs, examples.targets, length_field="token_ids", shuffle=shuffle, seed=self.config.training.seed
+        )
 
     def validation_scores(self, pipeline: LanguageModelPipeline, data: TextLines) -> dict[str, float]:
         metrics = pipeline.evaluate(data).metrics

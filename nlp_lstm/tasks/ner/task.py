@@ -17,6 +17,7 @@ from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.files import read_json
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
+from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
@@ -135,8 +136,25 @@ class NerPipeline(TrainedPipeline):
         lines: Sequence[int] | None = None,
         documents: Sequence[int] | None = None,
     ) -> tuple[PaddedBatches, list[list[Window]]]:
-        """Batches of token sequences: sentence windows (long sentences split at `preprocessing.max_length`),
-        packed with their neighbours when `documents` are known and `preprocessing.join_sentences` is set."""
+        """Batches of token sequences (`encode`), and the sentence windows each sequence holds."""
+        encoded, packed = self.encode(token_lists, tag_lists, source=source, lines=lines, documents=documents)
+        batches = self.padded_batches(
+            encoded.inputs, encoded.targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size, seed=seed
+        )
+        return batches, packed
+
+    def encode(
+        self,
+        token_lists: Sequence[Sequence[str]],
+        tag_lists: Sequence[Sequence[str]] | None = None,
+        *,
+        source: str = "",
+        lines: Sequence[int] | None = None,
+        documents: Sequence[int] | None = None,
+    ) -> tuple[EncodedExamples, list[list[Window]]]:
+        """The model's inputs (and tag ids) per sequence: sentence windows (long sentences split at
+        `preprocessing.max_length`), packed with their neighbours when `documents` are known and
+        `preprocessing.join_sentences` is set; and the windows of each sequence."""
         prep = self.config.preprocessing
         packed = sequences([len(t) for t in token_lists], prep.max_length, documents, prep.join_sentences)
         inputs = self.word_inputs.encode_tokens(
@@ -155,10 +173,7 @@ class NerPipeline(TrainedPipeline):
                 )
                 for sequence in packed
             ]
-        batches = self.padded_batches(
-            inputs, targets, length_field="token_ids", shuffle=shuffle, batch_size=batch_size, seed=seed
-        )
-        return batches, packed
+        return EncodedExamples(inputs, targets), packed
 
     # ------------------------------------------------------------------------------ prediction
     def tag(
@@ -255,6 +270,7 @@ class NerTask(Task[TaggedSentences]):
     config_class = NerConfig
     pipeline_class = NerPipeline
     config: NerConfig
+    preprocessing_model_keys = ("embeddings", "char_features", "casing")  # what WordInputs.fit reads
 
     def check_splits(self, splits: DataSplits[TaggedSentences]) -> None:
         known = {split_tag(tag)[1] for tags in splits.train.tags for tag in tags} - {""}
@@ -274,12 +290,19 @@ class NerTask(Task[TaggedSentences]):
                         f"{', '.join(sorted(known))})"
                     )
 
-    def build_pipeline(self, train: TaggedSentences) -> NerPipeline:
+    def fit_preprocessing(self, train: TaggedSentences) -> dict[str, Any]:
         config = self.config
         scheme = config.preprocessing.tag_scheme
-        input_scheme = config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags)
-        word_inputs = WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False)
-        tags = TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme)
+        return {
+            "word_inputs": WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False),
+            "tags": TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme),
+            "input_scheme": config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags),
+        }
+
+    def build_model(self, preprocessing: dict[str, Any]) -> NerPipeline:
+        config = self.config
+        scheme = config.preprocessing.tag_scheme
+        word_inputs, tags = preprocessing["word_inputs"], preprocessing["tags"]
         constrain = config.model.constrain_transitions
         model = build_sequence_tagger(
             num_tags=len(tags),
@@ -290,19 +313,18 @@ class NerTask(Task[TaggedSentences]):
             allowed_end=allowed_ends(tags.tags, scheme) if constrain else None,
         )
         self.compile_word_model(model, word_inputs.text_encoder.vocab, loss=tagging_loss(model))
-        return NerPipeline(model, config, word_inputs, tags, input_scheme)
+        return NerPipeline(model, config, word_inputs, tags, preprocessing["input_scheme"])
 
-    def batches(self, pipeline: NerPipeline, data: TaggedSentences, *, shuffle: bool) -> PaddedBatches:
-        batches, _ = pipeline.batches(
-            data.tokens,
-            data.tags,
-            shuffle=shuffle,
-            seed=self.config.training.seed,
-            source=data.source,
-            lines=data.lines,
-            documents=data.documents,
+    def encode(self, pipeline: NerPipeline, data: TaggedSentences) -> EncodedExamples:
+        encoded, _ = pipeline.encode(
+            data.tokens, data.tags, source=data.source, lines=data.lines, documents=data.documents
         )
-        return batches
+        return encoded
+
+    def batches_from(self, pipeline: NerPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
+        return pipeline.padded_batches(
+            examples.inputs, examples.targets, length_field="token_ids", shuffle=shuffle, seed=self.config.training.seed
+        )
 
     def summary(self, pipeline: NerPipeline) -> dict[str, Any]:
         return {

@@ -15,6 +15,7 @@ from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.preprocessing.batching import PaddedBatches
+from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
@@ -60,6 +61,14 @@ class SentimentPipeline(TrainedPipeline):
         self.word_inputs = word_inputs
         self.labels = labels
 
+    def encode(self, data: LabelledTexts | Sequence[str]) -> EncodedExamples:
+        """Word inputs per text, and class ids where the data has labels."""
+        texts = data.texts if isinstance(data, LabelledTexts) else data
+        targets = None
+        if isinstance(data, LabelledTexts) and data.labels is not None:
+            targets = self.labels.encode(data.labels, data.source, data.lines)
+        return EncodedExamples(self.word_inputs.encode_texts(texts), targets)
+
     def batches(
         self,
         data: LabelledTexts | Sequence[str],
@@ -68,15 +77,10 @@ class SentimentPipeline(TrainedPipeline):
         batch_size: int | None = None,
         seed: int = 0,
     ) -> PaddedBatches:
-        texts = data.texts if isinstance(data, LabelledTexts) else data
-        targets = None
-        if isinstance(data, LabelledTexts) and data.labels is not None:
-            targets = self.labels.encode(data.labels, data.source, data.lines)
-        return self._batches(
-            self.word_inputs.encode_texts(texts), targets, shuffle=shuffle, batch_size=batch_size, seed=seed
-        )
+        encoded = self.encode(data)
+        return self.encoded_batches(encoded.inputs, encoded.targets, shuffle=shuffle, batch_size=batch_size, seed=seed)
 
-    def _batches(
+    def encoded_batches(
         self,
         inputs: dict[str, list],
         targets=None,
@@ -98,7 +102,7 @@ class SentimentPipeline(TrainedPipeline):
         if not texts:
             return np.zeros((0, len(self.labels)), dtype="float32"), []
         inputs, truncated = self.word_inputs.encode_texts_noting_truncation(texts)
-        return np.stack(self.run_batches(self._batches(inputs, batch_size=batch_size))), truncated
+        return np.stack(self.run_batches(self.encoded_batches(inputs, batch_size=batch_size))), truncated
 
     def predict(self, texts: str | Sequence[str], batch_size: int = 256) -> list[dict[str, Any]]:
         """Per text `{'label', 'score', 'probabilities'}`, plus `'truncated': True` when the text was longer
@@ -166,6 +170,7 @@ class SentimentTask(Task[LabelledTexts]):
     config_class = SentimentConfig
     pipeline_class = SentimentPipeline
     config: SentimentConfig
+    preprocessing_model_keys = ("embeddings", "char_features", "casing")  # what WordInputs.fit reads
 
     def stratify_key(self, data: LabelledTexts) -> Sequence[str]:
         return data.labels
@@ -180,18 +185,30 @@ class SentimentTask(Task[LabelledTexts]):
         for data in (splits.validation, splits.test):
             classes.encode(data.labels, data.source, data.lines)  # a label unseen in training names its line
 
-    def build_pipeline(self, train: LabelledTexts) -> SentimentPipeline:
+    def fit_preprocessing(self, train: LabelledTexts) -> dict[str, Any]:
         config = self.config
-        word_inputs = WordInputs.fit_texts(train.texts, config.preprocessing, config.model)
-        labels = LabelEncoder.fit(train.labels)
-        model = build_text_classifier(num_classes=len(labels), config=config.model, **self.word_features(word_inputs))
+        return {
+            "word_inputs": WordInputs.fit_texts(train.texts, config.preprocessing, config.model),
+            "labels": LabelEncoder.fit(train.labels),
+        }
+
+    def build_model(self, preprocessing: dict[str, Any]) -> SentimentPipeline:
+        word_inputs, labels = preprocessing["word_inputs"], preprocessing["labels"]
+        model = build_text_classifier(
+            num_classes=len(labels), config=self.config.model, **self.word_features(word_inputs)
+        )
         self.compile_word_model(
             model, word_inputs.text_encoder.vocab, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
         )
         return SentimentPipeline(model, self.config, word_inputs, labels)
 
-    def batches(self, pipeline: SentimentPipeline, data: LabelledTexts, *, shuffle: bool) -> PaddedBatches:
-        return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed)
+    def encode(self, pipeline: SentimentPipeline, data: LabelledTexts) -> EncodedExamples:
+        return pipeline.encode(data)
+
+    def batches_from(self, pipeline: SentimentPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
+        return pipeline.encoded_batches(
+            examples.inputs, examples.targets, shuffle=shuffle, seed=self.config.training.seed
+        )
 
     def summary(self, pipeline: SentimentPipeline) -> dict[str, Any]:
         return {

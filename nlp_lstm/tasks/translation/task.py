@@ -17,6 +17,7 @@ from nlp_lstm.evaluation.translation import AttentionExample, TranslationEvaluat
 from nlp_lstm.models.search import build_search_model
 from nlp_lstm.models.seq2seq import SequenceLoss, build_translator
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
+from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
@@ -102,13 +103,18 @@ class TranslatorPipeline(TrainedPipeline):
         """Teacher-forcing batches for pairs, or source-only batches for translation."""
         common = dict(length_field="source_ids", shuffle=shuffle, batch_size=batch_size, seed=seed)
         if isinstance(data, ParallelTexts) and data.targets is not None:
-            encoded = self.pairs.encode_pairs(data.sources, data.targets, apply_length_policy=apply_length_policy)
-            if not encoded.kept:
-                raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
-            inputs = {"source_ids": encoded.source_ids, "target_in": encoded.target_in}
-            return self.padded_batches(inputs, encoded.target_out, **common)
+            encoded = self.encode(data, apply_length_policy=apply_length_policy)
+            return self.padded_batches(encoded.inputs, encoded.targets, **common)
         sources = data.sources if isinstance(data, ParallelTexts) else list(data)
         return self.padded_batches({"source_ids": self.pairs.encode_sources(sources)}, **common)
+
+    def encode(self, data: ParallelTexts, *, apply_length_policy: bool = False) -> EncodedExamples:
+        """Teacher-forcing inputs (source ids, target ids after BOS) and targets (target ids, then EOS) per
+        pair; with `apply_length_policy`, pairs over a max_length dropped or cut (`preprocessing.long_pairs`)."""
+        encoded = self.pairs.encode_pairs(data.sources, data.targets, apply_length_policy=apply_length_policy)
+        if not encoded.kept:
+            raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
+        return EncodedExamples({"source_ids": encoded.source_ids, "target_in": encoded.target_in}, encoded.target_out)
 
     # ------------------------------------------------------------------------------ prediction
     def generate(
@@ -293,17 +299,30 @@ class TranslationTask(Task[ParallelTexts]):
             key=str,
         )
 
-    def build_pipeline(self, train: ParallelTexts) -> TranslatorPipeline:
+    def fit_preprocessing(self, train: ParallelTexts) -> dict[str, Any]:
         config = self.config
         pairs = PairEncoder.fit(
             train.sources, train.targets, config.data.source_lang, config.data.target_lang, config.preprocessing
         )
+        return {"pairs": pairs}
+
+    def build_model(self, preprocessing: dict[str, Any]) -> TranslatorPipeline:
+        config, pairs = self.config, preprocessing["pairs"]
         model = build_translator(len(pairs.source.vocab), len(pairs.target.vocab), config.model)
         compile_model(model, config.training, loss=SequenceLoss(config.training.label_smoothing))
         return TranslatorPipeline(model, config, pairs)
 
-    def batches(self, pipeline: TranslatorPipeline, data: ParallelTexts, *, shuffle: bool) -> PaddedBatches:
-        return pipeline.batches(data, shuffle=shuffle, seed=self.config.training.seed, apply_length_policy=True)
+    def encode(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> EncodedExamples:
+        return pipeline.encode(data, apply_length_policy=True)
+
+    def batches_from(self, pipeline: TranslatorPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
+        return pipeline.padded_batches(
+            examples.inputs,
+            examples.targets,
+            length_field="source_ids",
+            shuffle=shuffle,
+            seed=self.config.training.seed,
+        )
 
     def summary(self, pipeline: TranslatorPipeline) -> dict[str, Any]:
         return {**super().summary(pipeline), **pipeline.pairs.vocab_sizes}

@@ -1,0 +1,142 @@
+"""Preprocessing as the corpus grows: peak memory and preprocessing time over a training file repeated 1x, 4x
+and 16x, a first run (empty preprocessing cache) and a cached run, in fresh processes.
+
+    python benchmarks/scaling.py --data-dir ../shared/data [--tasks sentiment ner] [--repeats 1 4 16]
+
+For each task (`sentiment_sst2.yaml` on SST-2 train.tsv, `ner_conll2003.yaml` on CoNLL-2003 eng.train) and each
+repeat k, the training file repeated k times is written to a scratch folder. A fresh process then reads the
+splits, prepares the pipeline (`Task.prepare`: fit the preprocessing and encode the examples, or read them
+from the cache) and reads every training batch once; it reports its preprocessing seconds and its peak RSS.
+Each is run twice, first with an empty cache, then with the entry the first run wrote. No model is trained:
+the figures are the data side of a run.
+
+The last two lines are `rss_ratio: R` (the first run's peak RSS at the largest repeat over the smallest; the
+target is at most 1.5) and `cache_ratio: R` (cached over first preprocessing time at the largest repeat; the
+target is under 0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, load_benchmark_config
+
+TASKS = {
+    "sentiment": ("sentiment_sst2.yaml", "sst2", {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}),
+    "ner": ("ner_conll2003.yaml", "conll2003", {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}),
+}
+
+
+def repeated(source: Path, target: Path, times: int, header: bool) -> Path:
+    """`source` written `times` times one after another (a header line kept once)."""
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    head, body = (lines[:1], lines[1:]) if header else ([], lines)
+    if body and not body[-1].endswith("\n"):
+        body[-1] += "\n"
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.writelines(head)
+        for _ in range(times):
+            handle.writelines(body)
+    return target
+
+
+def worker(task_name: str, files: dict[str, str], cache_dir: str, output_dir: str) -> dict:
+    """One preparation in this process: seconds, peak RSS (MiB) and how the cache served it."""
+    from nlp_lstm.tasks import get_task
+
+    yaml = ROOT / "pipelines" / TASKS[task_name][0]
+    overrides = [f"preprocessing.cache_dir={cache_dir}", f"output_dir={output_dir}", "tracking.enabled=false"]
+    config = load_benchmark_config(yaml, {k: Path(v) for k, v in files.items()}, overrides)
+    if config is None:
+        raise SystemExit(2)
+    task = get_task(config.task)(config)
+    started = time.perf_counter()
+    splits = task.read_splits()
+    task.check_splits(splits)
+    _, train_batches, _ = task.prepare(splits, log=lambda line: None)
+    seconds = time.perf_counter() - started
+    tokens = 0
+    for i in range(len(train_batches)):  # every batch read once, as an epoch reads them
+        inputs = train_batches[i][0]
+        tokens += int((inputs["token_ids"] if isinstance(inputs, dict) else inputs).size)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "seconds": seconds,
+        "rss_mib": peak,
+        "cache": task.cache_status,
+        "examples": len(splits.train),
+        "padded_tokens": tokens,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True, help="folder holding sst2/ and conll2003/")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
+    parser.add_argument("--repeats", nargs="+", type=int, default=[1, 4, 16])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # JSON arguments of one measured preparation
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(**json.loads(args.worker))))
+        return 0
+
+    results: dict[tuple[str, int, str], dict] = {}
+    scratch = Path(tempfile.mkdtemp(prefix="nlp_lstm_scaling-"))
+    try:
+        for task_name in args.tasks:
+            _, folder, names = TASKS[task_name]
+            for times in args.repeats:
+                source = args.data_dir / folder / names["train"]
+                train = repeated(source, scratch / f"{times}x_{names['train']}", times, header=task_name == "sentiment")
+                files = {
+                    "train": str(train),
+                    "validation": str(args.data_dir / folder / names["validation"]),
+                    "test": str(args.data_dir / folder / names["test"]),
+                }
+                cache_dir = scratch / f"cache_{task_name}_{times}"
+                for run in ("first", "cached"):
+                    request = {
+                        "task_name": task_name,
+                        "files": files,
+                        "cache_dir": str(cache_dir),
+                        "output_dir": str(scratch / "outputs"),
+                    }
+                    completed = subprocess.run(
+                        [sys.executable, __file__, "--data-dir", str(args.data_dir), "--worker", json.dumps(request)],
+                        capture_output=True,
+                        text=True,
+                        cwd=ROOT,
+                    )
+                    if completed.returncode != 0:
+                        print(completed.stderr[-3000:], file=sys.stderr)
+                        return completed.returncode
+                    results[task_name, times, run] = json.loads(completed.stdout.strip().splitlines()[-1])
+                    r = results[task_name, times, run]
+                    print(
+                        f"{task_name:<10}{times:>4}x {run:<7} {r['examples']:>9,} examples  preprocessing "
+                        f"{r['seconds']:8.1f} s  peak RSS {r['rss_mib']:8.0f} MiB  cache {r['cache']}",
+                        flush=True,
+                    )
+                shutil.rmtree(cache_dir, ignore_errors=True)
+                train.unlink()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    low, high = min(args.repeats), max(args.repeats)
+    rss = max(results[t, high, "first"]["rss_mib"] / results[t, low, "first"]["rss_mib"] for t in args.tasks)
+    cache = max(results[t, high, "cached"]["seconds"] / results[t, high, "first"]["seconds"] for t in args.tasks)
+    print(f"rss_ratio: {rss:.2f}")
+    print(f"cache_ratio: {cache:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

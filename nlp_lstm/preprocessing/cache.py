@@ -1,0 +1,239 @@
+"""The preprocessing cache: a run's fitted preprocessing and its id-encoded examples, written once as
+memory-mapped arrays and reused by every later run over the same files with the same preprocessing settings
+(a sweep's trials, a rerun with other model or training settings), so tokenizing and vocabulary fitting are
+not redone.
+
+An entry is a folder named by `cache_key`: a digest of the data files (path, size, modification time and a
+content hash: `file_fingerprint`) and of every setting that affects preprocessing. It is written under a
+temporary name and renamed into place when complete, so a killed run leaves no half entry and two runs
+filling the same entry at once both end with one whole entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp_lstm.files import file_fingerprint, read_json
+
+# Bumped whenever what an entry holds or how examples are encoded changes: older entries are then rebuilt.
+CACHE_FORMAT = 1
+COMPLETE = "entry.json"
+
+
+class RaggedArray(Sequence):
+    """Variable-length integer sequences stored flat: example i is `values[offsets[i]:offsets[i + 1]]`, or,
+    with `inner_offsets` (sequences of sequences, e.g. characters per token), the list of
+    `values[inner_offsets[j]:inner_offsets[j + 1]]` for j in `offsets[i]:offsets[i + 1]`.
+
+    Items are views into the (possibly memory-mapped) arrays: reading an example copies nothing.
+
+    Args:
+        values: the concatenated ids.
+        offsets: (examples + 1,) start of each example in `values` (in `inner_offsets` when nested).
+        inner_offsets: (tokens + 1,) start of each inner sequence in `values`, or None.
+    """
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray, inner_offsets: np.ndarray | None = None):
+        self.values = values
+        self.offsets = offsets
+        self.inner_offsets = inner_offsets
+
+    @classmethod
+    def from_sequences(cls, items: Iterable[Sequence[Any]], nested: bool = False, dtype: str = "int32") -> RaggedArray:
+        """Pack per-example sequences (of sequences when `nested`)."""
+        lengths: list[int] = []
+        inner_lengths: list[int] = []
+        chunks: list[np.ndarray] = []
+        for item in items:
+            lengths.append(len(item))
+            if nested:
+                for inner in item:
+                    inner_lengths.append(len(inner))
+                    chunks.append(np.asarray(inner, dtype=dtype))
+            else:
+                chunks.append(np.asarray(item, dtype=dtype))
+        values = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+        inner = np.concatenate([[0], np.cumsum(inner_lengths, dtype=np.int64)]).astype(np.int64) if nested else None
+        return cls(values.astype(dtype, copy=False), offsets, inner)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int):  # type: ignore[override]
+        if isinstance(index, slice):
+            raise TypeError("RaggedArray takes one example index at a time")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"example {index} of {len(self)}")
+        index %= len(self)
+        start, end = int(self.offsets[index]), int(self.offsets[index + 1])
+        if self.inner_offsets is None:
+            return self.values[start:end]
+        bounds = self.inner_offsets[start : end + 1]
+        return [self.values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Each example's length (tokens), without reading the examples."""
+        return np.diff(self.offsets)
+
+    def save(self, directory: Path, name: str) -> None:
+        np.save(directory / f"{name}.values.npy", self.values)
+        np.save(directory / f"{name}.offsets.npy", self.offsets)
+        if self.inner_offsets is not None:
+            np.save(directory / f"{name}.inner_offsets.npy", self.inner_offsets)
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> RaggedArray:
+        """Memory-mapped: examples are read from the file as batches ask for them."""
+        inner = directory / f"{name}.inner_offsets.npy"
+        return cls(
+            np.load(directory / f"{name}.values.npy", mmap_mode="r"),
+            np.load(directory / f"{name}.offsets.npy", mmap_mode="r"),
+            np.load(inner, mmap_mode="r") if inner.exists() else None,
+        )
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim > 0)
+
+
+def as_column(values: Sequence[Any]) -> RaggedArray | np.ndarray:
+    """Per-example values as stored: scalars (class ids) as an array, sequences (of sequences) packed."""
+    if isinstance(values, (RaggedArray, np.ndarray)):
+        return values
+    if not len(values) or not _is_sequence(values[0]):
+        return np.asarray(values, dtype="int32")
+    first = next((v for v in values if len(v)), None)
+    return RaggedArray.from_sequences(values, nested=first is not None and _is_sequence(first[0]))
+
+
+@dataclass
+class EncodedExamples:
+    """A split as the model reads it: named id columns per example, and the targets (None for none).
+
+    Args:
+        inputs: field name -> per-example values (lists, or stored columns).
+        targets: per-example targets, or None.
+    """
+
+    inputs: dict[str, Any]
+    targets: Any = None
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        columns = {f"input.{k}": v for k, v in self.inputs.items()}
+        if self.targets is not None:
+            columns["targets"] = self.targets
+        layout = {}
+        for name, values in columns.items():
+            column = as_column(values)
+            if isinstance(column, RaggedArray):
+                column.save(directory, name)
+                layout[name] = "ragged"
+            else:
+                np.save(directory / f"{name}.npy", column)
+                layout[name] = "array"
+        (directory / "examples.json").write_text(json.dumps({"columns": layout}))
+
+    @classmethod
+    def load(cls, directory: Path) -> EncodedExamples:
+        meta = read_json(directory / "examples.json")
+        columns = {
+            name: RaggedArray.load(directory, name) if kind == "ragged" else np.load(directory / f"{name}.npy")
+            for name, kind in meta["columns"].items()
+        }
+        inputs = {name.removeprefix("input."): v for name, v in columns.items() if name.startswith("input.")}
+        return cls(inputs, columns.get("targets"))
+
+
+def source_digest(files: Iterable[Path]) -> str:
+    """A digest of source files (the code that fits and encodes: a changed encoder makes new entries)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(f) for f in files):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(files: Sequence[Path], settings: Mapping[str, Any]) -> str:
+    """A digest of the files (path, size, modification time, content hash: of a sample of a file over 256 MiB)
+    and the settings."""
+    described = []
+    for path in files:
+        fingerprint = file_fingerprint(path)
+        fingerprint["mtime_ns"] = Path(path).stat().st_mtime_ns
+        described.append(fingerprint)
+    text = json.dumps({"format": CACHE_FORMAT, "files": described, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class PreprocessingCache:
+    """Entries under `root`, one folder per `cache_key`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def find(self, key: str) -> Path | None:
+        """The complete entry for `key`, or None (also when the cache folder cannot be read)."""
+        entry = self.root / key
+        try:
+            return entry if (entry / COMPLETE).exists() else None
+        except OSError:
+            return None
+
+    def store(self, key: str, write: Callable[[Path], None], description: Mapping[str, Any]) -> Path:
+        """Write the entry for `key` with `write(folder)`, flush it to disk, then put it in place (another
+        process's entry for the same key, if it finished first, is kept)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
+        try:
+            write(temporary)
+            (temporary / COMPLETE).write_text(json.dumps({"format": CACHE_FORMAT, **description}, default=str))
+            _flush(temporary)  # a crash after the rename must not leave a marked entry with empty arrays
+            try:
+                os.rename(temporary, self.root / key)
+            except OSError:  # the same entry appeared meanwhile, or an incomplete one is in the way
+                if self.find(key) is None:
+                    self.discard(key)
+                    os.rename(temporary, self.root / key)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+        return self.root / key
+
+    def discard(self, key: str) -> None:
+        """Remove the entry for `key` (an unreadable one): first renamed aside, so that no other process
+        removes an entry written meanwhile under the key (processes reading the old one keep their files)."""
+        aside = self.root / f".discarded-{key}-{uuid.uuid4().hex}"
+        try:
+            os.rename(self.root / key, aside)
+        except OSError:
+            return
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _flush(folder: Path) -> None:
+    """fsync every file under `folder` and the folders themselves, and give them the umask's permissions
+    (mkdtemp makes the folder private; the cache may be shared)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(directory, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        os.chmod(directory, 0o777 & ~mask)
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

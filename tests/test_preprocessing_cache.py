@@ -1,0 +1,147 @@
+"""The preprocessing cache: stored columns read back as written, keys that follow the files and settings, and
+runs that reuse an entry train exactly as the run that built it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_ragged_columns_read_back_every_example_from_memory_mapped_files(tmp_path: Path):
+    from nlp_lstm.preprocessing.cache import RaggedArray, as_column
+
+    flat = [[3, 4, 5], [6], [7, 8], [9]]
+    nested = [[[1, 2], [3]], [[4, 5, 6]], [[7], [8], [9, 10]]]
+    labels = [0, 2, 1]
+    column, inner_column = as_column(flat), as_column(nested)
+    assert isinstance(column, RaggedArray) and column.inner_offsets is None
+    assert isinstance(inner_column, RaggedArray) and inner_column.inner_offsets is not None
+    assert isinstance(as_column(labels), np.ndarray) and as_column(labels).tolist() == labels
+    column.save(tmp_path, "flat")
+    inner_column.save(tmp_path, "nested")
+    for stored, expected in (
+        (RaggedArray.load(tmp_path, "flat"), flat),
+        (RaggedArray.load(tmp_path, "nested"), nested),
+    ):
+        assert isinstance(stored.values, np.memmap)
+        assert len(stored) == len(expected) and stored.lengths.tolist() == [len(e) for e in expected]
+        for i, example in enumerate(expected):
+            got = stored[i]
+            if isinstance(got, list):
+                assert [g.tolist() for g in got] == example
+            else:
+                assert got.tolist() == example
+
+
+def test_the_key_follows_the_files_content_and_time_and_the_settings(tmp_path: Path):
+    from nlp_lstm.preprocessing.cache import cache_key
+
+    data = tmp_path / "train.txt"
+    data.write_text("a b c\n", encoding="utf-8")
+    key = cache_key([data], {"lowercase": True})
+    assert cache_key([data], {"lowercase": True}) == key
+    assert cache_key([data], {"lowercase": False}) != key
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    touched = cache_key([data], {"lowercase": True})
+    assert touched != key
+    data.write_text("a b d\n", encoding="utf-8")
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same size and time, other content
+    assert cache_key([data], {"lowercase": True}) not in (key, touched)
+
+
+SAMPLE_TASKS = {
+    "sentiment": ("sentiment.yaml", []),
+    "ner": ("ner_bilstm_crf.yaml", []),
+    "translation": ("translator_seq2seq.yaml", []),
+    "lm_stream": ("language_model.yaml", []),
+    "lm_lines": ("language_model.yaml", ["preprocessing.mode=lines"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_TASKS))
+def test_stored_examples_give_the_batches_the_data_gives(name: str, tmp_path: Path, monkeypatch):
+    from nlp_lstm.config import load_config
+    from nlp_lstm.preprocessing.cache import EncodedExamples
+    from nlp_lstm.tasks import get_task
+
+    monkeypatch.chdir(REPO)
+    yaml, overrides = SAMPLE_TASKS[name]
+    config = load_config(REPO / "pipelines" / yaml, [*overrides, f"output_dir={tmp_path / 'runs'}"])
+    task = get_task(config.task)(config)
+    splits = task.read_splits()
+    pipeline = task.build_pipeline(splits.train)
+    task.encode(pipeline, splits.train).save(tmp_path / "train")
+    stored = EncodedExamples.load(tmp_path / "train")
+    direct, cached = (
+        task.batches(pipeline, splits.train, shuffle=True),
+        task.batches_from(pipeline, stored, shuffle=True),
+    )
+    assert len(direct) == len(cached) > 1
+    np.testing.assert_array_equal(direct.lengths, cached.lengths)
+    for i in range(len(direct)):
+        for part, stored_part in zip(direct[i], cached[i]):
+            if isinstance(part, dict):
+                assert part.keys() == stored_part.keys()
+                for key in part:
+                    np.testing.assert_array_equal(part[key], stored_part[key])
+            else:
+                np.testing.assert_array_equal(part, stored_part)
+
+
+def test_a_second_run_reuses_the_entry_and_trains_as_the_first(tiny_sentiment_yaml: Path, tmp_path: Path):
+    from nlp_lstm.config import load_config
+    from nlp_lstm.pipeline import run_pipeline
+
+    def run(*overrides: str):
+        lines: list[str] = []
+        config = load_config(tiny_sentiment_yaml, ["tracking.enabled=false", *overrides])
+        result = run_pipeline(config, tiny_sentiment_yaml, log=lines.append)
+        return result, "\n".join(lines)
+
+    first, first_log = run()
+    assert "preprocessing: cached in" in first_log
+    entries = [p for p in (tmp_path / ".preprocessing_cache").iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1 and (entries[0] / "train" / "examples.json").exists()
+    second, second_log = run()
+    assert f"preprocessing: reused {entries[0]}" in second_log
+    assert second.history[0]["loss"] == pytest.approx(first.history[0]["loss"], rel=1e-6)
+    assert second.metrics == pytest.approx(first.metrics, rel=1e-6)
+    # A model or training setting leaves the entry usable; a preprocessing setting does not.
+    _, other_model = run("model.rnn.units=6", "training.batch_size=4", "training.seed=7")  # no split taken
+    assert "preprocessing: reused" in other_model
+    _, other_preprocessing = run("preprocessing.max_length=12")
+    assert "preprocessing: cached in" in other_preprocessing
+    _, off = run("preprocessing.cache=false")
+    assert "preprocessing:" not in off
+    # A cache that cannot be written costs the run nothing but the time.
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("", encoding="utf-8")
+    unwritable, unwritable_log = run(f"preprocessing.cache_dir={blocked}")
+    assert "preprocessing: not cached" in unwritable_log and unwritable.metrics == pytest.approx(first.metrics)
+    # An entry damaged on disk is rebuilt, not trusted.
+    (entries[0] / "train" / "input.token_ids.values.npy").write_bytes(b"")  # as a crash could leave it
+    _, damaged = run()
+    assert "is unreadable" in damaged and "preprocessing: cached in" in damaged
+
+
+def test_two_writers_of_one_entry_leave_one_whole_entry(tmp_path: Path):
+    from nlp_lstm.preprocessing.cache import EncodedExamples, PreprocessingCache
+
+    cache = PreprocessingCache(tmp_path / "cache")
+    first = EncodedExamples({"token_ids": [[1, 2], [3]]}, [0, 1])
+    second = EncodedExamples({"token_ids": [[4], [5, 6]]}, [1, 0])
+    (tmp_path / "cache" / "k").mkdir(parents=True)  # an entry a killed writer left without its marker
+    assert cache.find("k") is None
+    cache.store("k", lambda folder: first.save(folder / "train"), {})
+    entry = cache.store("k", lambda folder: second.save(folder / "train"), {})  # finished second: first kept
+    stored = EncodedExamples.load(entry / "train")
+    assert [x.tolist() for x in stored.inputs["token_ids"]] == [[1, 2], [3]]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["k"]  # no temporary or discarded folder
+    cache.discard("k")
+    assert cache.find("k") is None and not any((tmp_path / "cache").iterdir())
