@@ -109,6 +109,8 @@ def _part_scanning_over_time(config: PipelineConfig) -> str | None:
 def info_text(config: PipelineConfig | None = None, config_name: str = "") -> str:
     import keras
 
+    # First: a split of the CPU into devices (training.cpu_devices) must precede the backend listing them.
+    distribution = _replicas(config.training) if config is not None else ""
     backend, devices = backend_devices()
     lines = [f"backend: {backend} (keras {keras.__version__})", f"devices: {', '.join(devices) or 'none found'}"]
     if not any("GPU" in d for d in devices):
@@ -126,4 +128,19 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
         if scanning:
             line += f" (falls back to off on tensorflow: {scanning} runs an ops.scan XLA cannot differentiate)"
         lines.append(line)
+        lines.append(f"  distribution: {distribution}")
     return "\n".join(lines)
+
+
+def _replicas(training) -> str:
+    """The replicas `training.distribution` would train on here, and the batch each one reads."""
+    from nlp_lstm.training.distribution import replication_for
+
+    replication = replication_for(training)
+    if replication.engine is None:
+        return "none: one device"
+    per_replica = -(-training.batch_size // replication.num_replicas)
+    return (
+        f"{training.distribution}: {replication.describe()}; global batch {training.batch_size}, "
+        f"{per_replica} per replica"
+    )

@@ -55,6 +55,8 @@ RESUMABLE_CHANGES = (
     "tracking.uri",
     "preprocessing.cache",
     "preprocessing.cache_dir",
+    "training.distribution",  # the same global batches on other devices
+    "training.cpu_devices",
 )
 
 
@@ -213,9 +215,11 @@ def _run(
 ) -> RunResult:
     from nlp_lstm.evaluation.curves import plot_learning_curves
     from nlp_lstm.tracking.mlflow_run import RunTracker
+    from nlp_lstm.training.distribution import replication_for
     from nlp_lstm.training.trainer import dtype_policy, train_model
 
     state = resume.state if resume is not None else None
+    replication = replication_for(config.training)
     with RunTracker(
         config,
         config_path,
@@ -233,11 +237,14 @@ def _run(
                 name=f"{config.name}-{name}",
                 context={"validation": "eval"}.get(name, name if name != "train" else "training"),
             )
-        with dtype_policy(config.training.mixed_precision):
+        with dtype_policy(config.training.mixed_precision), replication.scope():
             pipeline, train_batches, val_batches = task.prepare(splits, log)
+        if replication.engine is not None:
+            log(f"training: data-parallel over {replication.describe()}")
         tracker.log_params(
             {
                 **task.summary(pipeline),
+                **replication.params,
                 "num_parameters": pipeline.num_parameters,
                 "train_examples": len(splits.train),
                 "validation_examples": len(splits.validation),
@@ -262,19 +269,22 @@ def _run(
             )
         else:
             log(f"model: {pipeline.num_parameters:,} parameters; saving to {model_dir}")
-        outcome = train_model(
-            pipeline.model,
-            train_batches,
-            val_batches,
-            config.training,
-            checkpoint_dir=checkpoints,
-            # Task callbacks add validation metrics to the logs, so they run before the checkpoints (and early
-            # stopping); the logger runs after the resume state is written.
-            callbacks=task.callbacks(pipeline, splits),
-            after_checkpoint=[tracker.epoch_logger(), *epoch_callbacks],
-            resume=state,
-            metadata={"mlflow_run_id": tracker.run_id},
-        )
+        with replication.training():
+            outcome = train_model(
+                pipeline.model,
+                train_batches,
+                val_batches,
+                config.training,
+                checkpoint_dir=checkpoints,
+                # Task callbacks add validation metrics to the logs, so they run before the checkpoints (and early
+                # stopping); the logger runs after the resume state is written.
+                callbacks=task.callbacks(pipeline, splits),
+                after_checkpoint=[tracker.epoch_logger(), *epoch_callbacks],
+                resume=state,
+                metadata={"mlflow_run_id": tracker.run_id},
+                replication=replication,
+            )
+        replication.release([pipeline.model])  # evaluation and prediction from here on run on one device
         train_tokens = int(train_batches.lengths.sum()) * outcome.epochs_run
         pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=False)  # the kept weights
 

@@ -636,6 +636,37 @@ class TrainingConfig(Section):
         "TensorFlow when a fused LSTM, the CRF or an input-feeding decoder is in the model, where true also "
         "falls back to off with a warning)",
     )
+    distribution: Literal["none", "mirrored"] = Field(
+        "none",
+        description="data parallelism: mirrored splits every batch over the local devices (every GPU, else "
+        "the CPU or its cpu_devices) with tf.distribute.MirroredStrategy on TensorFlow and "
+        "keras.distribution.DataParallel on JAX; batch_size stays the global batch",
+    )
+    cpu_devices: int | None = Field(
+        None,
+        ge=1,
+        description="with distribution mirrored on a machine without GPUs: split the CPU into this many "
+        "devices (to test or measure data parallelism; on 2 cores it gains no speed)",
+    )
+
+    @field_validator("distribution")
+    @classmethod
+    def _distribution_supported(cls, value: str) -> str:
+        from nlp_lstm.fused_kernels import configured_backend
+
+        if value != "none" and configured_backend() not in ("tensorflow", "jax"):
+            raise ValueError(
+                f"{value!r} runs on the tensorflow backend (tf.distribute.MirroredStrategy) and the jax backend "
+                f"(keras.distribution.DataParallel), not on {configured_backend()!r}; set KERAS_BACKEND or use "
+                "distribution: none"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _devices_for_distribution(self) -> TrainingConfig:
+        if self.cpu_devices is not None and self.distribution == "none":
+            raise ValueError("cpu_devices only applies with distribution: mirrored")
+        return self
 
 
 # ------------------------------------------------------------------------------------------ tracking

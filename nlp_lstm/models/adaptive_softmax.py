@@ -128,10 +128,11 @@ class AdaptiveSoftmax(layers.Layer):
             parts.append(head[..., self.head_size + i : self.head_size + i + 1] + ops.log_softmax(logits, axis=-1))
         return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
-    def loss(self, features, targets, embeddings=None):
+    def loss(self, features, targets, embeddings=None, weights=None):
         """Mean negative log-likelihood of `targets` (any shape; id 0, padding, is not a target) given
         `features` (targets' shape + (dim,)), computing each tail only for the targets in it (on JAX, whose
-        compiled steps need fixed shapes, for all of them and masked: the same value)."""
+        compiled steps need fixed shapes, for all of them and masked: the same value). With `weights`
+        (targets' shape), the weighted sum instead."""
         self._check(embeddings)
         width = ops.shape(features)[-1]
         features = ops.reshape(ops.cast(features, "float32"), (-1, width))
@@ -140,20 +141,22 @@ class AdaptiveSoftmax(layers.Layer):
         for cutoff in self.cutoffs:
             cluster = cluster + ops.cast(targets >= cutoff, "int32")
         real = ops.cast(ops.not_equal(targets, 0), "float32")
+        scale = real if weights is None else ops.reshape(ops.cast(weights, "float32"), (-1,))
         head_index = ops.where(cluster == 0, targets, self.head_size + cluster - 1)
-        total = ops.sum(_nll(features, head_index, *self._head_weights(embeddings)) * real)
+        total = ops.sum(_nll(features, head_index, *self._head_weights(embeddings)) * scale)
         for i in range(len(self.cutoffs)):
             vectors, bias = self._tail_weights(i, embeddings)
             in_cluster = ops.equal(cluster, i + 1)
             if _dynamic_shapes():
                 rows = ops.nonzero(in_cluster)[0]
                 projected = ops.matmul(ops.take(features, rows, axis=0), self.tail_projections[i])
-                total = total + ops.sum(_nll(projected, ops.take(targets, rows) - self.bounds[i], vectors, bias))
+                nll = _nll(projected, ops.take(targets, rows) - self.bounds[i], vectors, bias)
+                total = total + ops.sum(nll if weights is None else nll * ops.take(scale, rows))
             else:
                 projected = ops.matmul(features, self.tail_projections[i])
                 local = ops.clip(targets - self.bounds[i], 0, self.bounds[i + 1] - self.bounds[i] - 1)
-                total = total + ops.sum(_nll(projected, local, vectors, bias) * ops.cast(in_cluster, "float32"))
-        return total / ops.maximum(ops.sum(real), 1.0)
+                total = total + ops.sum(_nll(projected, local, vectors, bias) * ops.cast(in_cluster, "float32") * scale)
+        return total / ops.maximum(ops.sum(real), 1.0) if weights is None else total
 
     def _check(self, embeddings) -> None:
         if self.tied and embeddings is None:

@@ -23,6 +23,7 @@ from keras import layers, ops
 
 from nlp_lstm.models.adaptive_softmax import AdaptiveSoftmax
 from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.losses import global_mean, token_weights
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -187,14 +188,15 @@ class RecurrentLanguageModel(layers.Layer):
             weights.append((self.output_bias, 0))
         return weights
 
-    def training_loss(self, features, targets, num_sampled: int | None):
+    def training_loss(self, features, targets, num_sampled: int | None, weights=None):
         """The loss of `targets` from `call(..., return_features=True)`: the adaptive softmax's (exact), else
-        the sampled softmax's over `num_sampled` draws."""
+        the sampled softmax's over `num_sampled` draws; the mean over the real targets, or with `weights`
+        (targets' shape) the weighted sum."""
         if self.adaptive is not None:
-            return self.adaptive.loss(features, targets, embeddings=self._tied_embeddings())
-        return self.sampled_softmax_loss(features, targets, num_sampled)
+            return self.adaptive.loss(features, targets, embeddings=self._tied_embeddings(), weights=weights)
+        return self.sampled_softmax_loss(features, targets, num_sampled, weights)
 
-    def sampled_softmax_loss(self, features, targets, num_sampled: int):
+    def sampled_softmax_loss(self, features, targets, num_sampled: int, weights=None):
         """Mean NLL of `targets` (batch, time) under a sampled softmax over `features` (`call` with
         `return_features`): the true unit against `num_sampled` units drawn, with replacement, from the
         log-uniform (Zipfian) distribution over the frequency-ranked vocabulary, every logit corrected by
@@ -224,6 +226,8 @@ class RecurrentLanguageModel(layers.Layer):
         logits = ops.concatenate([ops.expand_dims(true_logits, 1), sampled_logits], axis=1)
         nll = ops.logsumexp(logits, axis=1) - true_logits
         real = ops.cast(ops.not_equal(flat_targets, 0), "float32")
+        if weights is not None:
+            return ops.sum(nll * ops.reshape(ops.cast(weights, "float32"), (-1,)))
         return ops.sum(nll * real) / ops.maximum(ops.sum(real), 1.0)
 
     def call(self, token_ids, initial_state=None, return_state=False, return_features=False, training=None):
@@ -353,7 +357,11 @@ class FeatureLossTraining(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:
             return super().compute_loss(x, y, y_pred, sample_weight, training)
-        loss = self.network.training_loss(y_pred, y, self.num_sampled)
+        if sample_weight is None:
+            loss = self.network.training_loss(y_pred, y, self.num_sampled)
+        else:  # data-parallel rows (see nlp_lstm.models.losses)
+            weights = token_weights(y, ops.cast(sample_weight, "float32"))
+            loss = global_mean(self.network.training_loss(y_pred, y, self.num_sampled, weights), ops.sum(weights))
         return loss + ops.sum(self.losses) if self.losses else loss
 
 

@@ -22,6 +22,7 @@ from keras import layers, ops
 from nlp_lstm.config.schema import ATTENTION_SCORES
 from nlp_lstm.models.encoders import RecurrentEncoder
 from nlp_lstm.models.layers import WordDropout, masked_fill_value, scans_over_time
+from nlp_lstm.models.losses import GlobalBatchLoss, token_weights
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
 
@@ -268,21 +269,28 @@ class AttentionDecoder(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
-class SequenceLoss(keras.losses.Loss):
+class SequenceLoss(GlobalBatchLoss):
     """Token cross-entropy with label smoothing, averaged over the real (non-padding) target tokens."""
 
     def __init__(self, label_smoothing: float = 0.0, name: str = "sequence_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
 
-    def call(self, y_true, y_pred):
+    def token_losses(self, y_true, y_pred):
         targets = ops.cast(y_true, "int32")
         log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         nll = -ops.squeeze(ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1), -1)
         if self.label_smoothing:
             nll = (1.0 - self.label_smoothing) * nll - self.label_smoothing * ops.mean(log_probs, axis=-1)
-        mask = ops.cast(ops.not_equal(targets, 0), "float32")
-        return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
+        return nll
+
+    def call(self, y_true, y_pred):
+        mask = ops.cast(ops.not_equal(ops.cast(y_true, "int32"), 0), "float32")
+        return ops.sum(self.token_losses(y_true, y_pred) * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+    def weighted_sum_and_count(self, y_true, y_pred, weights):
+        tokens = token_weights(y_true, weights)
+        return ops.sum(self.token_losses(y_true, y_pred) * tokens), ops.sum(tokens)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}

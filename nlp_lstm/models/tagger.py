@@ -17,6 +17,7 @@ from nlp_lstm.config.schema import TaggerModelConfig
 from nlp_lstm.models.crf import CRF
 from nlp_lstm.models.encoders import RecurrentEncoder
 from nlp_lstm.models.features import model_inputs, word_features
+from nlp_lstm.models.losses import GlobalBatchLoss
 
 
 def build_sequence_tagger(
@@ -58,7 +59,7 @@ def _targets_and_mask(y_true):
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
-class CRFLoss(keras.losses.Loss):
+class CRFLoss(GlobalBatchLoss):
     """Negative CRF log-likelihood per sentence; targets are tag index + 1, 0 at padding.
 
     Args:
@@ -91,7 +92,7 @@ class CRFLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
-class MaskedTagLoss(keras.losses.Loss):
+class MaskedTagLoss(GlobalBatchLoss):
     """Softmax cross-entropy per token, zero at padding (targets are tag index + 1), averaged over tokens."""
 
     def __init__(self, name: str = "tag_crossentropy", **kwargs):
@@ -101,6 +102,11 @@ class MaskedTagLoss(keras.losses.Loss):
         tags, mask = _targets_and_mask(y_true)
         losses = keras.losses.sparse_categorical_crossentropy(tags, ops.cast(y_pred, "float32"), from_logits=True)
         return losses * ops.cast(mask, "float32")
+
+    def weighted_sum_and_count(self, y_true, y_pred, weights):
+        # Keras averages call's (batch, time) values over both axes: per example, the mean over the padded time
+        per_example = ops.mean(self.call(y_true, y_pred), axis=-1)
+        return ops.sum(per_example * weights), ops.sum(weights)
 
 
 def tagging_loss(model: keras.Model) -> keras.losses.Loss:

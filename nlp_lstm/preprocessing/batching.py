@@ -159,26 +159,74 @@ class PaddedBatches(keras.utils.PyDataset):
         for rows in plan:
             yield self._batch(rows)
 
-    def as_keras_input(self):
+    def as_keras_input(self, replicas: int | None = None):
         """What to pass to `fit`/`evaluate`.
 
         On TensorFlow, a `tf.data` pipeline with explicit variable-length signatures: Keras otherwise
         infers fixed sequence lengths from the first two batches and rejects later, longer ones.
         Other backends take the PyDataset as is.
+
+        Args:
+            replicas: for data-parallel training (`nlp_lstm.training.distribution`): every batch with as
+                many rows as the replicas divide and a weight per row, zero for the rows added
+                (`replica_batch`).
         """
+        source = self if replicas is None else ReplicaBatches(self, replicas)
         if keras.backend.backend() != "tensorflow":
-            return self
+            return source
         import tensorflow as tf
 
         def spec(array: np.ndarray):
             return tf.TensorSpec(shape=(None,) * array.ndim, dtype=array.dtype)
 
-        sample = self[0]
+        sample = source[0]
         signature = tuple(
             {k: spec(v) for k, v in part.items()} if isinstance(part, dict) else spec(part) for part in sample
         )
-        dataset = tf.data.Dataset.from_generator(self.__iter__, output_signature=signature)
+        dataset = tf.data.Dataset.from_generator(source.__iter__, output_signature=signature)
         return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+
+
+class ReplicaBatches(keras.utils.PyDataset):
+    """`batches`, each made ready for `replicas` data-parallel replicas (`replica_batch`)."""
+
+    def __init__(self, batches: PaddedBatches, replicas: int):
+        super().__init__()
+        self.batches = batches
+        self.replicas = replicas
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        return replica_batch(self.batches[index], self.replicas)
+
+    def __iter__(self) -> Iterator:
+        for batch in self.batches:
+            yield replica_batch(batch, self.replicas)
+
+    def on_epoch_end(self) -> None:
+        self.batches.on_epoch_end()
+
+
+def replica_batch(batch: tuple, replicas: int) -> tuple:
+    """`(x, y)` -> `(x, y, weights)` with as many rows as the replicas divide: the first rows repeated,
+    weighing nothing, fill the batch up (the losses, `nlp_lstm.models.losses`, and Keras's metrics skip
+    them; every real row weighs 1)."""
+    x, y = batch
+    rows = len(y)
+    missing = -rows % replicas
+    if missing:
+        take = np.arange(missing) % rows
+
+        def top_up(array: np.ndarray) -> np.ndarray:
+            return np.concatenate([array, array[take]])
+
+        x = {name: top_up(value) for name, value in x.items()} if isinstance(x, dict) else top_up(x)
+        y = top_up(y)
+    weights = np.zeros(len(y), dtype="float32")
+    weights[:rows] = 1.0
+    return x, y, weights
 
 
 def restore_order(batch_outputs: Sequence[Sequence[Any]], batch_indices: Sequence[np.ndarray]) -> list[Any]:

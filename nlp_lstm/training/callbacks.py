@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import keras
@@ -22,11 +23,14 @@ class ValidationMetrics(keras.callbacks.Callback):
         self.evaluate = evaluate
         self.keys = keys
         self.prefix = prefix
+        # Data-parallel training sets this: the validation set is decoded on one device.
+        self.inference_context: Callable[[], AbstractContextManager] = nullcontext
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
-        metrics = self.evaluate()
+        with self.inference_context():
+            metrics = self.evaluate()
         for key in self.keys:
             logs[f"{self.prefix}{key}"] = float(metrics[key])
 

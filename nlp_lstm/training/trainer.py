@@ -15,8 +15,14 @@ import keras
 from nlp_lstm.config.schema import OptimizerConfig, TrainingConfig
 from nlp_lstm.model_dir import BEST_WEIGHTS, RESUME_STATE
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.training.callbacks import AveragedWeightsForEvaluation, ReduceLROnPlateauFrom, TimeLimit
+from nlp_lstm.training.callbacks import (
+    AveragedWeightsForEvaluation,
+    ReduceLROnPlateauFrom,
+    TimeLimit,
+    ValidationMetrics,
+)
 from nlp_lstm.training.checkpoints import BestEpoch, ResumeCheckpoint, TrainingState, restore_variables
+from nlp_lstm.training.distribution import Replication, clip_after_aggregation
 from nlp_lstm.training.layer_rates import LayerRates, with_layer_rates
 
 
@@ -59,6 +65,19 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+def _under_tensorflow_strategy() -> bool:
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()
+
+
+def _data_parallel() -> bool:
+    """Whether the model is compiled for data-parallel batches (`Replication.scope`)."""
+    return _under_tensorflow_strategy() or keras.distribution.distribution() is not None
+
+
 def compile_model(
     model: keras.Model,
     config: TrainingConfig,
@@ -72,10 +91,16 @@ def compile_model(
     optimizer = make_optimizer(config.optimizer)
     if layer_rates is not None and layer_rates.active:
         optimizer = with_layer_rates(optimizer, layer_rates)
+    if _under_tensorflow_strategy() and config.optimizer.clipnorm:
+        optimizer = clip_after_aggregation(optimizer)
+    # Data-parallel batches weigh the rows that fill them up 0: metrics must read the weights (Keras's
+    # `metrics` ignore them, its `weighted_metrics` do not), and log under the same names.
+    weighted = _data_parallel()
     model.compile(
         optimizer=optimizer,
         loss=loss,
-        metrics=list(metrics) if metrics else None,
+        metrics=list(metrics) if metrics and not weighted else None,
+        weighted_metrics=list(metrics) if metrics and weighted else None,
         jit_compile=config.jit_compile,
     )
 
@@ -110,8 +135,13 @@ class TrainingOutcome:
         return len(self.history)
 
 
-def _as_keras_input(data: Any) -> Any:
-    """A batch source's own Keras input (`as_keras_input`: a tf.data pipeline on TensorFlow), else `data`."""
+def _as_keras_input(data: Any, replication: Replication | None = None) -> Any:
+    """A batch source's own Keras input (`as_keras_input`: a tf.data pipeline on TensorFlow), else `data`;
+    for data-parallel training, batches that the replicas divide, with row weights."""
+    if replication is not None and replication.engine is not None:
+        if not isinstance(data, PaddedBatches):
+            raise ValueError(f"data-parallel training reads PaddedBatches, not {type(data).__name__}")
+        return data.as_keras_input(replicas=replication.num_replicas)
     return data.as_keras_input() if hasattr(data, "as_keras_input") else data
 
 
@@ -126,6 +156,7 @@ def train_model(
     after_checkpoint: Sequence[keras.callbacks.Callback] = (),
     resume: TrainingState | None = None,
     metadata: dict[str, Any] | None = None,
+    replication: Replication | None = None,
 ) -> TrainingOutcome:
     """Fit `model` (already compiled) and leave it holding the best validation weights.
 
@@ -139,6 +170,8 @@ def train_model(
             nothing that resuming does not log again).
         resume: a state read from a resume checkpoint: training continues after its last epoch.
         metadata: saved in the resume state.
+        replication: the devices the model was built for (`nlp_lstm.training.distribution`); its batches
+            then carry row weights, and validation metrics predict on one device.
     """
     stopping = config.early_stopping
     stateful: list[Any] = []
@@ -152,6 +185,10 @@ def train_model(
         all_callbacks.append(averaging)
         stateful.append(averaging)
     all_callbacks.extend(callbacks)
+    if replication is not None and replication.engine is not None:
+        for callback in callbacks:
+            if isinstance(callback, ValidationMetrics):
+                callback.inference_context = lambda: replication.single_device([model])
     if config.lr_schedule.reduce_on_plateau:
         schedule = config.lr_schedule
         plateau = ReduceLROnPlateauFrom(
@@ -192,8 +229,8 @@ def train_model(
             model.set_weights(best_weights)
         return TrainingOutcome(list(resume.history), resume.best_epoch, resume.train_seconds)
     model.fit(
-        _as_keras_input(train_data),
-        validation_data=_as_keras_input(validation_data),
+        _as_keras_input(train_data, replication),
+        validation_data=_as_keras_input(validation_data, replication) if validation_data is not None else None,
         epochs=config.epochs,
         initial_epoch=resume.epochs_done if resume is not None else 0,
         callbacks=all_callbacks,

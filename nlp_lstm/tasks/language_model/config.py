@@ -210,4 +210,10 @@ class LanguageModelConfig(PipelineConfig):
                 f"model.embeddings: pretrained word vectors need preprocessing.level: word "
                 f"(not {self.preprocessing.level})"
             )
+        if self.training.distribution != "none" and self.preprocessing.mode == "stream":
+            raise ValueError(
+                f"training.distribution {self.training.distribution!r} with preprocessing.mode: stream: each batch "
+                "row carries its state into the next batch, which data-parallel replicas do not share; use "
+                "mode: lines, or distribution: none"
+            )
         return self

@@ -14,6 +14,7 @@ from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
+from nlp_lstm.models.losses import ClassLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
@@ -197,9 +198,7 @@ class SentimentTask(Task[LabelledTexts]):
         model = build_text_classifier(
             num_classes=len(labels), config=self.config.model, **self.word_features(word_inputs)
         )
-        self.compile_word_model(
-            model, word_inputs.text_encoder.vocab, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
+        self.compile_word_model(model, word_inputs.text_encoder.vocab, loss=ClassLoss(), metrics=["accuracy"])
         return SentimentPipeline(model, self.config, word_inputs, labels)
 
     def encode(self, pipeline: SentimentPipeline, data: LabelledTexts) -> EncodedExamples:
