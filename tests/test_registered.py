@@ -24,6 +24,7 @@ def _examples() -> dict[str, object]:
     from nlp_lstm.models.features import CharBiLSTM
     from nlp_lstm.models.language_model import RecurrentLanguageModel, WordTypeDropout
     from nlp_lstm.models.layers import AttentionPooling, CharCNN, MaskedPooling, WordDropout
+    from nlp_lstm.models.losses import ClassLoss
     from nlp_lstm.models.search import TranslationSearch
     from nlp_lstm.models.seq2seq import Attention, AttentionDecoder, SequenceLoss, SourceEncoder
     from nlp_lstm.models.tagger import CRFLoss, MaskedTagLoss, TagDecoder
@@ -54,6 +55,7 @@ def _examples() -> dict[str, object]:
         "CRF": crf,
         "CRFLoss": CRFLoss(crf, name="my_crf_loss"),
         "CharBiLSTM": CharBiLSTM(vocab_size=20, embedding_dim=5, units=3),
+        "ClassLoss": ClassLoss(name="class_loss"),
         "CharCNN": CharCNN(vocab_size=20, embedding_dim=5, filters=3, kernel_size=[2, 4]),
         "MaskedPooling": MaskedPooling("mean"),
         "MaskedTagLoss": MaskedTagLoss(name="tags"),

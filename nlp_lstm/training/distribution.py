@@ -54,7 +54,7 @@ class Replication:
 
     @contextmanager
     def scope(self) -> Iterator[None]:
-        """Build, compile and train the model inside this: its variables are then replicated."""
+        """Build and compile the model inside this: its variables are then replicated."""
         if self.engine is None:
             yield
             return
