@@ -15,9 +15,20 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from nlp_lstm.errors import ConfigError, DataError, InputWarning, ModelDirError, NlpLstmError, Terminated, UsageError
-
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA = 0, 1, 2, 3
+from nlp_lstm.errors import (
+    EXIT_CONFIG,
+    EXIT_DATA,
+    EXIT_ERROR,
+    EXIT_OK,
+    ChiefFailed,
+    ConfigError,
+    DataError,
+    InputWarning,
+    ModelDirError,
+    NlpLstmError,
+    Terminated,
+    UsageError,
+)
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
@@ -289,6 +300,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         result = run_pipeline(config, args.config, log=log)
     print()
+    if result.worker:
+        print(f"worker {result.worker}: training done; the chief (worker 0) evaluated, saved and tracked the run")
+        return EXIT_OK
     print(f"run id:      {result.run_id or '(tracking disabled)'}")
     print(f"run name:    {result.run_name}")
     print(f"model saved: {result.model_dir}")
@@ -479,6 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return handler[args.command](args)
+    except ChiefFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
     except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

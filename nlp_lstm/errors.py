@@ -35,6 +35,35 @@ class UsageError(NlpLstmError):
     """A command asked for something that cannot be done (resume a finished run, a bad option value)."""
 
 
+class ChiefFailed(NlpLstmError):
+    """A worker of a multi_worker run whose chief (worker 0) failed after training: it exits with the chief's
+    status."""
+
+    def __init__(self, status: int):
+        self.status = status
+        super().__init__(f"the chief (worker 0) of this multi_worker run failed with exit status {status}")
+
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
+
+
+def exit_status(exc: BaseException | None) -> int:
+    """The exit status the CLI gives for `exc` (None: success)."""
+    if exc is None:
+        return EXIT_OK
+    if isinstance(exc, ChiefFailed):
+        return exc.status
+    if isinstance(exc, (ConfigError, UsageError)):
+        return EXIT_CONFIG
+    if isinstance(exc, (DataError, ModelDirError)):
+        return EXIT_DATA
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, Terminated):
+        return EXIT_TERMINATED
+    return EXIT_ERROR
+
+
 class InputWarning(UserWarning):
     """Something about the inputs a user should know (texts cut to the maximum length, an unfinished
     model); the CLI prints it as one `warning:` line."""

@@ -134,8 +134,10 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
 
 def _replicas(training) -> str:
     """The replicas `training.distribution` would train on here, and the batch each one reads."""
-    from nlp_lstm.training.distribution import replication_for
+    from nlp_lstm.training.distribution import planned_workers, replication_for
 
+    if training.distribution == "multi_worker":  # joining the other workers would wait for them
+        return f"multi_worker: {planned_workers(training)}; global batch {training.batch_size}"
     replication = replication_for(training)
     if replication.engine is None:
         return "none: one device"

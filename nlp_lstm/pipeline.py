@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from nlp_lstm.config.loader import flatten_config, load_config
 from nlp_lstm.config.schema import PipelineConfig
-from nlp_lstm.errors import DataError, InputWarning, ModelDirError, Terminated, UsageError
+from nlp_lstm.errors import ChiefFailed, DataError, InputWarning, ModelDirError, Terminated, UsageError
 from nlp_lstm.files import (
     atomic_write_text,
     create_unique_directory,
@@ -46,6 +47,7 @@ from nlp_lstm.tracking.liveness import process_alive, process_tags
 
 if TYPE_CHECKING:  # Keras loads with the tasks: only when a run or a model needs them
     from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
+    from nlp_lstm.training.distribution import Replication
 
 # What may differ between a run and its resumption: more epochs extend it; the run keeps its name and store;
 # the preprocessing cache only saves time.
@@ -70,6 +72,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     best_value: float | None = None  # the monitored validation metric at the kept epoch
+    worker: int = 0  # a multi_worker run's other workers return after training; the chief (0) has the rest
 
 
 @dataclass
@@ -147,6 +150,11 @@ def run_pipeline(
     fingerprints = [file_fingerprint(path) for path in task.input_files(splits)]
     if resume is not None:
         _check_same_data(resume.model_dir, fingerprints)
+    from nlp_lstm.training.distribution import replication_for
+
+    replication = replication_for(config.training)  # multi_worker: once every worker has joined
+    if not replication.is_chief:
+        return _follow_the_chief(task, splits, config, fingerprints, log, replication)
     if config.tracking.enabled:
         _mark_dead_runs(resume.tracking_uri if resume else config.tracking.uri, log)
     model_dir = resume.model_dir if resume is not None else _new_run_folder(config)
@@ -164,14 +172,28 @@ def run_pipeline(
                 parent_run_id,
                 epoch_callbacks,
                 run_tags or {},
+                replication,
             )
     except (KeyboardInterrupt, Terminated):
         if (model_dir / MANIFEST).exists():
-            log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}")
+            one_host = " --set training.distribution=mirrored" if config.training.distribution == "multi_worker" else ""
+            log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}{one_host}")
         raise
     finally:
         if resume is None and not (model_dir / MANIFEST).exists():
             shutil.rmtree(model_dir, ignore_errors=True)  # stopped before training started: nothing to keep
+
+
+def _follow_the_chief(
+    task: Task, splits: DataSplits, config: PipelineConfig, fingerprints, log, replication
+) -> RunResult:
+    """A multi_worker run's other workers: they train beside the chief and leave no trace (no MLflow run;
+    their checkpoints and saves go to a scratch folder), then exit with the chief's status."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"nlp_lstm-worker{replication.worker_index}-"))
+    try:
+        return _run(task, splits, config, None, scratch, fingerprints, None, log, None, (), {}, replication)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -212,23 +234,26 @@ def _run(
     parent_run_id: str | None,
     epoch_callbacks: Sequence[Any],
     run_tags: Mapping[str, str],
+    replication: Replication,
 ) -> RunResult:
     from nlp_lstm.evaluation.curves import plot_learning_curves
     from nlp_lstm.tracking.mlflow_run import RunTracker
-    from nlp_lstm.training.distribution import replication_for
     from nlp_lstm.training.trainer import dtype_policy, train_model
 
     state = resume.state if resume is not None else None
-    replication = replication_for(config.training)
-    with RunTracker(
-        config,
-        config_path,
-        run_id=resume.run_id if resume else None,
-        model_dir=model_dir,
-        tracking_uri=resume.tracking_uri if resume else None,
-        parent_run_id=parent_run_id,
-        tags=run_tags,
-    ) as tracker:
+    with (
+        contextlib.ExitStack() as after_training,
+        RunTracker(
+            config,
+            config_path,
+            run_id=resume.run_id if resume else None,
+            model_dir=model_dir,
+            tracking_uri=resume.tracking_uri if resume else None,
+            parent_run_id=parent_run_id,
+            tags=run_tags,
+            enabled=replication.is_chief,
+        ) as tracker,
+    ):
         for name in ("train", "validation", "test"):
             data = getattr(splits, name)
             tracker.log_dataset(
@@ -285,6 +310,13 @@ def _run(
                 replication=replication,
             )
         replication.release([pipeline.model])  # evaluation and prediction from here on run on one device
+        if not replication.is_chief:
+            log(f"worker {replication.worker_index}: training done; waiting for the chief to evaluate and save")
+            status = replication.outcome(0)
+            if status:
+                raise ChiefFailed(status)
+            return RunResult(None, config.tracking.run_name or "", model_dir, {}, None, worker=replication.worker_index)
+        after_training.enter_context(replication.announcing_outcome())  # once the MLflow run is closed
         train_tokens = int(train_batches.lengths.sum()) * outcome.epochs_run
         pipeline.save(model_dir, status=TRAINING, run=run_info, preprocessing=False)  # the kept weights
 
@@ -413,6 +445,11 @@ def resume_pipeline(
         else:
             requested = load_config(data=saved.model_dump(mode="json"), overrides=overrides)
         _refuse_changes(saved, requested, target)
+        if requested.training.distribution == "multi_worker":
+            raise UsageError(
+                f"--resume {target}: a run resumes in one process (--set training.distribution=mirrored or none); "
+                "multi_worker runs do not resume yet"
+            )
         requested.tracking.run_name = saved.tracking.run_name
         requested.tracking.uri = saved.tracking.uri
 

@@ -72,7 +72,7 @@ SAMPLES = {
 
 def _train(config: Path, overrides: list[str], tmp_path: Path, name: str) -> dict:
     common = [
-        "training.epochs=2",
+        "training.epochs=1",
         "training.batch_size=15",
         "preprocessing.cache=false",
         f"output_dir={tmp_path / name}",
@@ -163,6 +163,17 @@ def test_weighted_losses_equal_the_usual_mean_on_one_device() -> None:
 def test_distribution_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cpu_devices only applies with distribution: mirrored"):
         load_config(REPO / "pipelines" / "sentiment.yaml", ["training.cpu_devices=2"])
+    with pytest.raises(ConfigError, match="distribution_options only applies with distribution: multi_worker"):
+        load_config(REPO / "pipelines" / "sentiment.yaml", ["training.distribution_options.process_id=1"])
+    with pytest.raises(ConfigError, match="process_id 2 is not below num_processes 2"):
+        load_config(
+            REPO / "pipelines" / "sentiment.yaml",
+            [
+                "training.distribution=multi_worker",
+                "training.distribution_options.num_processes=2",
+                "training.distribution_options.process_id=2",
+            ],
+        )
     with pytest.raises(ConfigError, match="preprocessing.mode: stream"):
         load_config(REPO / "pipelines" / "language_model.yaml", ["training.distribution=mirrored"])
     result = run_cli(
@@ -174,3 +185,16 @@ def test_distribution_settings_are_checked(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "training.distribution" in result.stderr and "not on 'torch'" in result.stderr
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    result = run_cli(
+        "run",
+        "pipelines/sentiment.yaml",
+        "--set",
+        "training.distribution=multi_worker",
+        "--set",
+        f"output_dir={tmp_path}",
+        env={**env, "KERAS_BACKEND": "tensorflow"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before a folder or an MLflow run existed

@@ -611,6 +611,23 @@ class LRScheduleConfig(Section):
     )
 
 
+class DistributionOptions(Section):
+    """Where the processes of a `multi_worker` run on JAX meet (`jax.distributed.initialize`). Each process
+    runs the same command; only `process_id` differs (or comes from the environment)."""
+
+    coordinator_address: str | None = Field(
+        None, description="host:port that process 0 listens on (default KERAS_DISTRIBUTION_JOB_ADDRESSES' first)"
+    )
+    num_processes: int | None = Field(None, ge=1, description="default KERAS_DISTRIBUTION_NUM_PROCESSES")
+    process_id: int | None = Field(None, ge=0, description="default KERAS_DISTRIBUTION_PROCESS_ID")
+
+    @model_validator(mode="after")
+    def _id_among_processes(self) -> DistributionOptions:
+        if None not in (self.process_id, self.num_processes) and self.process_id >= self.num_processes:
+            raise ValueError(f"process_id {self.process_id} is not below num_processes {self.num_processes}")
+        return self
+
+
 class TrainingConfig(Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -636,17 +653,24 @@ class TrainingConfig(Section):
         "TensorFlow when a fused LSTM, the CRF or an input-feeding decoder is in the model, where true also "
         "falls back to off with a warning)",
     )
-    distribution: Literal["none", "mirrored"] = Field(
+    distribution: Literal["none", "mirrored", "multi_worker"] = Field(
         "none",
-        description="data parallelism: mirrored splits every batch over the local devices (every GPU, else "
-        "the CPU or its cpu_devices) with tf.distribute.MirroredStrategy on TensorFlow and "
-        "keras.distribution.DataParallel on JAX; batch_size stays the global batch",
+        description="data parallelism, batch_size staying the global batch: mirrored splits every batch over "
+        "the local devices (every GPU, else the CPU or its cpu_devices) with tf.distribute.MirroredStrategy "
+        "on TensorFlow and keras.distribution.DataParallel on JAX; multi_worker over the devices of several "
+        "processes or hosts (tf.distribute.MultiWorkerMirroredStrategy from TF_CONFIG; jax.distributed with "
+        "distribution_options or the environment)",
     )
     cpu_devices: int | None = Field(
         None,
         ge=1,
         description="with distribution mirrored on a machine without GPUs: split the CPU into this many "
         "devices (to test or measure data parallelism; on 2 cores it gains no speed)",
+    )
+    distribution_options: DistributionOptions | None = Field(
+        None,
+        description="with distribution multi_worker on JAX: where the processes meet (default: the "
+        "KERAS_DISTRIBUTION_* variables, else what jax.distributed detects from the cluster launcher)",
     )
 
     @field_validator("distribution")
@@ -655,17 +679,33 @@ class TrainingConfig(Section):
         from nlp_lstm.fused_kernels import configured_backend
 
         if value != "none" and configured_backend() not in ("tensorflow", "jax"):
+            engines = {
+                "mirrored": ("tf.distribute.MirroredStrategy", "keras.distribution.DataParallel"),
+                "multi_worker": (
+                    "tf.distribute.MultiWorkerMirroredStrategy",
+                    "jax.distributed with keras.distribution.DataParallel",
+                ),
+            }[value]
             raise ValueError(
-                f"{value!r} runs on the tensorflow backend (tf.distribute.MirroredStrategy) and the jax backend "
-                f"(keras.distribution.DataParallel), not on {configured_backend()!r}; set KERAS_BACKEND or use "
-                "distribution: none"
+                f"{value!r} runs on the tensorflow backend ({engines[0]}) and the jax backend ({engines[1]}), "
+                f"not on {configured_backend()!r}; set KERAS_BACKEND or use distribution: none"
             )
         return value
 
     @model_validator(mode="after")
     def _devices_for_distribution(self) -> TrainingConfig:
-        if self.cpu_devices is not None and self.distribution == "none":
+        if self.cpu_devices is not None and self.distribution != "mirrored":
             raise ValueError("cpu_devices only applies with distribution: mirrored")
+        if self.distribution_options is not None:
+            from nlp_lstm.fused_kernels import configured_backend
+
+            if self.distribution != "multi_worker":
+                raise ValueError("distribution_options only applies with distribution: multi_worker")
+            if configured_backend() == "tensorflow":
+                raise ValueError(
+                    "distribution_options: TensorFlow's workers find each other through the TF_CONFIG "
+                    "environment variable; these options are for the jax backend"
+                )
         return self
 
 

@@ -73,6 +73,7 @@ class RunTracker:
         tracking_uri: the store, instead of the config's (a resumed run's own store).
         parent_run_id: the run this one is nested under (a sweep's).
         tags: extra tags of the run.
+        enabled: False to log nothing whatever the config says (a multi_worker run's other workers).
     """
 
     def __init__(
@@ -85,10 +86,11 @@ class RunTracker:
         tracking_uri: str | None = None,
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        enabled: bool = True,
     ):
         self.config = config
         self.config_path = Path(config_path) if config_path else None
-        self.enabled = config.tracking.enabled
+        self.enabled = config.tracking.enabled and enabled
         self.run_id: str | None = run_id
         self.resumed = run_id is not None
         self.model_dir = model_dir

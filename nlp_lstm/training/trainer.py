@@ -22,7 +22,7 @@ from nlp_lstm.training.callbacks import (
     ValidationMetrics,
 )
 from nlp_lstm.training.checkpoints import BestEpoch, ResumeCheckpoint, TrainingState, restore_variables
-from nlp_lstm.training.distribution import Replication, clip_after_aggregation
+from nlp_lstm.training.distribution import AgreeToStop, Replication, clip_after_aggregation
 from nlp_lstm.training.layer_rates import LayerRates, with_layer_rates
 
 
@@ -141,7 +141,7 @@ def _as_keras_input(data: Any, replication: Replication | None = None) -> Any:
     if replication is not None and replication.engine is not None:
         if not isinstance(data, PaddedBatches):
             raise ValueError(f"data-parallel training reads PaddedBatches, not {type(data).__name__}")
-        return data.as_keras_input(replicas=replication.num_replicas)
+        return data.as_keras_input(replicas=replication.num_replicas, share=replication.share)
     return data.as_keras_input() if hasattr(data, "as_keras_input") else data
 
 
@@ -215,6 +215,8 @@ def train_model(
     stateful.append(best)
     if config.time_limit_minutes:
         all_callbacks.append(TimeLimit(config.time_limit_minutes * 60, resume.train_seconds if resume else 0.0))
+    if replication is not None and replication.num_workers > 1:
+        all_callbacks.append(AgreeToStop(replication))  # after every callback that may stop, before the records
     state_path = checkpoint_dir / RESUME_STATE if checkpoint_dir is not None else None
     recorder = ResumeCheckpoint(state_path, stateful, metadata, previous=resume)
     all_callbacks.append(recorder)
