@@ -53,20 +53,24 @@ def _recurrent_sections(section: BaseModel, prefix: str) -> Iterator[tuple[str, 
             yield from _recurrent_sections(value, f"{prefix}{name}.")
 
 
-def recurrent_layers(config: PipelineConfig, backend: str) -> list[RecurrentLayerReport]:
-    """Every recurrent layer a pipeline config builds, with what keeps it off the fused kernel."""
+def recurrent_layers(config: PipelineConfig, backend: str, gpu: bool = False) -> list[RecurrentLayerReport]:
+    """Every recurrent layer a pipeline config builds, with what keeps it off the fused kernel and the mode
+    its `fused` setting takes on `backend` (with or without a GPU)."""
+    from nlp_lstm.fused_kernels import length_aware_encoder
     from nlp_lstm.models.encoders import fused_kernel_blockers
 
     reports = []
     for key, rnn in _recurrent_sections(config.model, "model."):
-        mode = "length-aware, no mask" if rnn.fused != "off" else "masked Bidirectional"
+        aware = length_aware_encoder(rnn.fused, rnn.bidirectional, backend, gpu)
+        mode = "length-aware, no mask" if aware else ("masked Bidirectional" if rnn.bidirectional else "masked")
+        if rnn.fused == "auto":
+            mode += f": fused auto on {backend} {'GPU' if gpu else 'CPU'}"
         direction = "bidirectional " if rnn.bidirectional else ""
+        blockers = fused_kernel_blockers(rnn, backend)
+        if not aware and backend != "tensorflow":
+            blockers.append(f"masked: {backend} fuses only without a mask (auto is length-aware on a GPU)")
         reports.append(
-            RecurrentLayerReport(
-                key,
-                f"{rnn.layers} x {direction}{rnn.cell}, {rnn.units} units ({mode})",
-                fused_kernel_blockers(rnn, backend),
-            )
+            RecurrentLayerReport(key, f"{rnn.layers} x {direction}{rnn.cell}, {rnn.units} units ({mode})", blockers)
         )
     chars = getattr(config.model, "char_features", None)
     if chars is not None and chars.enabled and chars.encoder == "lstm":
@@ -117,7 +121,7 @@ def info_text(config: PipelineConfig | None = None, config_name: str = "") -> st
         lines.append("no GPU: the fused kernels below apply when one is present")
     if config is not None:
         lines.append(f"{config_name or 'config'} ({config.task}):")
-        for report in recurrent_layers(config, backend):
+        for report in recurrent_layers(config, backend, gpu=any("GPU" in d for d in devices)):
             verdict = "fused kernel" if report.fused else "generic loop: " + "; ".join(report.blockers)
             lines.append(f"  {report.key}: {report.description}: {verdict}")
         training = config.training

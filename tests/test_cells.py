@@ -107,10 +107,7 @@ def test_variant_encoder_saves_loads_and_applies_recurrent_dropout(cell, tmp_pat
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(to_numpy(loaded(x)), inference, rtol=1e-6)
-    assert (
-        loaded.get_layer("encoder").recurrent_layers[0][0].cell.__class__
-        is encoder.recurrent_layers[0][0].cell.__class__
-    )
+    assert loaded.get_layer("encoder").directions(0)[0].cell.__class__ is encoder.directions(0)[0].cell.__class__
 
 
 def test_variant_cells_from_yaml_and_fused_require_names_the_cell():

@@ -90,8 +90,8 @@ def test_the_sentiment_model_starts_from_the_language_models_words_and_forward_l
     for token in unknown:
         np.testing.assert_array_equal(embedding[vocab.index[token]], lm_embedding[1])  # the LM's unknown word
     encoder = pipeline.model.get_layer("encoder")
-    for i, (source, target) in enumerate(zip(network.encoder.recurrent_layers, encoder.recurrent_layers)):
-        forward, backward = target
+    for i, source in enumerate(network.encoder.recurrent_layers):
+        forward, backward = encoder.directions(i)  # masked Bidirectional or a length-aware pair
         lm_kernel, lm_recurrent, lm_bias = (keras.ops.convert_to_numpy(w) for w in source[0].weights)
         kernel, recurrent, bias = (keras.ops.convert_to_numpy(w) for w in forward.weights)
         np.testing.assert_array_equal(kernel[: lm_kernel.shape[0]], lm_kernel)  # layer 1: the forward inputs
@@ -189,9 +189,9 @@ def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(t
         f"model: {{init_from: {folder}, embedding_dim: 8, char_features: {{enabled: true, embedding_dim: 4, "
         "filters: 3}, rnn: {units: 12, layers: 1}}",
     )
-    forward = pipeline.model.get_layer("encoder").recurrent_layers[0][0]
+    forward = pipeline.model.get_layer("encoder").directions(0)[0]
     kernel = keras.ops.convert_to_numpy(forward.weights[0])
-    lm_kernel = keras.ops.convert_to_numpy(network.encoder.recurrent_layers[0][0].weights[0])
+    lm_kernel = keras.ops.convert_to_numpy(network.encoder.directions(0)[0].weights[0])
     assert kernel.shape[0] > lm_kernel.shape[0] == 8
     np.testing.assert_array_equal(kernel[:8], lm_kernel)
     assert not np.allclose(kernel[8:], 0)
@@ -396,8 +396,8 @@ def test_a_language_model_learns_over_pretrained_vectors_and_hands_its_layers_to
     _, tagger = ner_task(
         tmp_path, f"model: {{init_from: {folder}, embeddings: {{path: {vectors}}}, rnn: {{units: 12, layers: 1}}}}"
     )
-    forward = tagger.model.get_layer("encoder").recurrent_layers[0][0]
-    lm_kernel, *lm_rest = (keras.ops.convert_to_numpy(w) for w in network.encoder.recurrent_layers[0][0].weights)
+    forward = tagger.model.get_layer("encoder").directions(0)[0]
+    lm_kernel, *lm_rest = (keras.ops.convert_to_numpy(w) for w in network.encoder.directions(0)[0].weights)
     kernel, *rest = (keras.ops.convert_to_numpy(w) for w in forward.weights)
     np.testing.assert_array_equal(kernel[:6], lm_kernel)  # the vectors' rows; char and casing inputs follow
     for lm_weight, weight in zip(lm_rest, rest):

@@ -322,8 +322,9 @@ class RecurrentConfig(Section):
     unroll: bool = False
     fused: Literal["auto", "require", "off"] = Field(
         "auto",
-        description="auto/require: length-aware layers without masks, fusable on every backend "
-        "(require: fail unless the fused kernel can run); off: Keras's masked Bidirectional",
+        description="require: length-aware layers without masks, fusable on every backend (fails unless the "
+        "fused kernel can run); off: Keras's masked Bidirectional; auto: the faster where the model is built "
+        "(masked on TensorFlow and on CPUs, length-aware on JAX/PyTorch GPUs and for forward-only layers)",
     )
 
     @field_validator("fused", mode="before")

@@ -2,12 +2,14 @@
 
 Stacked LSTM/GRU (or LSTM-variant, see cells.py) layers, optionally bidirectional, with dropout between layers, in one of two modes:
 
-- length-aware (`fused: auto` or `require`, the default): no mask reaches the recurrent layers, so they
+- length-aware (`fused: require`, and `auto` on a JAX or PyTorch GPU or for forward-only layers; see
+  `nlp_lstm.fused_kernels.length_aware_encoder`): no mask reaches the recurrent layers, so they
   stay eligible for the fused cuDNN kernel on TensorFlow, JAX and PyTorch alike. Right padding cannot
   change a forward RNN's outputs at valid positions; the backward direction runs as a forward RNN over
   each sequence reversed within its own length, and its outputs are reversed back. Outputs at valid
   positions equal those of Keras's masked `Bidirectional` (tested); padded positions are zeros.
-- masked (`fused: off`): Keras's `Bidirectional` with the mask, which Keras fuses only on TensorFlow.
+- masked (`fused: off`, and `auto` on TensorFlow or a CPU, where it is faster): Keras's `Bidirectional`
+  with the mask, which Keras fuses only on TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from nlp_lstm.fused_kernels import CELLS, fused_kernel_blockers
+from nlp_lstm.fused_kernels import CELLS, fused_kernel_blockers, length_aware_encoder
 from nlp_lstm.models.cells import VARIANT_CELLS
 from nlp_lstm.models.layers import gather_time_step, lengths_from_mask
 from nlp_lstm.models.weight_drop import WEIGHT_DROPPED, WeightDropRNN
@@ -69,6 +71,7 @@ class RecurrentEncoder(layers.Layer):
         fused: str = "off",  # "off" for configs saved before the length-aware mode; the YAML default is auto
         return_state: bool = False,
         weight_drop: float = 0.0,
+        length_aware: bool | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -92,7 +95,11 @@ class RecurrentEncoder(layers.Layer):
         self.fused = fused
         self.return_state = return_state
         self.weight_drop = weight_drop
-        self.length_aware = fused != "off"
+        # None: an encoder saved before `auto` chose per backend and device, when every mode but off was
+        # length-aware; its weights are laid out that way.
+        self.length_aware = fused != "off" if length_aware is None else length_aware
+        if fused == "require" and not self.length_aware:
+            raise ValueError("fused: require runs length-aware (length_aware=False contradicts it)")
         self.supports_masking = True
         self.recurrent_layers = [self._make_layer(i) for i in range(num_layers)]
         self.dropouts = [layers.Dropout(dropout, name=f"dropout_{i}") for i in range(num_layers - 1)] if dropout else []
@@ -119,6 +126,15 @@ class RecurrentEncoder(layers.Layer):
             return [self._rnn(f"{direction}_{self.cell}_{index}") for direction in directions]
         rnn = self._rnn(f"{self.cell}_{index}")
         return layers.Bidirectional(rnn, name=f"bi{self.cell}_{index}") if self.bidirectional else rnn
+
+    def directions(self, index: int) -> list[layers.Layer]:
+        """The recurrent layers of layer `index`, forward first (then backward), in either mode."""
+        layer = self.recurrent_layers[index]
+        if isinstance(layer, list):
+            return layer
+        if isinstance(layer, layers.Bidirectional):
+            return [layer.forward_layer, layer.backward_layer]
+        return [layer]
 
     @property
     def output_dim(self) -> int:
@@ -212,11 +228,45 @@ class RecurrentEncoder(layers.Layer):
             "fused": self.fused,
             "return_state": self.return_state,
             "weight_drop": self.weight_drop,
+            "length_aware": self.length_aware,
         }
 
     @classmethod
     def from_settings(cls, rnn_config, **kwargs: Any) -> RecurrentEncoder:
-        """Build from a `RecurrentConfig` (the YAML `model.rnn` section)."""
-        settings = rnn_config.model_dump()
-        settings["num_layers"] = settings.pop("layers")
+        """Build from a `RecurrentConfig` (the YAML `model.rnn` section), its `fused` mode resolved for this
+        backend and device."""
+        settings = settings_for_encoder(rnn_config)
         return cls(**settings, **kwargs)
+
+
+def settings_for_encoder(rnn_config, bidirectional: bool | None = None) -> dict[str, Any]:
+    """`RecurrentEncoder` arguments from a `RecurrentConfig`, with `length_aware` decided here (and so saved
+    with the model: a model loads with the layout it was trained with, on any backend)."""
+    settings = rnn_config.model_dump()
+    settings["num_layers"] = settings.pop("layers")
+    settings["length_aware"] = length_aware_here(
+        settings["fused"], settings["bidirectional"] if bidirectional is None else bidirectional
+    )
+    return settings
+
+
+def length_aware_here(fused: str, bidirectional: bool) -> bool:
+    """`length_aware_encoder` for the Keras backend in use and its devices."""
+    backend = keras.backend.backend()
+    return length_aware_encoder(fused, bidirectional, backend, _has_gpu(backend))
+
+
+def _has_gpu(backend: str) -> bool:
+    if backend == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    return False

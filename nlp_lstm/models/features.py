@@ -13,7 +13,7 @@ import numpy as np
 from keras import layers, ops
 
 from nlp_lstm.config.schema import CharFeaturesConfig, WordFeaturesConfig
-from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.encoders import RecurrentEncoder, length_aware_here
 from nlp_lstm.models.layers import CharCNN, WordDropout
 from nlp_lstm.preprocessing.casing import CASING_CLASSES
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -27,14 +27,23 @@ class CharBiLSTM(layers.Layer):
     forward and backward states; padding words give zeros and are masked.
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int = 32, units: int = 25, **kwargs):
+    def __init__(
+        self, vocab_size: int, embedding_dim: int = 32, units: int = 25, length_aware: bool | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.units = units
         self.embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="char_embedding")
         self.encoder = RecurrentEncoder(
-            "lstm", units, num_layers=1, bidirectional=True, return_final=True, fused="auto", name="char_lstm"
+            "lstm",
+            units,
+            num_layers=1,
+            bidirectional=True,
+            return_final=True,
+            fused="auto",
+            length_aware=length_aware,  # None: saved before auto chose per backend (length-aware then)
+            name="char_lstm",
         )
 
     def build(self, input_shape):
@@ -65,12 +74,16 @@ class CharBiLSTM(layers.Layer):
             "vocab_size": self.vocab_size,
             "embedding_dim": self.embedding_dim,
             "units": self.units,
+            "length_aware": self.encoder.length_aware,
         }
 
 
 def char_features_layer(config: CharFeaturesConfig, vocab_size: int) -> layers.Layer:
     if config.encoder == "lstm":
-        return CharBiLSTM(vocab_size, config.embedding_dim, config.lstm_units, name="char_lstm_features")
+        length_aware = length_aware_here("auto", bidirectional=True)
+        return CharBiLSTM(
+            vocab_size, config.embedding_dim, config.lstm_units, length_aware=length_aware, name="char_lstm_features"
+        )
     return CharCNN(vocab_size, config.embedding_dim, config.filters, config.kernel_size, name="char_cnn")
 
 

@@ -20,7 +20,7 @@ import keras
 from keras import layers, ops
 
 from nlp_lstm.config.schema import ATTENTION_SCORES
-from nlp_lstm.models.encoders import RecurrentEncoder
+from nlp_lstm.models.encoders import RecurrentEncoder, settings_for_encoder
 from nlp_lstm.models.layers import WordDropout, masked_fill_value, scans_over_time
 from nlp_lstm.models.losses import GlobalBatchLoss, token_weights
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -304,8 +304,7 @@ def _word_dropout(token_ids, rate: float, name: str, keep_first: bool = False):
 
 def build_translator(source_vocab_size: int, target_vocab_size: int, config) -> keras.Model:
     """The teacher-forced training model from a `TranslatorModelConfig`."""
-    rnn = config.encoder.model_dump()
-    rnn["num_layers"] = rnn.pop("layers")
+    rnn = settings_for_encoder(config.encoder)
     decoder_config = config.decoder
     source_ids = keras.Input((None,), dtype="int32", name="source_ids")
     target_in = keras.Input((None,), dtype="int32", name="target_in")
