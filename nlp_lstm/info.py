@@ -59,27 +59,31 @@ def recurrent_layers(config: PipelineConfig, backend: str, gpu: bool = False) ->
     from nlp_lstm.fused_kernels import length_aware_encoder
     from nlp_lstm.models.encoders import fused_kernel_blockers
 
-    reports = []
-    for key, rnn in _recurrent_sections(config.model, "model."):
+    def encoder_report(key: str, rnn: RecurrentConfig, what: str) -> RecurrentLayerReport:
         aware = length_aware_encoder(rnn.fused, rnn.bidirectional, backend, gpu)
         mode = "length-aware, no mask" if aware else ("masked Bidirectional" if rnn.bidirectional else "masked")
         if rnn.fused == "auto":
             mode += f": fused auto on {backend} {'GPU' if gpu else 'CPU'}"
-        direction = "bidirectional " if rnn.bidirectional else ""
         blockers = fused_kernel_blockers(rnn, backend)
         if not aware and backend != "tensorflow":
             blockers.append(f"masked: {backend} fuses only without a mask (auto is length-aware on a GPU)")
-        reports.append(
-            RecurrentLayerReport(key, f"{rnn.layers} x {direction}{rnn.cell}, {rnn.units} units ({mode})", blockers)
+        return RecurrentLayerReport(key, f"{what} ({mode})", blockers)
+
+    reports = [
+        encoder_report(
+            key,
+            rnn,
+            f"{rnn.layers} x {'bidirectional ' if rnn.bidirectional else ''}{rnn.cell}, {rnn.units} units",
         )
+        for key, rnn in _recurrent_sections(config.model, "model.")
+    ]
     chars = getattr(config.model, "char_features", None)
     if chars is not None and chars.enabled and chars.encoder == "lstm":
-        settings = RecurrentConfig(units=chars.lstm_units)
         reports.append(
-            RecurrentLayerReport(
+            encoder_report(
                 "model.char_features",
-                f"bidirectional lstm over characters, {chars.lstm_units} units (length-aware, no mask)",
-                fused_kernel_blockers(settings, backend),
+                RecurrentConfig(units=chars.lstm_units),
+                f"bidirectional lstm over characters, {chars.lstm_units} units",
             )
         )
     decoder = getattr(config.model, "decoder", None)

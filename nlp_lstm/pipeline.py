@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # Keras loads with the tasks: only when a run or a model need
 # What may differ between a run and its resumption: more epochs extend it; the run keeps its name and store;
 # the preprocessing cache only saves time.
 RESUMABLE_CHANGES = (
+    "training.distribution_options",  # where a multi_worker run's processes met (and its subkeys)
     "training.epochs",
     "tracking.run_name",
     "tracking.uri",
@@ -190,10 +193,23 @@ def _follow_the_chief(
     """A multi_worker run's other workers: they train beside the chief and leave no trace (no MLflow run;
     their checkpoints and saves go to a scratch folder), then exit with the chief's status."""
     scratch = Path(tempfile.mkdtemp(prefix=f"nlp_lstm-worker{replication.worker_index}-"))
+    task.cache_writable = False
+    # SIGTERM as an exception (the chief's tracker does the same), so that the scratch folder goes too.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
         return _run(task, splits, config, None, scratch, fingerprints, None, log, None, (), {}, replication)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 @contextlib.contextmanager
@@ -417,6 +433,8 @@ def resume_pipeline(
     from nlp_lstm.config.loader import parse_overrides
 
     overrides = parse_overrides(list(overrides))
+    if overrides.get("training.distribution", "multi_worker") != "multi_worker":
+        overrides.setdefault("training.distribution_options", None)  # a multi_worker run resumed on one host
     model_dir = _locate_run(target, overrides.get("tracking.uri")).resolve()
     config_path = Path(config_path).resolve() if config_path is not None else None
     if model_dir.is_dir() and not (model_dir / MANIFEST).exists():
@@ -512,7 +530,7 @@ def _refuse_changes(saved: PipelineConfig, requested: PipelineConfig, target) ->
     changed = [
         key
         for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key) and key not in RESUMABLE_CHANGES
+        if before.get(key) != after.get(key) and not key.startswith(RESUMABLE_CHANGES)
     ]
     if changed:
         shown = ", ".join(f"{key} ({before.get(key)!r} -> {after.get(key)!r})" for key in changed[:5])

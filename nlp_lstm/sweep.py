@@ -85,6 +85,12 @@ class _Sweep:
         if settings.register and not self.config.tracking.log_model:
             raise UsageError(f"--register {settings.register}: tracking.log_model is false, so trials log no model")
         self.space: SearchSpace = load_space(settings.space_path, settings.config_path, self.base)
+        if self.config.training.distribution == "multi_worker" or "training.distribution" in self.space.distributions:
+            # Every worker would draw its own trials and prune on its own: their collectives would not line up.
+            raise UsageError(
+                "sweep: training.distribution multi_worker (or searched) is not supported; sweep with none or "
+                "mirrored, then train the best trial on several hosts"
+            )
         if settings.first and settings.sampler == "grid":
             raise UsageError("--first: a grid search visits every point anyway; use --sampler tpe or random")
         self.first = [self._first_trial(text) for text in settings.first]

@@ -27,10 +27,19 @@ import mlflow
 from nlp_lstm.config.loader import load_config
 from nlp_lstm.pipeline import run_pipeline
 
-config = load_config(sys.argv[1], sys.argv[2:])
-result = run_pipeline(config, sys.argv[1], log=lambda line: None)
-params = mlflow.MlflowClient(result.tracking_uri).get_run(result.run_id).data.params
-print("RESULT " + json.dumps({"history": result.history, "metrics": result.metrics, "params": params}))
+# One run per group of overrides ("::" between groups), in one process: one interpreter and backend start.
+groups, current = [], []
+for arg in sys.argv[2:] + ["::"]:
+    if arg == "::":
+        groups.append(current)
+        current = []
+    else:
+        current.append(arg)
+for overrides in groups:
+    config = load_config(sys.argv[1], overrides)
+    result = run_pipeline(config, sys.argv[1], log=lambda line: None)
+    params = mlflow.MlflowClient(result.tracking_uri).get_run(result.run_id).data.params
+    print("RESULT " + json.dumps({"history": result.history, "metrics": result.metrics, "params": params}))
 """
 
 # Each sample pipeline on a small training file, without dropout (each replica would draw its own masks),
@@ -71,15 +80,23 @@ SAMPLES = {
 
 
 def _train(config: Path, overrides: list[str], tmp_path: Path, name: str) -> dict:
-    common = [
-        "training.epochs=1",
-        "training.batch_size=15",
-        "preprocessing.cache=false",
-        f"output_dir={tmp_path / name}",
-        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
-    ]
+    return _train_in_one_process(config, {name: overrides}, tmp_path)[name]
+
+
+def _train_in_one_process(config: Path, runs: dict[str, list[str]], tmp_path: Path) -> dict[str, dict]:
+    """Each named run's history, test metrics and MLflow params, the runs made in this order in one process."""
+    arguments = []
+    for name, overrides in runs.items():
+        common = [
+            "training.epochs=1",
+            "training.batch_size=15",
+            "preprocessing.cache=false",
+            f"output_dir={tmp_path / name}",
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        ]
+        arguments += [*(["::"] if arguments else []), *common, *overrides]
     result = subprocess.run(
-        [sys.executable, "-c", TRAIN, str(config), *common, *overrides],
+        [sys.executable, "-c", TRAIN, str(config), *arguments],
         cwd=REPO,
         env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
         capture_output=True,
@@ -87,21 +104,21 @@ def _train(config: Path, overrides: list[str], tmp_path: Path, name: str) -> dic
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    return {name: json.loads(line.removeprefix("RESULT ")) for name, line in zip(runs, lines, strict=True)}
 
 
 @pytest.mark.backends
 @pytest.mark.parametrize("task", sorted(SAMPLES))
 def test_two_devices_train_as_one(task: str, tmp_path: Path) -> None:
     config, overrides = SAMPLES[task]
-    one = _train(REPO / "pipelines" / config, overrides, tmp_path, "one")
-    two = _train(
+    # Two devices first: the CPU is split before the backend starts; the one-device run then uses the first.
+    runs = _train_in_one_process(
         REPO / "pipelines" / config,
-        [*overrides, "training.distribution=mirrored", "training.cpu_devices=2"],
+        {"two": [*overrides, "training.distribution=mirrored", "training.cpu_devices=2"], "one": overrides},
         tmp_path,
-        "two",
     )
+    one, two = runs["one"], runs["two"]
     assert two["params"]["distribution"] == "mirrored" and two["params"]["replicas"] == "2"
     assert one["params"]["replicas"] == "1"
     for epoch_one, epoch_two in zip(one["history"], two["history"], strict=True):

@@ -165,6 +165,7 @@ def test_first_trials_and_grids_are_checked_before_any_trial(sweep_files, capsys
         ),
         (["--sampler", "grid"], "a float range without step has no grid"),
         (["--register", "a/b"], "tracking.register_model: 'a/b': use letters, digits"),
+        (["--set", "training.distribution=multi_worker"], "sweep: training.distribution multi_worker"),
     ]
     for args, message in cases:
         assert cli.main(["sweep", str(config), "--space", str(space), *args]) == 2, args

@@ -300,6 +300,7 @@ class Task(ABC, Generic[Dataset]):
         self.layer_rates: LayerRates | None = None  # set by `compile_word_model`
         self.transfer: Transfer | None = None
         self.cache_status = "off"  # how `prepare` got the preprocessing: off, built or reused
+        self.cache_writable = True  # False: read an entry, never store one (a multi_worker run's other workers)
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
@@ -421,7 +422,7 @@ class Task(ABC, Generic[Dataset]):
             pipeline = self.build_pipeline(splits.train)
             train = self.encode(pipeline, splits.train)
             validation = self.encode(pipeline, splits.validation) if keras_validation else None
-            if cache is not None:
+            if cache is not None and self.cache_writable:
 
                 def write(folder: Path) -> None:
                     (folder / "preprocessing").mkdir()

@@ -103,7 +103,10 @@ class Replication:
         try:
             yield
         except BaseException as exc:
-            self.outcome(exit_status(exc))
+            try:
+                self.outcome(exit_status(exc))
+            except Exception:  # the other workers gone too: the chief's own error is what to report
+                pass
             raise
         self.outcome(0)
 
