@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -192,24 +191,18 @@ def _follow_the_chief(
 ) -> RunResult:
     """A multi_worker run's other workers: they train beside the chief and leave no trace (no MLflow run;
     their checkpoints and saves go to a scratch folder), then exit with the chief's status."""
+    from nlp_lstm.tracking.mlflow_run import raise_terminated, threading_main
+
     scratch = Path(tempfile.mkdtemp(prefix=f"nlp_lstm-worker{replication.worker_index}-"))
     task.cache_writable = False
     # SIGTERM as an exception (the chief's tracker does the same), so that the scratch folder goes too.
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if threading_main() else None
     try:
         return _run(task, splits, config, None, scratch, fingerprints, None, log, None, (), {}, replication)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
-
-
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
 
 
 @contextlib.contextmanager

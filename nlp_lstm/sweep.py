@@ -31,7 +31,7 @@ import optuna
 from nlp_lstm.config.loader import config_to_yaml, flatten_config, load_config, parse_overrides
 from nlp_lstm.config.space import SearchSpace, grid_size, load_space
 from nlp_lstm.errors import ConfigError, NlpLstmError, Terminated, UsageError
-from nlp_lstm.tracking.mlflow_run import SweepParent
+from nlp_lstm.tracking.mlflow_run import SweepParent, raise_terminated
 from nlp_lstm.tracking.tags import PRUNED_TAG, STUDY_TAG, TRIAL_TAG
 from nlp_lstm.training.monitors import larger_is_better
 
@@ -420,17 +420,13 @@ def _worker(payload: str) -> int:
     data = json.loads(payload)
     parent_run_id, count, stream = data.pop("parent_run_id"), data.pop("count"), data.pop("stream")
     settings = SweepSettings(**data)
-    signal.signal(signal.SIGTERM, _raise_terminated)  # the parent process stops its workers with SIGTERM
+    signal.signal(signal.SIGTERM, raise_terminated)  # the parent process stops its workers with SIGTERM
     try:
         sweep = _Sweep(settings, log=lambda msg: print(msg, flush=True))
         sweep.optimize(sweep.study(stream), parent_run_id, count)
     except (KeyboardInterrupt, Terminated):
         return 130
     return 0
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
 
 
 if __name__ == "__main__":

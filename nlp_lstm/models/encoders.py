@@ -239,14 +239,12 @@ class RecurrentEncoder(layers.Layer):
         return cls(**settings, **kwargs)
 
 
-def settings_for_encoder(rnn_config, bidirectional: bool | None = None) -> dict[str, Any]:
+def settings_for_encoder(rnn_config) -> dict[str, Any]:
     """`RecurrentEncoder` arguments from a `RecurrentConfig`, with `length_aware` decided here (and so saved
     with the model: a model loads with the layout it was trained with, on any backend)."""
     settings = rnn_config.model_dump()
     settings["num_layers"] = settings.pop("layers")
-    settings["length_aware"] = length_aware_here(
-        settings["fused"], settings["bidirectional"] if bidirectional is None else bidirectional
-    )
+    settings["length_aware"] = length_aware_here(settings["fused"], settings["bidirectional"])
     return settings
 
 

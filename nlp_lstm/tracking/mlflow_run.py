@@ -139,7 +139,7 @@ class RunTracker:
         self._log_params()
         mlflow.log_text(config_to_yaml(self.config), "config.yaml")
         if threading_main():
-            self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+            self._previous_sigterm = signal.signal(signal.SIGTERM, raise_terminated)
         return self
 
     def _description(self) -> str:
@@ -456,7 +456,7 @@ class SweepParent:
             )
         self.run_id = run.info.run_id
         self._logged = dict(client.get_run(self.run_id).data.params)
-        self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if threading_main() else None
+        self._previous_sigterm = signal.signal(signal.SIGTERM, raise_terminated) if threading_main() else None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -677,7 +677,7 @@ def _requirements() -> list[str]:
     return pinned
 
 
-def _raise_terminated(signum, frame) -> None:
+def raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 

@@ -270,7 +270,6 @@ def tf_config_cluster() -> tuple[int, int]:
 
 
 def _tensorflow_workers() -> Replication:
-
     workers, index = tf_config_cluster()
     engine = _keras_multi_worker_strategy()
     devices = [f"worker {w} replica {r}" for w in range(workers) for r in range(engine.num_replicas_in_sync // workers)]
