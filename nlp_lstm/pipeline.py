@@ -8,6 +8,7 @@ folder and the same MLflow run, ending exactly as the uninterrupted run would ha
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -144,12 +145,12 @@ def run_pipeline(
     set_seed(config.training.seed)
     # Every data error surfaces before a folder or an MLflow run exists, so a typo in a file leaves nothing behind.
     splits = task.read_splits()
-    task.check_splits(splits)
+    task.check(splits)
     log(
         f"data: {len(splits.train)} train, {len(splits.validation)} validation, {len(splits.test)} test "
         f"({', '.join(f'{k}: {v}' for k, v in splits.origin.items())})"
     )
-    fingerprints = [file_fingerprint(path) for path in task.input_files(splits)]
+    fingerprints = [file_fingerprint(path) for path in task.input_files()]
     if resume is not None:
         _check_same_data(resume.model_dir, fingerprints)
     from nlp_lstm.training.distribution import replication_for
@@ -231,6 +232,21 @@ def _new_run_folder(config: PipelineConfig) -> Path:
     return model_dir
 
 
+def _training_digest(task: Task, splits: DataSplits, fingerprints: list[dict[str, Any]]) -> str:
+    """The training split's MLflow digest: its files' content and the part of them taken (validation and test
+    split off with a seed), the same whether the split was read or left to the preprocessing cache."""
+    files = {str(path.resolve()) for path in task.files_of_split("train")}
+    data = task.config.data
+    taken = data.validation is None or data.test is None
+    described = {
+        "files": [f["sha256"] for f in fingerprints if f["path"] in files],
+        "split": data.split.model_dump(mode="json") if taken else None,
+        "seed": (data.split.seed if data.split.seed is not None else task.config.training.seed) if taken else None,
+        "examples": len(splits.train),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode("utf-8")).hexdigest()[:8]
+
+
 def _run(
     task: Task,
     splits: DataSplits,
@@ -263,13 +279,19 @@ def _run(
             enabled=replication.is_chief,
         ) as tracker,
     ):
-        for name in ("train", "validation", "test"):
-            data = getattr(splits, name)
+        tracker.log_file_dataset(
+            splits.files["train"],
+            name=f"{config.name}-train",
+            context="training",
+            digest=_training_digest(task, splits, fingerprints),
+            rows=len(splits.train),
+        )
+        for name in ("validation", "test"):
             tracker.log_dataset(
-                task.data_frame(data),
+                task.data_frame(getattr(splits, name)),
                 source=splits.files[name],
                 name=f"{config.name}-{name}",
-                context={"validation": "eval"}.get(name, name if name != "train" else "training"),
+                context={"validation": "eval"}.get(name, name),
             )
         with dtype_policy(config.training.mixed_precision), replication.scope():
             pipeline, train_batches, val_batches = task.prepare(splits, log)

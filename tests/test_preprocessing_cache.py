@@ -3,7 +3,9 @@ runs that reuse an entry train exactly as the run that built it."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,24 +96,103 @@ def test_stored_examples_give_the_batches_the_data_gives(name: str, tmp_path: Pa
                 np.testing.assert_array_equal(part, stored_part)
 
 
-def test_a_second_run_reuses_the_entry_and_trains_as_the_first(tiny_sentiment_yaml: Path, tmp_path: Path):
+@pytest.mark.parametrize(
+    "name", sorted({**SAMPLE_TASKS, "ner_joined": ("ner_bilstm_crf.yaml", ["preprocessing.join_sentences=40"])})
+)
+def test_a_corpus_fitted_and_encoded_a_slice_at_a_time_is_the_corpus_encoded_at_once(
+    name: str, tmp_path: Path, monkeypatch
+):
+    """Slices of 3 examples (the sample files hold dozens): the vocabularies and every packed column equal
+    those of the whole split fitted and encoded in one piece."""
+    from nlp_lstm.config import load_config
+    from nlp_lstm.preprocessing import inputs
+    from nlp_lstm.preprocessing.cache import RaggedArray
+    from nlp_lstm.tasks import base, get_task
+    from nlp_lstm.tasks.ner import task as ner_task
+
+    monkeypatch.chdir(REPO)
+    yaml, overrides = {**SAMPLE_TASKS, "ner_joined": ("ner_bilstm_crf.yaml", ["preprocessing.join_sentences=40"])}[name]
+    config = load_config(REPO / "pipelines" / yaml, [*overrides, f"output_dir={tmp_path / 'runs'}"])
+    task = get_task(config.task)(config)
+    splits = task.read_splits()
+    whole_pipeline = task.build_pipeline(splits.train)
+    whole = task.encode(whole_pipeline, splits.train).packed()
+    for module in (inputs, base, ner_task):
+        monkeypatch.setattr(module, "SLICE_EXAMPLES", 3)
+    pipeline = task.build_pipeline(splits.train)
+    parts = list(task.encode_parts(pipeline, splits.train))
+    sliced = task.encoded(pipeline, splits.train)
+    whole_dir, sliced_dir = tmp_path / "whole", tmp_path / "sliced"
+    whole_dir.mkdir(), sliced_dir.mkdir()
+    whole_pipeline.save_preprocessing(whole_dir)
+    pipeline.save_preprocessing(sliced_dir)
+    for path in whole_dir.rglob("*"):
+        if path.is_file():
+            assert path.read_bytes() == (sliced_dir / path.relative_to(whole_dir)).read_bytes(), path.name
+    sliced_units = len(whole) if name.startswith("ner") else len(splits.train)  # NER: packed sequences
+    assert len(parts) == (1 if name == "lm_stream" else -(-sliced_units // 3))
+    assert len(sliced) == len(whole) and (len(parts) > 3 or name == "lm_stream")
+    columns = {**whole.inputs, "targets": whole.targets}
+    sliced_columns = {**sliced.inputs, "targets": sliced.targets}
+    assert columns.keys() == sliced_columns.keys()
+    for key, column in columns.items():
+        other = sliced_columns[key]
+        assert type(other) is type(column), key
+        if isinstance(column, RaggedArray):
+            for array in ("values", "offsets", "inner_offsets"):
+                expected, got = getattr(column, array), getattr(other, array)
+                assert (expected is None) == (got is None), (key, array)
+                if expected is not None:
+                    np.testing.assert_array_equal(got, expected, err_msg=f"{key}.{array}")
+        else:
+            np.testing.assert_array_equal(other, column, err_msg=key)
+
+
+def test_a_second_run_reuses_the_entry_and_trains_as_the_first(
+    tiny_sentiment_yaml: Path, sentiment_files: dict[str, Path], tmp_path: Path, monkeypatch
+):
+    from mlflow.tracking import MlflowClient
+
     from nlp_lstm.config import load_config
     from nlp_lstm.pipeline import run_pipeline
+    from nlp_lstm.tasks.sentiment import task as sentiment_task
 
-    def run(*overrides: str):
+    files_read: list[Path] = []
+    reader = sentiment_task.read_labelled_texts
+
+    def recording_reader(path, **kwargs):
+        files_read.append(Path(path))
+        return reader(path, **kwargs)
+
+    monkeypatch.setattr(sentiment_task, "read_labelled_texts", recording_reader)
+
+    def run(*overrides: str, tracked: bool = False):
         lines: list[str] = []
-        config = load_config(tiny_sentiment_yaml, ["tracking.enabled=false", *overrides])
+        files_read.clear()
+        tracking = ["tracking.log_model=false"] if tracked else ["tracking.enabled=false"]
+        config = load_config(tiny_sentiment_yaml, [*tracking, *overrides])
         result = run_pipeline(config, tiny_sentiment_yaml, log=lines.append)
         return result, "\n".join(lines)
 
-    first, first_log = run()
-    assert "preprocessing: cached in" in first_log
+    first, first_log = run(tracked=True)
+    assert "preprocessing: cached in" in first_log and sentiment_files["train"] in files_read
     entries = [p for p in (tmp_path / ".preprocessing_cache").iterdir() if not p.name.startswith(".")]
     assert len(entries) == 1 and (entries[0] / "train" / "examples.json").exists()
-    second, second_log = run()
+    second, second_log = run(tracked=True)
     assert f"preprocessing: reused {entries[0]}" in second_log
+    # the training file is left unread: its examples come from the entry, and the data passed the checks then
+    assert sentiment_files["train"] not in files_read and sentiment_files["test"] in files_read
+    examples = int(re.search(r"data: (\d+) train", first_log).group(1))
+    assert f"data: {examples} train" in second_log and "not read: held in the preprocessing cache" in second_log
     assert second.history[0]["loss"] == pytest.approx(first.history[0]["loss"], rel=1e-6)
     assert second.metrics == pytest.approx(first.metrics, rel=1e-6)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    training = [
+        next(i.dataset for i in client.get_run(r.run_id).inputs.dataset_inputs if i.tags[0].value == "training")
+        for r in (first, second)
+    ]
+    assert training[0].digest == training[1].digest and training[0].profile == training[1].profile
+    assert json.loads(training[1].profile) == {"num_rows": examples}
     # A model or training setting leaves the entry usable; a preprocessing setting does not.
     _, other_model = run("model.rnn.units=6", "training.batch_size=4", "training.seed=7")  # no split taken
     assert "preprocessing: reused" in other_model

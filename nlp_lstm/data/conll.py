@@ -6,6 +6,7 @@ Works as-is on the original CoNLL-2003 files (4 columns, `-DOCSTART-` lines) and
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,12 +106,13 @@ def read_conll(
                 )
             if not sentence_tokens:
                 start_line = line_number
-            sentence_tokens.append(columns[token_column])
+            # Interned: a corpus repeats its words and tags, so each is held once however large the file.
+            sentence_tokens.append(sys.intern(columns[token_column]))
             if tags is not None:
                 tag = columns[tag_column].strip()
                 if not tag:
                     raise DataError(f"{path}:{line_number}: empty tag")
-                sentence_tags.append(tag)
+                sentence_tags.append(sys.intern(tag))
         close_sentence()
     if not tokens:
         raise DataError(f"{path}: no sentences found")

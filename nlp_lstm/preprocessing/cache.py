@@ -19,13 +19,18 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import file_fingerprint, read_json
 
+# Examples tokenized or encoded at once when a corpus is prepared (then counted, or packed into arrays): enough
+# to keep the tokenizer's batches full, few enough that their Python objects stay small beside the corpus.
+SLICE_EXAMPLES = 4096
 # Bumped whenever what an entry holds or how examples are encoded changes: older entries are then rebuilt.
 CACHE_FORMAT = 1
 COMPLETE = "entry.json"
@@ -52,21 +57,47 @@ class RaggedArray(Sequence):
     @classmethod
     def from_sequences(cls, items: Iterable[Sequence[Any]], nested: bool = False, dtype: str = "int32") -> RaggedArray:
         """Pack per-example sequences (of sequences when `nested`)."""
-        lengths: list[int] = []
-        inner_lengths: list[int] = []
-        chunks: list[np.ndarray] = []
-        for item in items:
-            lengths.append(len(item))
-            if nested:
-                for inner in item:
-                    inner_lengths.append(len(inner))
-                    chunks.append(np.asarray(inner, dtype=dtype))
-            else:
-                chunks.append(np.asarray(item, dtype=dtype))
-        values = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-        inner = np.concatenate([[0], np.cumsum(inner_lengths, dtype=np.int64)]).astype(np.int64) if nested else None
-        return cls(values.astype(dtype, copy=False), offsets, inner)
+        items = items if isinstance(items, Sequence) else list(items)
+        lengths = np.fromiter((len(item) for item in items), dtype=np.int64, count=len(items))
+        inner_offsets = None
+        if nested:
+            inner_lengths = np.fromiter((len(inner) for item in items for inner in item), dtype=np.int64)
+            flat = chain.from_iterable(inner for item in items for inner in item)
+            inner_offsets = np.concatenate([[0], np.cumsum(inner_lengths)]).astype(np.int64)
+        else:
+            flat = chain.from_iterable(items)
+        values = np.fromiter(flat, dtype=dtype)
+        return cls(values, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), inner_offsets)
+
+    @classmethod
+    def concatenate(cls, parts: list[RaggedArray]) -> RaggedArray:
+        """The examples of `parts`, one after another (all nested, or none). `parts` is emptied as it is read:
+        each part is let go once copied, so that joining a corpus holds it about once, not twice."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        nested = parts[0].inner_offsets is not None
+        if any((part.inner_offsets is not None) != nested for part in parts):
+            raise ValueError("cannot concatenate nested and flat sequences")
+        values = np.empty(sum(len(p.values) for p in parts), dtype=np.result_type(*(p.values.dtype for p in parts)))
+        # 32-bit offsets while they fit: per token, they are the second largest column of a nested one
+        tokens = sum(len(p.inner_offsets) - 1 for p in parts) if nested else 0
+        index_dtype = np.int32 if max(len(values), tokens) < 2**31 else np.int64
+        offsets = np.zeros(sum(len(p) for p in parts) + 1, dtype=index_dtype)
+        inner = np.zeros(tokens + 1, dtype=index_dtype) if nested else None
+        value_at = example_at = inner_at = 0
+        parts.reverse()
+        while parts:
+            part = parts.pop()
+            values[value_at : value_at + len(part.values)] = part.values
+            # offsets continue from the end of the previous part (every part's offsets start at 0)
+            offsets[example_at + 1 : example_at + len(part) + 1] = part.offsets[1:] + offsets[example_at]
+            if inner is not None:
+                count = len(part.inner_offsets) - 1
+                inner[inner_at + 1 : inner_at + count + 1] = part.inner_offsets[1:] + inner[inner_at]
+                inner_at += count
+            value_at += len(part.values)
+            example_at += len(part)
+        return cls(values, offsets, inner)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -116,7 +147,12 @@ def as_column(values: Sequence[Any]) -> RaggedArray | np.ndarray:
     if not len(values) or not _is_sequence(values[0]):
         return np.asarray(values, dtype="int32")
     first = next((v for v in values if len(v)), None)
-    return RaggedArray.from_sequences(values, nested=first is not None and _is_sequence(first[0]))
+    nested = first is not None and _is_sequence(first[0])
+    column = RaggedArray.from_sequences(values, nested=nested)
+    if nested and column.values.size and column.values.max() < 2**16:
+        # characters per token: the largest column, and its ids (a character vocabulary) fit in 16 bits
+        column.values = column.values.astype(np.uint16)
+    return column
 
 
 @dataclass
@@ -130,6 +166,42 @@ class EncodedExamples:
 
     inputs: dict[str, Any]
     targets: Any = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def packed(self) -> EncodedExamples:
+        """The same examples with every column stored compactly (`as_column`): a few numpy arrays instead of
+        a Python list per example and an int object per id, which is what holds a large corpus's memory."""
+        return EncodedExamples(
+            {name: as_column(values) for name, values in self.inputs.items()},
+            None if self.targets is None else as_column(self.targets),
+        )
+
+    @classmethod
+    def concatenate(cls, parts: Iterable[EncodedExamples]) -> EncodedExamples:
+        """Packed parts of one split (encoded a slice at a time, so that only one slice is ever held as
+        Python lists) as one packed whole."""
+        packed = [part.packed() for part in parts]
+        if len(packed) > 1:  # a part left empty (its examples all dropped) has no column layout to join
+            packed = [part for part in packed if len(part)] or packed[:1]
+        if len(packed) == 1:
+            return packed[0]
+
+        def joined(columns: list[Any]) -> Any:
+            if isinstance(columns[0], RaggedArray):
+                return RaggedArray.concatenate(columns)  # empties `columns`
+            return np.concatenate(columns)
+
+        # column by column, each part's column let go as it is joined (`RaggedArray.concatenate`)
+        inputs = {name: joined([part.inputs.pop(name) for part in packed]) for name in list(packed[0].inputs)}
+        targets = None
+        if packed[0].targets is not None:
+            columns = [part.targets for part in packed]
+            for part in packed:
+                part.targets = None
+            targets = joined(columns)
+        return cls(inputs, targets)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -190,6 +262,14 @@ class PreprocessingCache:
         try:
             return entry if (entry / COMPLETE).exists() else None
         except OSError:
+            return None
+
+    def description(self, key: str) -> dict[str, Any] | None:
+        """What the complete entry for `key` says of itself (`store`'s description), or None."""
+        entry = self.find(key)
+        try:
+            return read_json(entry / COMPLETE) if entry is not None else None
+        except (OSError, ValueError, ModelDirError):
             return None
 
     def store(self, key: str, write: Callable[[Path], None], description: Mapping[str, Any]) -> Path:

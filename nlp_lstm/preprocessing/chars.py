@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nlp_lstm.errors import ModelDirError
@@ -24,12 +25,17 @@ class CharEncoder:
 
     @classmethod
     def fit(
-        cls, token_lists: Sequence[Sequence[str]], *, min_frequency: int = 1, max_word_length: int = 20
+        cls, token_lists: Iterable[Sequence[str]], *, min_frequency: int = 1, max_word_length: int = 20
     ) -> CharEncoder:
-        return cls(
-            Vocabulary.build((token for tokens in token_lists for token in tokens), min_frequency=min_frequency),
-            max_word_length,
-        )
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update("".join(tokens))
+        return cls.fit_counts(counts, min_frequency=min_frequency, max_word_length=max_word_length)
+
+    @classmethod
+    def fit_counts(cls, counts: Mapping[str, int], *, min_frequency: int = 1, max_word_length: int = 20) -> CharEncoder:
+        """`fit` from character counts (counted over a corpus read a part at a time)."""
+        return cls(Vocabulary.from_counts(counts, min_frequency=min_frequency), max_word_length)
 
     def encode(self, token_lists: Sequence[Sequence[str]]) -> list[list[list[int]]]:
         limit, oov = self.max_word_length, [self.vocab.oov_id]

@@ -8,12 +8,14 @@ written, which is where the capitalisation and spelling signals live.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from nlp_lstm.config.schema import EmbeddingsConfig, PreprocessingConfig, WordFeaturesConfig
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
+from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES
 from nlp_lstm.preprocessing.casing import encode_casing
 from nlp_lstm.preprocessing.chars import CharEncoder
 from nlp_lstm.preprocessing.embeddings import most_frequent_words, open_vectors
@@ -47,34 +49,47 @@ class WordInputs:
     def fit_texts(
         cls, texts: Sequence[str], preprocessing: PreprocessingConfig, features: WordFeaturesConfig
     ) -> WordInputs:
-        """Tokenize raw texts and fit the vocabularies on them (truncated at `max_length`, as `fit` does)."""
-        tokens = [[t.text for t in doc] for doc in cls.make_tokenizer(preprocessing).tokenize_with_offsets(texts)]
-        return cls.fit(tokens, preprocessing, features)
+        """Tokenize raw texts and fit the vocabularies on them (truncated at `max_length`, as `fit` does);
+        a slice of texts is tokenized at a time, so only the counts grow with the corpus."""
+        tokenizer = cls.make_tokenizer(preprocessing)
+
+        def token_lists() -> Iterator[list[str]]:
+            for start in range(0, len(texts), SLICE_EXAMPLES):
+                for doc in tokenizer.tokenize_with_offsets(texts[start : start + SLICE_EXAMPLES]):
+                    yield [t.text for t in doc]
+
+        return cls.fit(token_lists(), preprocessing, features)
 
     @classmethod
     def fit(
         cls,
-        token_lists: Sequence[Sequence[str]],
+        token_lists: Iterable[Sequence[str]],
         preprocessing: PreprocessingConfig,
         features: WordFeaturesConfig,
         *,
         truncate: bool = True,
     ) -> WordInputs:
-        """Fit vocabularies on tokens as written (already split into words), cut like `encode_tokens` cuts them."""
+        """Fit vocabularies on tokens as written (already split into words), cut like `encode_tokens` cuts them.
+        `token_lists` is read once (a generator will do): only word and character counts are kept."""
         tokenizer = cls.make_tokenizer(preprocessing, truncate)
-        token_lists = [list(tokens)[: tokenizer.max_length] for tokens in token_lists]
+        chars = features.char_features
+        words: Counter[str] = Counter()
+        characters: Counter[str] = Counter()
+        for tokens in token_lists:
+            tokens = list(tokens)[: tokenizer.max_length]
+            words.update(tokenizer.normalize_tokens(tokens))
+            if chars.enabled:
+                characters.update("".join(tokens))
         vocab = preprocessing.vocab
-        normalised = [tokenizer.normalize_tokens(tokens) for tokens in token_lists]
         text_encoder = TextEncoder.fit(
-            normalised,
+            words,
             tokenizer,
             min_frequency=vocab.min_frequency,
             max_size=vocab.max_size,
             extra_tokens=cls._pretrained_words(features.embeddings, tokenizer),
         )
-        chars = features.char_features
         char_encoder = (
-            CharEncoder.fit(token_lists, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
+            CharEncoder.fit_counts(characters, min_frequency=chars.min_frequency, max_word_length=chars.max_word_length)
             if chars.enabled
             else None
         )

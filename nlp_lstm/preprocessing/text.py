@@ -4,7 +4,8 @@ language side)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nlp_lstm.errors import ModelDirError
@@ -26,7 +27,7 @@ class TextEncoder:
     @classmethod
     def fit(
         cls,
-        token_lists: Sequence[Sequence[str]],
+        token_lists: Iterable[Sequence[str]] | Mapping[str, int],
         tokenizer: Tokenizer,
         *,
         min_frequency: int = 1,
@@ -35,12 +36,17 @@ class TextEncoder:
         subwords: SubwordSegmenter | None = None,
         extra_tokens: Sequence[str] = (),
     ) -> TextEncoder:
-        """`token_lists` are what the model sees (already segmented when `subwords` is given). With subwords,
-        every character piece is kept too, so no word written in known characters is ever unknown.
-        `extra_tokens` join the vocabulary whatever their training frequency (pretrained words)."""
+        """`token_lists` are what the model sees (already segmented when `subwords` is given), or their counts
+        (counted over a corpus read a part at a time). With subwords, every character piece is kept too, so no
+        word written in known characters is ever unknown. `extra_tokens` join the vocabulary whatever their
+        training frequency (pretrained words)."""
+        if isinstance(token_lists, Mapping):
+            counts = token_lists
+        else:
+            counts = Counter(token for tokens in token_lists for token in tokens)
         always = [*(subwords.character_pieces() if subwords is not None else ()), *extra_tokens]
-        vocab = Vocabulary.build(
-            token_lists, min_frequency=min_frequency, max_size=max_size, specials=specials, always=always
+        vocab = Vocabulary.from_counts(
+            counts, min_frequency=min_frequency, max_size=max_size, specials=specials, always=always
         )
         return cls(tokenizer, vocab, subwords)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
+from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.tokenizer import JOINER, Tokenizer, detokenize
 from nlp_lstm.preprocessing.vocab import OOV, PAD, Vocabulary
@@ -70,8 +71,12 @@ class UnitEncoder:
             )
         vocab = preprocessing.vocab
         always = encoder.subwords.character_pieces() if encoder.subwords is not None else ()
-        encoder.vocab = Vocabulary.build(
-            encoder.units(texts),
+        encoder.vocab = Vocabulary.build(  # counted a slice of texts at a time
+            (
+                units
+                for start in range(0, len(texts), SLICE_EXAMPLES)
+                for units in encoder.units(texts[start : start + SLICE_EXAMPLES])
+            ),
             min_frequency=vocab.min_frequency,
             max_size=vocab.max_size,
             specials=(END,),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from nlp_lstm.errors import ModelDirError
@@ -36,13 +36,26 @@ class Vocabulary:
         specials: Sequence[str] = (),
         always: Iterable[str] = (),
     ) -> Vocabulary:
+        """`from_counts` of the tokens in `token_lists` (read once: a generator over a file will do)."""
+        counts = Counter(token for tokens in token_lists for token in tokens)
+        return cls.from_counts(counts, min_frequency=min_frequency, max_size=max_size, specials=specials, always=always)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        *,
+        min_frequency: int = 1,
+        max_size: int | None = None,
+        specials: Sequence[str] = (),
+        always: Iterable[str] = (),
+    ) -> Vocabulary:
         """Most frequent tokens first (ties broken alphabetically, so builds are reproducible), then the
         `always` tokens that frequency left out."""
-        counts = Counter(token for tokens in token_lists for token in tokens)
         reserved = [PAD, OOV, *specials]
-        for token in reserved:
-            counts.pop(token, None)
-        ranked = sorted((t for t, c in counts.items() if c >= min_frequency), key=lambda t: (-counts[t], t))
+        ranked = sorted(
+            (t for t, c in counts.items() if c >= min_frequency and t not in reserved), key=lambda t: (-counts[t], t)
+        )
         if max_size is not None:
             ranked = ranked[:max_size]
         known = set(reserved) | set(ranked)

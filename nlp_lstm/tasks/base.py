@@ -12,7 +12,7 @@ import importlib.metadata
 import inspect
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -38,7 +38,13 @@ from nlp_lstm.model_dir import (
     write_manifest,
 )
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
-from nlp_lstm.preprocessing.cache import EncodedExamples, PreprocessingCache, cache_key, source_digest
+from nlp_lstm.preprocessing.cache import (
+    SLICE_EXAMPLES,
+    EncodedExamples,
+    PreprocessingCache,
+    cache_key,
+    source_digest,
+)
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.vocab import Vocabulary
@@ -73,6 +79,24 @@ class DataSplits(Generic[Dataset]):
     test: Dataset
     files: dict[str, Path]  # split name -> the file it was read from
     origin: dict[str, str]  # split name -> how it was obtained, e.g. "0.1 of data/train.csv"
+
+
+@dataclass
+class CachedSplit:
+    """A training split left unread because the preprocessing cache holds it fitted and encoded (an entry
+    for the same files and settings: a rerun, a sweep's next trial), so parsing it would only cost time.
+    The same files passed `check_splits` when the entry was built.
+
+    Args:
+        examples: how many examples the file gave then.
+        source: the file.
+    """
+
+    examples: int
+    source: str
+
+    def __len__(self) -> int:
+        return self.examples
 
 
 class Evaluation(Protocol):
@@ -276,6 +300,9 @@ class Task(ABC, Generic[Dataset]):
     validates_loss: ClassVar[bool] = False
     # The `model` config keys the fitted preprocessing depends on (part of the preprocessing cache's key).
     preprocessing_model_keys: ClassVar[tuple[str, ...]] = ()
+    # Whether `encode` reads each example alone (no packing or joining across examples): a split is then
+    # encoded for training a slice of `SLICE_EXAMPLES` examples at a time (`encode_parts`).
+    encodes_examples_alone: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -300,6 +327,7 @@ class Task(ABC, Generic[Dataset]):
         self.layer_rates: LayerRates | None = None  # set by `compile_word_model`
         self.transfer: Transfer | None = None
         self.cache_status = "off"  # how `prepare` got the preprocessing: off, built or reused
+        self._cache_key: str | None = None
         self.cache_writable = True  # False: read an entry, never store one (a multi_worker run's other workers)
 
     # --------------------------------------------------------------------------- task specifics
@@ -319,6 +347,21 @@ class Task(ABC, Generic[Dataset]):
     @abstractmethod
     def batches_from(self, pipeline: TrainedPipeline, examples: EncodedExamples, *, shuffle: bool):
         """Training (`shuffle`) or validation batches over encoded examples."""
+
+    def encode_parts(self, pipeline: TrainedPipeline, data: Dataset) -> Iterator[EncodedExamples]:
+        """`encode` of consecutive parts of `data` whose encodings, one after another, are the whole's: slices
+        when the task `encodes_examples_alone`, else the whole at once (a task that joins examples, such as
+        NER's packed sentences, cuts where no packed sequence spans the cut)."""
+        if not self.encodes_examples_alone:
+            yield self.encode(pipeline, data)
+            return
+        for start in range(0, len(data), SLICE_EXAMPLES):
+            yield self.encode(pipeline, self.subset(data, list(range(start, min(start + SLICE_EXAMPLES, len(data))))))
+
+    def encoded(self, pipeline: TrainedPipeline, data: Dataset) -> EncodedExamples:
+        """A split as training reads it, packed into arrays (`EncodedExamples.packed`) part by part, so that
+        a large corpus is never held as one Python list per example and one int object per id."""
+        return EncodedExamples.concatenate(self.encode_parts(pipeline, data))
 
     def build_pipeline(self, train: Dataset) -> TrainedPipeline:
         """Fit preprocessing on the training data and build (and compile) the untrained model."""
@@ -355,16 +398,30 @@ class Task(ABC, Generic[Dataset]):
             facts["init_from_words_found"] = self.transfer.words_found
         return facts
 
-    def input_files(self, splits: DataSplits[Dataset]) -> list[Path]:
+    def split_files(self) -> dict[str, Path]:
+        """Split name -> the file it is read from (the training file for a split taken off it)."""
+        data = self.config.data
+        return {name: Path(getattr(data, name) or data.train) for name in ("train", "validation", "test")}
+
+    def files_of_split(self, name: str) -> list[Path]:
+        """The files split `name` is read from (one, unless the task reads a split from several)."""
+        return [self.split_files()[name]]
+
+    def input_files(self) -> list[Path]:
         """The files a run reads: its splits' files and a pretrained vectors file (a resumed run checks that
-        none changed)."""
-        files = {Path(path) for path in splits.files.values()}
+        none changed; they key the preprocessing cache)."""
+        files = {path for name in ("train", "validation", "test") for path in self.files_of_split(name)}
         vectors = getattr(getattr(self.config.model, "embeddings", None), "path", None)
         return sorted(files | ({Path(vectors)} if vectors else set()), key=str)
 
     def check_splits(self, splits: DataSplits[Dataset]) -> None:
         """Raise `DataError` for data that would fail or mislead only after training started (one class, a
         validation label never seen in training), so that a bad file leaves no folder and no MLflow run."""
+
+    def check(self, splits: DataSplits[Dataset]) -> None:
+        """`check_splits`, unless the training split was left to the preprocessing cache (`CachedSplit`)."""
+        if not isinstance(splits.train, CachedSplit):
+            self.check_splits(splits)
 
     def callbacks(self, pipeline: TrainedPipeline, splits: DataSplits) -> list[keras.callbacks.Callback]:
         """Callbacks of the task's own (first: the per-epoch `validation_metrics`, which the monitor may name)."""
@@ -402,7 +459,7 @@ class Task(ABC, Generic[Dataset]):
         these files and settings; else they are made here and stored there (a cache that cannot be written
         is said and skipped: it only saves time)."""
         cache = self.preprocessing_cache()
-        key = cache_key(self.input_files(splits), self.preprocessing_settings()) if cache is not None else ""
+        key = self.preprocessing_key() if cache is not None else ""
         entry = cache.find(key) if cache is not None else None
         keras_validation = not self.validates_loss
         pipeline = None
@@ -418,10 +475,13 @@ class Task(ABC, Generic[Dataset]):
                 pipeline = self.build_model(preprocessing)
                 self.cache_status = "reused"
                 log(f"preprocessing: reused {entry} (same files, same preprocessing settings)")
+        if pipeline is None and isinstance(splits.train, CachedSplit):  # its entry went since the splits were read
+            splits.train = self.read_file(Path(splits.train.source))
+            self.check_splits(splits)
         if pipeline is None:
             pipeline = self.build_pipeline(splits.train)
-            train = self.encode(pipeline, splits.train)
-            validation = self.encode(pipeline, splits.validation) if keras_validation else None
+            train = self.encoded(pipeline, splits.train)
+            validation = self.encoded(pipeline, splits.validation) if keras_validation else None
             if cache is not None and self.cache_writable:
 
                 def write(folder: Path) -> None:
@@ -432,7 +492,8 @@ class Task(ABC, Generic[Dataset]):
                         validation.save(folder / "validation")
 
                 try:
-                    entry = cache.store(key, write, {"task": self.name, "files": splits.files})
+                    described = {"task": self.name, "files": splits.files, "train_examples": len(splits.train)}
+                    entry = cache.store(key, write, described)
                 except OSError as exc:
                     log(f"preprocessing: not cached ({cache.root}: {exc.strerror or exc})")
                 else:
@@ -448,6 +509,22 @@ class Task(ABC, Generic[Dataset]):
         if not settings.cache:
             return None
         return PreprocessingCache(settings.cache_dir or Path(self.config.output_dir).parent / ".preprocessing_cache")
+
+    def preprocessing_key(self) -> str:
+        """This run's preprocessing cache key (its files hashed once: reading the splits and preparing them
+        look up the same entry)."""
+        if self._cache_key is None:
+            self._cache_key = cache_key(self.input_files(), self.preprocessing_settings())
+        return self._cache_key
+
+    def cached_training_split(self) -> CachedSplit | None:
+        """The training split as a `CachedSplit` when the preprocessing cache holds it, else None."""
+        cache = self.preprocessing_cache()
+        described = cache.description(self.preprocessing_key()) if cache is not None else None
+        examples = described.get("train_examples") if described else None
+        if not isinstance(examples, int):  # no entry, or one written before entries counted their examples
+            return None
+        return CachedSplit(examples, str(self.config.data.train))
 
     def preprocessing_settings(self) -> dict[str, Any]:
         """Every setting the fitted preprocessing and the encoded examples depend on (with the input files,
@@ -477,8 +554,10 @@ class Task(ABC, Generic[Dataset]):
         data = self.config.data
         split = data.split
         seed = split.seed if split.seed is not None else self.config.training.seed
-        train = self.read_file(data.train)
-        origin = {"train": str(data.train)}
+        # With its own validation and test files, a training split the cache holds need not be read at all.
+        cached = self.cached_training_split() if data.validation is not None and data.test is not None else None
+        train = cached if cached is not None else self.read_file(data.train)
+        origin = {"train": str(data.train) + (" (not read: held in the preprocessing cache)" if cached else "")}
         held: dict[str, Dataset] = {}
         taken = 0.0  # fraction of the original training file already held out
         for name, fraction in (("test", split.test_fraction), ("validation", split.validation_fraction)):
@@ -492,8 +571,9 @@ class Task(ABC, Generic[Dataset]):
             train = self.subset(train, keep)
             taken += fraction
             origin[name] = f"{fraction:g} of {data.train}"
-        files = {name: getattr(data, name) or data.train for name in ("train", "validation", "test")}
-        return DataSplits(train=train, validation=held["validation"], test=held["test"], files=files, origin=origin)
+        return DataSplits(
+            train=train, validation=held["validation"], test=held["test"], files=self.split_files(), origin=origin
+        )
 
 
 def non_blank(texts: Sequence[str]) -> list[int]:

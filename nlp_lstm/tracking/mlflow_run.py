@@ -296,6 +296,33 @@ class RunTracker:
             # MLflow registers its local-file source class twice and warns that the path is ambiguous.
             warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
             dataset = mlflow.data.from_pandas(frame, source=str(Path(source).resolve()), name=name, targets=targets)
+        self._log_input(dataset, name, context)
+
+    def log_file_dataset(self, source: str | Path, name: str, context: str, digest: str, rows: int) -> None:
+        """Record a split by its file and size, with no frame of its rows (a training file may be large, or
+        left unread when the preprocessing cache holds it): `digest` names its content and the part taken,
+        so that runs over the same data show the same dataset."""
+        if not (self.enabled and self.config.tracking.log_datasets):
+            return
+        import mlflow
+        from mlflow.data.meta_dataset import MetaDataset
+
+        class FileDataset(MetaDataset):
+            @property
+            def profile(self) -> dict[str, int]:
+                return {"num_rows": rows}
+
+            def to_dict(self) -> dict[str, str]:
+                return {**super().to_dict(), "profile": json.dumps(self.profile)}
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+            located = mlflow.data.dataset_source_registry.resolve_dataset_source(str(Path(source).resolve()))
+        self._log_input(FileDataset(located, name=name, digest=digest), name, context)
+
+    def _log_input(self, dataset, name: str, context: str) -> None:
+        import mlflow
+
         self._datasets[context] = dataset
         if (name, context) in self._logged_datasets:  # a resumed run logged it already
             return

@@ -27,7 +27,7 @@ from nlp_lstm.models.language_model import (
 )
 from nlp_lstm.models.seq2seq import SequenceLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.cache import EncodedExamples
+from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES, EncodedExamples
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.streams import StreamBatches, unit_stream
 from nlp_lstm.preprocessing.units import UnitEncoder
@@ -380,10 +380,23 @@ class LanguageModelTask(Task[TextLines]):
         compile_model(model, config.training, loss=SequenceLoss())
         return LanguageModelPipeline(model, config, units)
 
+    @property
+    def encodes_examples_alone(self) -> bool:  # type: ignore[override]
+        return self.config.preprocessing.mode != "stream"  # a stream is one example: the whole text
+
     def encode(self, pipeline: LanguageModelPipeline, data: TextLines) -> EncodedExamples:
         if self.config.preprocessing.mode == "stream":
             return EncodedExamples({"stream": [pipeline.stream(data.texts)]})  # one example: the whole text
         return pipeline.encode_lines(data.texts)
+
+    def encoded(self, pipeline: LanguageModelPipeline, data: TextLines) -> EncodedExamples:
+        if self.config.preprocessing.mode != "stream":
+            return super().encoded(pipeline, data)
+        # the one example, the whole text, encoded a slice of lines at a time (each line ends with END)
+        pieces = [
+            pipeline.stream(data.texts[start : start + SLICE_EXAMPLES]) for start in range(0, len(data), SLICE_EXAMPLES)
+        ]
+        return EncodedExamples({"stream": [np.concatenate(pieces)]}).packed()
 
     def batches_from(self, pipeline: LanguageModelPipeline, examples: EncodedExamples, *, shuffle: bool):
         if self.config.preprocessing.mode == "stream":

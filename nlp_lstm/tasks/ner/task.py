@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.files import read_json
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.cache import EncodedExamples
+from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES, EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
@@ -155,8 +155,26 @@ class NerPipeline(TrainedPipeline):
         """The model's inputs (and tag ids) per sequence: sentence windows (long sentences split at
         `preprocessing.max_length`), packed with their neighbours when `documents` are known and
         `preprocessing.join_sentences` is set; and the windows of each sequence."""
+        packed = self.sequences_of(token_lists, documents)
+        return self.encode_sequences(token_lists, tag_lists, packed, source=source, lines=lines), packed
+
+    def sequences_of(
+        self, token_lists: Sequence[Sequence[str]], documents: Sequence[int] | None = None
+    ) -> list[list[Window]]:
+        """The sequences the tagger reads for these sentences (`sequences`, with the config's lengths)."""
         prep = self.config.preprocessing
-        packed = sequences([len(t) for t in token_lists], prep.max_length, documents, prep.join_sentences)
+        return sequences([len(t) for t in token_lists], prep.max_length, documents, prep.join_sentences)
+
+    def encode_sequences(
+        self,
+        token_lists: Sequence[Sequence[str]],
+        tag_lists: Sequence[Sequence[str]] | None,
+        packed: Sequence[list[Window]],
+        *,
+        source: str = "",
+        lines: Sequence[int] | None = None,
+    ) -> EncodedExamples:
+        """The model's inputs (and tag ids) of the sequences `packed` (some or all of `sequences_of`)."""
         inputs = self.word_inputs.encode_tokens(
             [[token for i, a, b in sequence for token in token_lists[i][a:b]] for sequence in packed]
         )
@@ -173,7 +191,7 @@ class NerPipeline(TrainedPipeline):
                 )
                 for sequence in packed
             ]
-        return EncodedExamples(inputs, targets), packed
+        return EncodedExamples(inputs, targets)
 
     # ------------------------------------------------------------------------------ prediction
     def tag(
@@ -320,6 +338,14 @@ class NerTask(Task[TaggedSentences]):
             data.tokens, data.tags, source=data.source, lines=data.lines, documents=data.documents
         )
         return encoded
+
+    def encode_parts(self, pipeline: NerPipeline, data: TaggedSentences) -> Iterator[EncodedExamples]:
+        """Slices of the packed sequences (a sequence may join neighbouring sentences, never across a cut)."""
+        packed = pipeline.sequences_of(data.tokens, data.documents)
+        for start in range(0, len(packed), SLICE_EXAMPLES):
+            yield pipeline.encode_sequences(
+                data.tokens, data.tags, packed[start : start + SLICE_EXAMPLES], source=data.source, lines=data.lines
+            )
 
     def batches_from(self, pipeline: NerPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
         return pipeline.padded_batches(

@@ -172,6 +172,7 @@ class SentimentTask(Task[LabelledTexts]):
     pipeline_class = SentimentPipeline
     config: SentimentConfig
     preprocessing_model_keys = ("embeddings", "char_features", "casing")  # what WordInputs.fit reads
+    encodes_examples_alone = True
 
     def stratify_key(self, data: LabelledTexts) -> Sequence[str]:
         return data.labels

@@ -20,7 +20,7 @@ from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
-from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
+from nlp_lstm.tasks.base import Task, TrainedPipeline, non_blank, warn_truncated
 from nlp_lstm.tasks.translation.config import TranslationConfig
 from nlp_lstm.training.trainer import compile_model
 
@@ -110,10 +110,9 @@ class TranslatorPipeline(TrainedPipeline):
 
     def encode(self, data: ParallelTexts, *, apply_length_policy: bool = False) -> EncodedExamples:
         """Teacher-forcing inputs (source ids, target ids after BOS) and targets (target ids, then EOS) per
-        pair; with `apply_length_policy`, pairs over a max_length dropped or cut (`preprocessing.long_pairs`)."""
+        pair; with `apply_length_policy`, pairs over a max_length dropped or cut (`preprocessing.long_pairs`),
+        which may leave none."""
         encoded = self.pairs.encode_pairs(data.sources, data.targets, apply_length_policy=apply_length_policy)
-        if not encoded.kept:
-            raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
         return EncodedExamples({"source_ids": encoded.source_ids, "target_in": encoded.target_in}, encoded.target_out)
 
     # ------------------------------------------------------------------------------ prediction
@@ -277,6 +276,7 @@ class TranslationTask(Task[ParallelTexts]):
     config_class = TranslationConfig
     pipeline_class = TranslatorPipeline
     config: TranslationConfig
+    encodes_examples_alone = True
 
     def read_file(self, path: Path) -> ParallelTexts:
         pairs = super().read_file(path)
@@ -284,20 +284,13 @@ class TranslationTask(Task[ParallelTexts]):
             raise DataError(f"{parallel_file(path, self.config.data.target_lang)}: file not found")
         return pairs
 
-    def input_files(self, splits: DataSplits[ParallelTexts]) -> list[Path]:
+    def files_of_split(self, name: str) -> list[Path]:
         data = self.config.data
+        prefix = self.split_files()[name]
         if data.format != "parallel":
-            return super().input_files(splits)
-        prefixes = {Path(p) for p in splits.files.values()}
-        return sorted(
-            {
-                parallel_file(p, lang)
-                for p in prefixes
-                for lang in (data.source_lang, data.target_lang)
-                if parallel_file(p, lang).exists()
-            },
-            key=str,
-        )
+            return [prefix]
+        files = (parallel_file(prefix, lang) for lang in (data.source_lang, data.target_lang))
+        return [path for path in files if path.exists()]
 
     def fit_preprocessing(self, train: ParallelTexts) -> dict[str, Any]:
         config = self.config
@@ -314,6 +307,12 @@ class TranslationTask(Task[ParallelTexts]):
 
     def encode(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> EncodedExamples:
         return pipeline.encode(data, apply_length_policy=True)
+
+    def encoded(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> EncodedExamples:
+        examples = super().encoded(pipeline, data)
+        if not len(examples):
+            raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
+        return examples
 
     def batches_from(self, pipeline: TranslatorPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
         return pipeline.padded_batches(
