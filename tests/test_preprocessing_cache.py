@@ -106,7 +106,7 @@ def test_a_corpus_fitted_and_encoded_a_slice_at_a_time_is_the_corpus_encoded_at_
     those of the whole split fitted and encoded in one piece."""
     from nlp_lstm.config import load_config
     from nlp_lstm.preprocessing import inputs
-    from nlp_lstm.preprocessing.cache import RaggedArray
+    from nlp_lstm.preprocessing.cache import EncodedExamples, RaggedArray
     from nlp_lstm.tasks import base, get_task
     from nlp_lstm.tasks.ner import task as ner_task
 
@@ -132,20 +132,24 @@ def test_a_corpus_fitted_and_encoded_a_slice_at_a_time_is_the_corpus_encoded_at_
     sliced_units = len(whole) if name.startswith("ner") else len(splits.train)  # NER: packed sequences
     assert len(parts) == (1 if name == "lm_stream" else -(-sliced_units // 3))
     assert len(sliced) == len(whole) and (len(parts) > 3 or name == "lm_stream")
+    # written into a folder a part at a time (as a cache entry is built) and read back memory-mapped
+    written = EncodedExamples.write(task.encode_parts(pipeline, splits.train), tmp_path / "written")
+    assert sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".npy") == ["examples.json"]
     columns = {**whole.inputs, "targets": whole.targets}
-    sliced_columns = {**sliced.inputs, "targets": sliced.targets}
-    assert columns.keys() == sliced_columns.keys()
-    for key, column in columns.items():
-        other = sliced_columns[key]
-        assert type(other) is type(column), key
-        if isinstance(column, RaggedArray):
-            for array in ("values", "offsets", "inner_offsets"):
-                expected, got = getattr(column, array), getattr(other, array)
-                assert (expected is None) == (got is None), (key, array)
-                if expected is not None:
-                    np.testing.assert_array_equal(got, expected, err_msg=f"{key}.{array}")
-        else:
-            np.testing.assert_array_equal(other, column, err_msg=key)
+    for examples in (sliced, written):
+        other_columns = {**examples.inputs, "targets": examples.targets}
+        assert columns.keys() == other_columns.keys()
+        for key, column in columns.items():
+            other = other_columns[key]
+            assert isinstance(other, RaggedArray) == isinstance(column, RaggedArray), key
+            if isinstance(column, RaggedArray):
+                for array in ("values", "offsets", "inner_offsets"):
+                    expected, got = getattr(column, array), getattr(other, array)
+                    assert (expected is None) == (got is None), (key, array)
+                    if expected is not None:
+                        np.testing.assert_array_equal(got, expected, err_msg=f"{key}.{array}")
+            else:
+                np.testing.assert_array_equal(other, column, err_msg=key)
 
 
 def test_a_second_run_reuses_the_entry_and_trains_as_the_first(

@@ -650,3 +650,22 @@ def test_translation_logged_models_load_anywhere_and_the_folder_serves_like_pred
         assert status == 200 and answer["predictions"] == json.loads(
             json.dumps(pipeline.predict(texts[:1], beam_size=2, return_attention=True))
         )
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_training_pairs_that_all_exceed_the_lengths_are_a_data_error(cache, tmp_path, monkeypatch):
+    from nlp_lstm.errors import DataError
+    from nlp_lstm.tasks import get_task
+
+    monkeypatch.chdir(REPO)
+    overrides = [
+        "preprocessing.source.max_length=1",
+        "preprocessing.target.max_length=1",
+        "preprocessing.long_pairs=filter",
+        f"preprocessing.cache={str(cache).lower()}",
+        f"output_dir={tmp_path / 'runs'}",
+    ]
+    task = get_task("translation")(load_config(REPO / "pipelines" / "translator_seq2seq.yaml", overrides))
+    splits = task.read_splits()
+    with pytest.raises(DataError, match="no pair fits preprocessing.source/target.max_length"):
+        task.prepare(splits, log=lambda line: None)

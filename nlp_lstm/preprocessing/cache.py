@@ -203,13 +203,17 @@ class EncodedExamples:
             targets = joined(columns)
         return cls(inputs, targets)
 
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def columns(self) -> dict[str, Any]:
+        """The stored columns by file name: `input.<field>` per input, and `targets`."""
         columns = {f"input.{k}": v for k, v in self.inputs.items()}
         if self.targets is not None:
             columns["targets"] = self.targets
+        return columns
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         layout = {}
-        for name, values in columns.items():
+        for name, values in self.columns().items():
             column = as_column(values)
             if isinstance(column, RaggedArray):
                 column.save(directory, name)
@@ -220,6 +224,31 @@ class EncodedExamples:
         (directory / "examples.json").write_text(json.dumps({"columns": layout}))
 
     @classmethod
+    def write(cls, parts: Iterable[EncodedExamples], directory: Path) -> EncodedExamples:
+        """`concatenate` the parts into `directory` as `save` writes them, a part at a time, and read them
+        back memory-mapped: the examples of a corpus are never all in memory at once."""
+        directory.mkdir(parents=True, exist_ok=True)
+        writers: dict[str, _ColumnWriter] | None = None
+        first = None
+        for part in parts:
+            part = part.packed()
+            if first is None:
+                first = part
+            if not len(part):  # its examples all dropped: nothing to add (and no layout to read)
+                continue
+            columns = part.columns()
+            if writers is None:
+                writers = {name: _ColumnWriter(directory, name, column) for name, column in columns.items()}
+            for name, column in columns.items():
+                writers[name].append(column)
+        if writers is None:  # every part empty (or none): stored as they are
+            (first or cls({"token_ids": []})).save(directory)
+        else:
+            layout = {name: writer.close() for name, writer in writers.items()}
+            (directory / "examples.json").write_text(json.dumps({"columns": layout}))
+        return cls.load(directory)
+
+    @classmethod
     def load(cls, directory: Path) -> EncodedExamples:
         meta = read_json(directory / "examples.json")
         columns = {
@@ -228,6 +257,84 @@ class EncodedExamples:
         }
         inputs = {name.removeprefix("input."): v for name, v in columns.items() if name.startswith("input.")}
         return cls(inputs, columns.get("targets"))
+
+
+class _ArrayFile:
+    """A 1-D integer array written to `path` (.npy) a part at a time. The parts go to a raw file as they
+    come; `close` copies them under an .npy header in the first of `dtypes` that holds every value."""
+
+    def __init__(self, path: Path, raw_dtype: str, dtypes: Sequence[str]):
+        self.path = path
+        self.raw_path = path.with_name(path.name + ".part")
+        self.raw_dtype = np.dtype(raw_dtype)
+        self.dtypes = [np.dtype(d) for d in dtypes]
+        self.handle = open(self.raw_path, "wb")
+        self.count = 0
+        self.low = self.high = 0
+
+    def append(self, array: np.ndarray) -> None:
+        if not len(array):
+            return
+        array = np.ascontiguousarray(array, dtype=self.raw_dtype)
+        self.low, self.high = min(self.low, int(array.min())), max(self.high, int(array.max()))
+        self.handle.write(array.tobytes())
+        self.count += len(array)
+
+    def close(self) -> None:
+        self.handle.close()
+        fits = [d for d in self.dtypes if np.iinfo(d).min <= self.low and self.high <= np.iinfo(d).max]
+        header = {"descr": np.lib.format.dtype_to_descr(fits[0]), "fortran_order": False, "shape": (self.count,)}
+        # Copied with reads and writes, not memory maps, whose pages would count as this process's memory.
+        with open(self.raw_path, "rb") as raw, open(self.path, "wb") as target:
+            np.lib.format.write_array_header_1_0(target, header)
+            while chunk := raw.read(2**22 * self.raw_dtype.itemsize):
+                target.write(np.frombuffer(chunk, dtype=self.raw_dtype).astype(fits[0]).tobytes())
+        self.raw_path.unlink()
+
+
+class _ColumnWriter:
+    """One stored column of `EncodedExamples.write`, written a part at a time in `save`'s files: ids in 32 bits
+    (characters in 16 while they fit), offsets in 32 bits while they fit."""
+
+    def __init__(self, directory: Path, name: str, first: RaggedArray | np.ndarray):
+        self.ragged = isinstance(first, RaggedArray)
+        self.nested = self.ragged and first.inner_offsets is not None
+        index = ("int32", "int64")
+        if not self.ragged:
+            self.values = _ArrayFile(directory / f"{name}.npy", "int64", ("int32", "int64"))
+            return
+        ids = ("uint16", "int32", "int64") if self.nested else ("int32", "int64")
+        self.values = _ArrayFile(directory / f"{name}.values.npy", "int64", ids)
+        self.offsets = _ArrayFile(directory / f"{name}.offsets.npy", "int64", index)
+        self.offsets.append(np.zeros(1, dtype=np.int64))
+        self.offset = 0
+        if self.nested:
+            self.inner = _ArrayFile(directory / f"{name}.inner_offsets.npy", "int64", index)
+            self.inner.append(np.zeros(1, dtype=np.int64))
+            self.inner_offset = 0
+
+    def append(self, column: RaggedArray | np.ndarray) -> None:
+        if not self.ragged:
+            self.values.append(np.asarray(column))
+            return
+        if (column.inner_offsets is not None) != self.nested:
+            raise ValueError("cannot write nested and flat sequences in one column")
+        self.values.append(column.values)
+        self.offsets.append(np.asarray(column.offsets[1:], dtype=np.int64) + self.offset)
+        self.offset += int(column.offsets[-1])
+        if self.nested:
+            self.inner.append(np.asarray(column.inner_offsets[1:], dtype=np.int64) + self.inner_offset)
+            self.inner_offset += int(column.inner_offsets[-1])
+
+    def close(self) -> str:
+        """Finish the files; the column's kind for `examples.json`."""
+        self.values.close()
+        if not self.ragged:
+            return "array"
+        self.offsets.close()
+        if self.nested:
+            self.inner.close()
+        return "ragged"
 
 
 def source_digest(files: Iterable[Path]) -> str:

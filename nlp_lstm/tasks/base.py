@@ -358,6 +358,9 @@ class Task(ABC, Generic[Dataset]):
         for start in range(0, len(data), SLICE_EXAMPLES):
             yield self.encode(pipeline, self.subset(data, list(range(start, min(start + SLICE_EXAMPLES, len(data))))))
 
+    def check_encoded(self, train: EncodedExamples, source: Path) -> None:
+        """Raise `DataError` for encoded training examples that cannot train (a task may drop examples)."""
+
     def encoded(self, pipeline: TrainedPipeline, data: Dataset) -> EncodedExamples:
         """A split as training reads it, packed into arrays (`EncodedExamples.packed`) part by part, so that
         a large corpus is never held as one Python list per example and one int object per id."""
@@ -480,25 +483,32 @@ class Task(ABC, Generic[Dataset]):
             self.check_splits(splits)
         if pipeline is None:
             pipeline = self.build_pipeline(splits.train)
-            train = self.encoded(pipeline, splits.train)
-            validation = self.encoded(pipeline, splits.validation) if keras_validation else None
+            stored = None
             if cache is not None and self.cache_writable:
+                # The examples are written into the entry as they are encoded and read back from it, memory-mapped.
 
                 def write(folder: Path) -> None:
                     (folder / "preprocessing").mkdir()
                     pipeline.save_preprocessing(folder / "preprocessing")
-                    train.save(folder / "train")
-                    if validation is not None:
-                        validation.save(folder / "validation")
+                    EncodedExamples.write(self.encode_parts(pipeline, splits.train), folder / "train")
+                    if keras_validation:
+                        EncodedExamples.write(self.encode_parts(pipeline, splits.validation), folder / "validation")
 
                 try:
                     described = {"task": self.name, "files": splits.files, "train_examples": len(splits.train)}
-                    entry = cache.store(key, write, described)
+                    stored = cache.store(key, write, described)
                 except OSError as exc:
                     log(f"preprocessing: not cached ({cache.root}: {exc.strerror or exc})")
                 else:
                     self.cache_status = "built"
-                    log(f"preprocessing: cached in {entry}")
+                    log(f"preprocessing: cached in {stored}")
+            if stored is not None:
+                train = EncodedExamples.load(stored / "train")
+                validation = EncodedExamples.load(stored / "validation") if keras_validation else None
+            else:
+                train = self.encoded(pipeline, splits.train)
+                validation = self.encoded(pipeline, splits.validation) if keras_validation else None
+        self.check_encoded(train, splits.files["train"])
         train_batches = self.batches_from(pipeline, train, shuffle=True)
         validation_batches = None if validation is None else self.batches_from(pipeline, validation, shuffle=False)
         return pipeline, train_batches, validation_batches

@@ -4,7 +4,7 @@ A composition of shared parts (readers, tokenizer/subwords/vocabulary, the recur
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -352,6 +352,7 @@ class LanguageModelTask(Task[TextLines]):
     pipeline_class = LanguageModelPipeline
     config: LanguageModelConfig
     validates_loss = True  # one pass gives val_loss (the cross-entropy per unit) and the perplexity
+    encodes_examples_alone = True  # lines; a stream is one example, sliced by `encode_parts`
 
     def hold_out(self, data: TextLines, fraction: float, *, seed: int, stratify: bool) -> tuple[list[int], list[int]]:
         """The last `fraction` of the lines, in one block: running text keeps its order on both sides."""
@@ -380,23 +381,20 @@ class LanguageModelTask(Task[TextLines]):
         compile_model(model, config.training, loss=SequenceLoss())
         return LanguageModelPipeline(model, config, units)
 
-    @property
-    def encodes_examples_alone(self) -> bool:  # type: ignore[override]
-        return self.config.preprocessing.mode != "stream"  # a stream is one example: the whole text
-
     def encode(self, pipeline: LanguageModelPipeline, data: TextLines) -> EncodedExamples:
         if self.config.preprocessing.mode == "stream":
             return EncodedExamples({"stream": [pipeline.stream(data.texts)]})  # one example: the whole text
         return pipeline.encode_lines(data.texts)
 
-    def encoded(self, pipeline: LanguageModelPipeline, data: TextLines) -> EncodedExamples:
+    def encode_parts(self, pipeline: LanguageModelPipeline, data: TextLines) -> Iterator[EncodedExamples]:
         if self.config.preprocessing.mode != "stream":
-            return super().encoded(pipeline, data)
+            yield from super().encode_parts(pipeline, data)
+            return
         # the one example, the whole text, encoded a slice of lines at a time (each line ends with END)
         pieces = [
             pipeline.stream(data.texts[start : start + SLICE_EXAMPLES]) for start in range(0, len(data), SLICE_EXAMPLES)
         ]
-        return EncodedExamples({"stream": [np.concatenate(pieces)]}).packed()
+        yield EncodedExamples({"stream": [np.concatenate(pieces)]})
 
     def batches_from(self, pipeline: LanguageModelPipeline, examples: EncodedExamples, *, shuffle: bool):
         if self.config.preprocessing.mode == "stream":

@@ -308,11 +308,9 @@ class TranslationTask(Task[ParallelTexts]):
     def encode(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> EncodedExamples:
         return pipeline.encode(data, apply_length_policy=True)
 
-    def encoded(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> EncodedExamples:
-        examples = super().encoded(pipeline, data)
-        if not len(examples):
-            raise DataError(f"{data.source}: no pair fits preprocessing.source/target.max_length")
-        return examples
+    def check_encoded(self, train: EncodedExamples, source: Path) -> None:
+        if not len(train):
+            raise DataError(f"{source}: no pair fits preprocessing.source/target.max_length")
 
     def batches_from(self, pipeline: TranslatorPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
         return pipeline.padded_batches(
