@@ -30,7 +30,6 @@ from nlp_lstm.files import (
     atomic_write_text,
     create_unique_directory,
     exclusive_lock,
-    file_fingerprint,
     remove_temporaries,
 )
 from nlp_lstm.model_dir import (
@@ -150,7 +149,7 @@ def run_pipeline(
         f"data: {len(splits.train)} train, {len(splits.validation)} validation, {len(splits.test)} test "
         f"({', '.join(f'{k}: {v}' for k, v in splits.origin.items())})"
     )
-    fingerprints = [file_fingerprint(path) for path in task.input_files()]
+    fingerprints = task.file_fingerprints()
     if resume is not None:
         _check_same_data(resume.model_dir, fingerprints)
     from nlp_lstm.training.distribution import replication_for

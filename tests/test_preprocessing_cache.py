@@ -40,6 +40,42 @@ def test_ragged_columns_read_back_every_example_from_memory_mapped_files(tmp_pat
                 assert got.tolist() == example
 
 
+def test_parts_joined_in_memory_or_written_equal_the_whole_in_the_narrowest_types(tmp_path: Path):
+    """Columns joined part by part (offsets continued, a part left empty skipped) are the whole's; character
+    ids stay 16-bit until a part needs more (then every id widens), offsets and word ids take 32 bits."""
+    from nlp_lstm.preprocessing.cache import EncodedExamples, RaggedArray
+
+    words = [[3, 4, 5], [6], [7, 8], [9], [2]]
+    chars = [[[1, 2], [3]], [[4]], [[5, 6], [7]], [[8]], [[70_000, 9]]]  # the last part needs 32 bits
+    labels = [0, 2, 1, 1, 0]
+
+    def parts():
+        for start, end in ((0, 2), (2, 2), (2, 4), (4, 5)):  # (2, 2): a part whose examples were all dropped
+            yield EncodedExamples({"words": words[start:end], "chars": chars[start:end]}, labels[start:end])
+
+    whole = EncodedExamples({"words": words, "chars": chars}, labels).packed()
+    for joined in (EncodedExamples.concatenate(parts()), EncodedExamples.write(parts(), tmp_path / "entry")):
+        assert joined.inputs["chars"].values.dtype == np.int32 and joined.inputs["words"].values.dtype == np.int32
+        assert joined.inputs["words"].offsets.dtype == np.int32 and joined.targets.dtype == np.int32
+        for name in ("words", "chars"):
+            column, expected = joined.inputs[name], whole.inputs[name]
+            for array in ("values", "offsets", "inner_offsets"):
+                np.testing.assert_array_equal(getattr(column, array), getattr(expected, array), err_msg=name)
+        np.testing.assert_array_equal(joined.targets, labels)
+    reloaded = EncodedExamples.load(tmp_path / "entry")
+    assert isinstance(reloaded.inputs["chars"].values, np.memmap)
+    assert [v.tolist() for v in reloaded.inputs["chars"][4]] == [[70_000, 9]]
+    assert not list((tmp_path / "entry").glob("*.part"))
+    small = EncodedExamples.concatenate(EncodedExamples({"chars": chars[i : i + 1]}) for i in range(4))
+    assert small.inputs["chars"].values.dtype == np.uint16
+    with pytest.raises(ValueError, match="no parts"):
+        EncodedExamples.concatenate(iter(()))
+    with pytest.raises(ValueError, match="no parts"):
+        RaggedArray.concatenate([])
+    with pytest.raises(ValueError, match="differ in layout"):
+        EncodedExamples.concatenate([EncodedExamples({"x": [[1, 2]]}), EncodedExamples({"x": [[[1], [2]]]})])
+
+
 def test_the_key_follows_the_files_content_and_time_and_the_settings(tmp_path: Path):
     from nlp_lstm.preprocessing.cache import cache_key
 

@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -74,30 +75,12 @@ class RaggedArray(Sequence):
         """The examples of `parts`, one after another (all nested, or none). `parts` is emptied as it is read:
         each part is let go once copied, so that joining a corpus holds it about once, not twice."""
         if not parts:
-            raise ValueError("nothing to concatenate")
-        nested = parts[0].inner_offsets is not None
-        if any((part.inner_offsets is not None) != nested for part in parts):
-            raise ValueError("cannot concatenate nested and flat sequences")
-        values = np.empty(sum(len(p.values) for p in parts), dtype=np.result_type(*(p.values.dtype for p in parts)))
-        # 32-bit offsets while they fit: per token, they are the second largest column of a nested one
-        tokens = sum(len(p.inner_offsets) - 1 for p in parts) if nested else 0
-        index_dtype = np.int32 if max(len(values), tokens) < 2**31 else np.int64
-        offsets = np.zeros(sum(len(p) for p in parts) + 1, dtype=index_dtype)
-        inner = np.zeros(tokens + 1, dtype=index_dtype) if nested else None
-        value_at = example_at = inner_at = 0
+            raise ValueError("no parts to concatenate")
+        writer = _ColumnWriter(parts[0], _ArrayChunks)
         parts.reverse()
         while parts:
-            part = parts.pop()
-            values[value_at : value_at + len(part.values)] = part.values
-            # offsets continue from the end of the previous part (every part's offsets start at 0)
-            offsets[example_at + 1 : example_at + len(part) + 1] = part.offsets[1:] + offsets[example_at]
-            if inner is not None:
-                count = len(part.inner_offsets) - 1
-                inner[inner_at + 1 : inner_at + count + 1] = part.inner_offsets[1:] + inner[inner_at]
-                inner_at += count
-            value_at += len(part.values)
-            example_at += len(part)
-        return cls(values, offsets, inner)
+            writer.append(parts.pop())
+        return writer.close()
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -180,28 +163,9 @@ class EncodedExamples:
 
     @classmethod
     def concatenate(cls, parts: Iterable[EncodedExamples]) -> EncodedExamples:
-        """Packed parts of one split (encoded a slice at a time, so that only one slice is ever held as
-        Python lists) as one packed whole."""
-        packed = [part.packed() for part in parts]
-        if len(packed) > 1:  # a part left empty (its examples all dropped) has no column layout to join
-            packed = [part for part in packed if len(part)] or packed[:1]
-        if len(packed) == 1:
-            return packed[0]
-
-        def joined(columns: list[Any]) -> Any:
-            if isinstance(columns[0], RaggedArray):
-                return RaggedArray.concatenate(columns)  # empties `columns`
-            return np.concatenate(columns)
-
-        # column by column, each part's column let go as it is joined (`RaggedArray.concatenate`)
-        inputs = {name: joined([part.inputs.pop(name) for part in packed]) for name in list(packed[0].inputs)}
-        targets = None
-        if packed[0].targets is not None:
-            columns = [part.targets for part in packed]
-            for part in packed:
-                part.targets = None
-            targets = joined(columns)
-        return cls(inputs, targets)
+        """Parts of one split (encoded a slice at a time, so that only one slice is ever held as Python lists)
+        as one packed whole, in memory."""
+        return cls._joined(parts, lambda name, suffix: _ArrayChunks())
 
     def columns(self) -> dict[str, Any]:
         """The stored columns by file name: `input.<field>` per input, and `targets`."""
@@ -228,25 +192,35 @@ class EncodedExamples:
         """`concatenate` the parts into `directory` as `save` writes them, a part at a time, and read them
         back memory-mapped: the examples of a corpus are never all in memory at once."""
         directory.mkdir(parents=True, exist_ok=True)
+        joined = cls._joined(parts, lambda name, suffix: _ArrayFile(directory / f"{name}{suffix}.npy"))
+        layout = {name: "ragged" if isinstance(c, RaggedArray) else "array" for name, c in joined.columns().items()}
+        (directory / "examples.json").write_text(json.dumps({"columns": layout}))
+        return joined
+
+    @classmethod
+    def _joined(cls, parts: Iterable[EncodedExamples], sink: Callable[[str, str], _IntegerSink]) -> EncodedExamples:
+        """The parts packed and appended column by column to `sink(column name, file suffix)` arrays, each part
+        let go once appended."""
         writers: dict[str, _ColumnWriter] | None = None
         first = None
         for part in parts:
             part = part.packed()
             if first is None:
                 first = part
-            if not len(part):  # its examples all dropped: nothing to add (and no layout to read)
+            if not len(part):  # its examples all dropped: nothing to add (and no column layout to follow)
                 continue
             columns = part.columns()
             if writers is None:
-                writers = {name: _ColumnWriter(directory, name, column) for name, column in columns.items()}
+                writers = {name: _ColumnWriter(column, partial(sink, name)) for name, column in columns.items()}
             for name, column in columns.items():
                 writers[name].append(column)
-        if writers is None:  # every part empty (or none): stored as they are
-            (first or cls({"token_ids": []})).save(directory)
-        else:
-            layout = {name: writer.close() for name, writer in writers.items()}
-            (directory / "examples.json").write_text(json.dumps({"columns": layout}))
-        return cls.load(directory)
+        if first is None:
+            raise ValueError("no parts to join: a split is encoded as one part at least, even when empty")
+        if writers is None:  # every part empty: the first one, as it is
+            writers = {name: _ColumnWriter(column, partial(sink, name)) for name, column in first.columns().items()}
+        columns = {name: writer.close() for name, writer in writers.items()}
+        inputs = {name.removeprefix("input."): v for name, v in columns.items() if name.startswith("input.")}
+        return cls(inputs, columns.get("targets"))
 
     @classmethod
     def load(cls, directory: Path) -> EncodedExamples:
@@ -259,82 +233,146 @@ class EncodedExamples:
         return cls(inputs, columns.get("targets"))
 
 
-class _ArrayFile:
-    """A 1-D integer array written to `path` (.npy) a part at a time. The parts go to a raw file as they
-    come; `close` copies them under an .npy header in the first of `dtypes` that holds every value."""
+class _IntegerSink:
+    """A 1-D integer array built a part at a time. Each part is kept in the narrowest of `DTYPES` that holds
+    it; `close` gives the whole in the narrowest that holds every part."""
 
-    def __init__(self, path: Path, raw_dtype: str, dtypes: Sequence[str]):
-        self.path = path
-        self.raw_path = path.with_name(path.name + ".part")
-        self.raw_dtype = np.dtype(raw_dtype)
-        self.dtypes = [np.dtype(d) for d in dtypes]
-        self.handle = open(self.raw_path, "wb")
+    DTYPES = tuple(np.dtype(d) for d in ("uint16", "int32", "int64"))
+
+    def __init__(self) -> None:
         self.count = 0
         self.low = self.high = 0
+
+    @staticmethod
+    def narrowest(low: int, high: int) -> np.dtype:
+        return next(d for d in _IntegerSink.DTYPES if np.iinfo(d).min <= low and high <= np.iinfo(d).max)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The narrowest that holds every value appended."""
+        return self.narrowest(self.low, self.high)
 
     def append(self, array: np.ndarray) -> None:
         if not len(array):
             return
-        array = np.ascontiguousarray(array, dtype=self.raw_dtype)
-        self.low, self.high = min(self.low, int(array.min())), max(self.high, int(array.max()))
-        self.handle.write(array.tobytes())
+        low, high = int(array.min()), int(array.max())
+        self.low, self.high = min(self.low, low), max(self.high, high)
         self.count += len(array)
+        self._store(np.ascontiguousarray(array, dtype=self.narrowest(low, high)))
 
-    def close(self) -> None:
+    def _store(self, array: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self, dtype: np.dtype) -> np.ndarray:
+        """The whole array in `dtype` (at least as wide as `self.dtype`)."""
+        raise NotImplementedError
+
+
+class _ArrayChunks(_IntegerSink):
+    """An `_IntegerSink` in memory: the parts, joined by `close`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[np.ndarray] = []
+
+    def _store(self, array: np.ndarray) -> None:
+        self.chunks.append(array)
+
+    def close(self, dtype: np.dtype) -> np.ndarray:
+        whole = np.empty(self.count, dtype=dtype)
+        at = 0
+        self.chunks.reverse()
+        while self.chunks:  # each part let go once copied
+            chunk = self.chunks.pop()
+            whole[at : at + len(chunk)] = chunk
+            at += len(chunk)
+        return whole
+
+
+class _ArrayFile(_IntegerSink):
+    """An `_IntegerSink` written to `path` (.npy): the parts go to a raw file as they come, and `close` copies
+    them under an .npy header, then maps the file."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        self.raw_path = path.with_name(path.name + ".part")
+        self.handle = open(self.raw_path, "wb")
+        self.segments: list[tuple[np.dtype, int]] = []  # consecutive parts' dtype and length in the raw file
+
+    def _store(self, array: np.ndarray) -> None:
+        self.handle.write(array.tobytes())
+        if self.segments and self.segments[-1][0] == array.dtype:
+            self.segments[-1] = (array.dtype, self.segments[-1][1] + len(array))
+        else:
+            self.segments.append((array.dtype, len(array)))
+
+    def close(self, dtype: np.dtype) -> np.ndarray:
         self.handle.close()
-        fits = [d for d in self.dtypes if np.iinfo(d).min <= self.low and self.high <= np.iinfo(d).max]
-        header = {"descr": np.lib.format.dtype_to_descr(fits[0]), "fortran_order": False, "shape": (self.count,)}
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (self.count,)}
         # Copied with reads and writes, not memory maps, whose pages would count as this process's memory.
         with open(self.raw_path, "rb") as raw, open(self.path, "wb") as target:
             np.lib.format.write_array_header_1_0(target, header)
-            while chunk := raw.read(2**22 * self.raw_dtype.itemsize):
-                target.write(np.frombuffer(chunk, dtype=self.raw_dtype).astype(fits[0]).tobytes())
+            for segment_dtype, length in self.segments:
+                while length:
+                    count = min(length, 2**22)
+                    chunk = raw.read(count * segment_dtype.itemsize)
+                    target.write(np.frombuffer(chunk, dtype=segment_dtype).astype(dtype).tobytes())
+                    length -= count
         self.raw_path.unlink()
+        return np.load(self.path, mmap_mode="r")
 
 
 class _ColumnWriter:
-    """One stored column of `EncodedExamples.write`, written a part at a time in `save`'s files: ids in 32 bits
-    (characters in 16 while they fit), offsets in 32 bits while they fit."""
+    """One column of joined examples, built a part at a time into `sink(file suffix)` arrays: a plain array
+    (one value per example), or a `RaggedArray` whose offsets continue from part to part. Ids are stored in
+    32 bits (characters in 16 while they fit), offsets in 32 bits while they fit.
 
-    def __init__(self, directory: Path, name: str, first: RaggedArray | np.ndarray):
+    Args:
+        first: the first part, for the column's layout.
+        sink: makes the `_IntegerSink` for the file suffix ("" for an array; ".values", ".offsets",
+            ".inner_offsets" for a `RaggedArray`'s).
+    """
+
+    def __init__(self, first: RaggedArray | np.ndarray, sink: Callable[[str], _IntegerSink]):
         self.ragged = isinstance(first, RaggedArray)
         self.nested = self.ragged and first.inner_offsets is not None
-        index = ("int32", "int64")
-        if not self.ragged:
-            self.values = _ArrayFile(directory / f"{name}.npy", "int64", ("int32", "int64"))
-            return
-        ids = ("uint16", "int32", "int64") if self.nested else ("int32", "int64")
-        self.values = _ArrayFile(directory / f"{name}.values.npy", "int64", ids)
-        self.offsets = _ArrayFile(directory / f"{name}.offsets.npy", "int64", index)
-        self.offsets.append(np.zeros(1, dtype=np.int64))
-        self.offset = 0
+        self.values = sink(".values" if self.ragged else "")
+        self.offsets = self.inner = None
+        if self.ragged:
+            self.offsets = sink(".offsets")
+            self.offsets.append(np.zeros(1, dtype=np.int64))
         if self.nested:
-            self.inner = _ArrayFile(directory / f"{name}.inner_offsets.npy", "int64", index)
+            self.inner = sink(".inner_offsets")
             self.inner.append(np.zeros(1, dtype=np.int64))
-            self.inner_offset = 0
+        self.tokens = 0  # inner sequences so far: what a nested column's offsets count
 
     def append(self, column: RaggedArray | np.ndarray) -> None:
-        if not self.ragged:
+        ragged = isinstance(column, RaggedArray)
+        if ragged != self.ragged or (ragged and (column.inner_offsets is not None) != self.nested):
+            raise ValueError("cannot join parts whose columns differ in layout (nested, flat or one value each)")
+        if not ragged:
             self.values.append(np.asarray(column))
             return
-        if (column.inner_offsets is not None) != self.nested:
-            raise ValueError("cannot write nested and flat sequences in one column")
+        # each part's offsets start at 0: they continue from the end of the previous part
+        base = self.tokens if self.nested else self.values.count
+        self.offsets.append(np.asarray(column.offsets[1:], dtype=np.int64) + base)
+        if self.nested:
+            self.tokens += int(column.offsets[-1])
+            self.inner.append(np.asarray(column.inner_offsets[1:], dtype=np.int64) + self.values.count)
         self.values.append(column.values)
-        self.offsets.append(np.asarray(column.offsets[1:], dtype=np.int64) + self.offset)
-        self.offset += int(column.offsets[-1])
-        if self.nested:
-            self.inner.append(np.asarray(column.inner_offsets[1:], dtype=np.int64) + self.inner_offset)
-            self.inner_offset += int(column.inner_offsets[-1])
 
-    def close(self) -> str:
-        """Finish the files; the column's kind for `examples.json`."""
-        self.values.close()
+    def close(self) -> RaggedArray | np.ndarray:
+        """The whole column."""
+        at_least_32 = np.dtype("int32")
+        # character ids (nested) stay in 16 bits when they fit; other ids and offsets take 32 bits at least
+        values = self.values.close(
+            self.values.dtype if self.nested else np.promote_types(self.values.dtype, at_least_32)
+        )
         if not self.ragged:
-            return "array"
-        self.offsets.close()
-        if self.nested:
-            self.inner.close()
-        return "ragged"
+            return values
+        index = np.result_type(at_least_32, self.offsets.dtype, *(() if self.inner is None else (self.inner.dtype,)))
+        return RaggedArray(values, self.offsets.close(index), None if self.inner is None else self.inner.close(index))
 
 
 def source_digest(files: Iterable[Path]) -> str:
@@ -345,14 +383,14 @@ def source_digest(files: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_key(files: Sequence[Path], settings: Mapping[str, Any]) -> str:
+def cache_key(
+    files: Sequence[Path], settings: Mapping[str, Any], fingerprints: Sequence[Mapping[str, Any]] | None = None
+) -> str:
     """A digest of the files (path, size, modification time, content hash: of a sample of a file over 256 MiB)
-    and the settings."""
+    and the settings. `fingerprints`: the files' `file_fingerprint`s, when already taken."""
     described = []
-    for path in files:
-        fingerprint = file_fingerprint(path)
-        fingerprint["mtime_ns"] = Path(path).stat().st_mtime_ns
-        described.append(fingerprint)
+    for path, fingerprint in zip(files, fingerprints or [file_fingerprint(path) for path in files], strict=True):
+        described.append({**fingerprint, "mtime_ns": Path(path).stat().st_mtime_ns})
     text = json.dumps({"format": CACHE_FORMAT, "files": described, "settings": settings}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 

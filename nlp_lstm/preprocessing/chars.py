@@ -27,6 +27,7 @@ class CharEncoder:
     def fit(
         cls, token_lists: Iterable[Sequence[str]], *, min_frequency: int = 1, max_word_length: int = 20
     ) -> CharEncoder:
+        """`fit_counts` over the characters of `token_lists`' tokens."""
         counts: Counter[str] = Counter()
         for tokens in token_lists:
             counts.update("".join(tokens))
@@ -34,7 +35,7 @@ class CharEncoder:
 
     @classmethod
     def fit_counts(cls, counts: Mapping[str, int], *, min_frequency: int = 1, max_word_length: int = 20) -> CharEncoder:
-        """`fit` from character counts (counted over a corpus read a part at a time)."""
+        """The character vocabulary from character counts (counted over a corpus read a part at a time)."""
         return cls(Vocabulary.from_counts(counts, min_frequency=min_frequency), max_word_length)
 
     def encode(self, token_lists: Sequence[Sequence[str]]) -> list[list[list[int]]]:

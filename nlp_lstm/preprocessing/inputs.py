@@ -81,7 +81,7 @@ class WordInputs:
             if chars.enabled:
                 characters.update("".join(tokens))
         vocab = preprocessing.vocab
-        text_encoder = TextEncoder.fit(
+        text_encoder = TextEncoder.fit_counts(
             words,
             tokenizer,
             min_frequency=vocab.min_frequency,

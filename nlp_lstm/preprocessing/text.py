@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
@@ -25,9 +26,14 @@ class TextEncoder:
         self.subwords = subwords
 
     @classmethod
-    def fit(
+    def fit(cls, token_lists: Iterable[Sequence[str]], tokenizer: Tokenizer, **settings: Any) -> TextEncoder:
+        """`fit_counts` over `token_lists`: what the model sees (already segmented when `subwords` is given)."""
+        return cls.fit_counts(Counter(token for tokens in token_lists for token in tokens), tokenizer, **settings)
+
+    @classmethod
+    def fit_counts(
         cls,
-        token_lists: Iterable[Sequence[str]] | Mapping[str, int],
+        counts: Mapping[str, int],
         tokenizer: Tokenizer,
         *,
         min_frequency: int = 1,
@@ -36,14 +42,9 @@ class TextEncoder:
         subwords: SubwordSegmenter | None = None,
         extra_tokens: Sequence[str] = (),
     ) -> TextEncoder:
-        """`token_lists` are what the model sees (already segmented when `subwords` is given), or their counts
-        (counted over a corpus read a part at a time). With subwords, every character piece is kept too, so no
-        word written in known characters is ever unknown. `extra_tokens` join the vocabulary whatever their
-        training frequency (pretrained words)."""
-        if isinstance(token_lists, Mapping):
-            counts = token_lists
-        else:
-            counts = Counter(token for tokens in token_lists for token in tokens)
+        """The vocabulary from token counts (counted over a corpus read a part at a time). With subwords, every
+        character piece is kept too, so no word written in known characters is ever unknown. `extra_tokens`
+        join the vocabulary whatever their training frequency (pretrained words)."""
         always = [*(subwords.character_pieces() if subwords is not None else ()), *extra_tokens]
         vocab = Vocabulary.from_counts(
             counts, min_frequency=min_frequency, max_size=max_size, specials=specials, always=always

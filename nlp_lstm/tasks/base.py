@@ -24,7 +24,7 @@ from nlp_lstm.config.loader import config_to_yaml
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.data.splits import split_off
 from nlp_lstm.errors import InputWarning, ModelDirError, UsageError
-from nlp_lstm.files import atomic_path, atomic_write_text
+from nlp_lstm.files import atomic_path, atomic_write_text, file_fingerprint
 from nlp_lstm.model_dir import (
     CONFIG,
     FINISHED,
@@ -328,6 +328,7 @@ class Task(ABC, Generic[Dataset]):
         self.transfer: Transfer | None = None
         self.cache_status = "off"  # how `prepare` got the preprocessing: off, built or reused
         self._cache_key: str | None = None
+        self._fingerprints: list[dict[str, Any]] | None = None
         self.cache_writable = True  # False: read an entry, never store one (a multi_worker run's other workers)
 
     # --------------------------------------------------------------------------- task specifics
@@ -355,7 +356,7 @@ class Task(ABC, Generic[Dataset]):
         if not self.encodes_examples_alone:
             yield self.encode(pipeline, data)
             return
-        for start in range(0, len(data), SLICE_EXAMPLES):
+        for start in range(0, max(len(data), 1), SLICE_EXAMPLES):  # an empty split is one empty part
             yield self.encode(pipeline, self.subset(data, list(range(start, min(start + SLICE_EXAMPLES, len(data))))))
 
     def check_encoded(self, train: EncodedExamples, source: Path) -> None:
@@ -416,6 +417,13 @@ class Task(ABC, Generic[Dataset]):
         files = {path for name in ("train", "validation", "test") for path in self.files_of_split(name)}
         vectors = getattr(getattr(self.config.model, "embeddings", None), "path", None)
         return sorted(files | ({Path(vectors)} if vectors else set()), key=str)
+
+    def file_fingerprints(self) -> list[dict[str, Any]]:
+        """`file_fingerprint` of each of `input_files`, taken once per run: the tracked data fingerprints and the
+        preprocessing cache key hash the files once between them."""
+        if self._fingerprints is None:
+            self._fingerprints = [file_fingerprint(path) for path in self.input_files()]
+        return [dict(fingerprint) for fingerprint in self._fingerprints]
 
     def check_splits(self, splits: DataSplits[Dataset]) -> None:
         """Raise `DataError` for data that would fail or mislead only after training started (one class, a
@@ -524,7 +532,9 @@ class Task(ABC, Generic[Dataset]):
         """This run's preprocessing cache key (its files hashed once: reading the splits and preparing them
         look up the same entry)."""
         if self._cache_key is None:
-            self._cache_key = cache_key(self.input_files(), self.preprocessing_settings())
+            self._cache_key = cache_key(
+                self.input_files(), self.preprocessing_settings(), fingerprints=self.file_fingerprints()
+            )
         return self._cache_key
 
     def cached_training_split(self) -> CachedSplit | None:

@@ -342,7 +342,7 @@ class NerTask(Task[TaggedSentences]):
     def encode_parts(self, pipeline: NerPipeline, data: TaggedSentences) -> Iterator[EncodedExamples]:
         """Slices of the packed sequences (a sequence may join neighbouring sentences, never across a cut)."""
         packed = pipeline.sequences_of(data.tokens, data.documents)
-        for start in range(0, len(packed), SLICE_EXAMPLES):
+        for start in range(0, max(len(packed), 1), SLICE_EXAMPLES):  # an empty split is one empty part
             yield pipeline.encode_sequences(
                 data.tokens, data.tags, packed[start : start + SLICE_EXAMPLES], source=data.source, lines=data.lines
             )
