@@ -1,4 +1,4 @@
-"""The package's layers import only downwards: config -> data -> preprocessing -> models -> training ->
+"""The package's layers import only downwards: config -> data -> preprocessing -> inference -> models -> training ->
 evaluation -> tasks -> tracking -> runner -> CLI, with shared helpers below them all."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ LAYERS = [
     {"config"},
     {"data", "model_dir"},
     {"preprocessing"},
+    {"inference"},
     {"models"},
     {"training"},
     {"evaluation"},

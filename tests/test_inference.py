@@ -1,0 +1,116 @@
+"""The NumPy tagger (`nlp_lstm.inference`) computes what the Keras tagger computes: tag scores at every
+real word to float32 rounding, and the same best tags, for each architecture it exports; what it cannot
+compute is refused by name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from nlp_lstm.config.schema import TaggerModelConfig
+from nlp_lstm.inference.tagger import NumpyTagger, TaggerArrays
+from nlp_lstm.models.export import NotExportable, export_tagger
+from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder
+from nlp_lstm.preprocessing.casing import CASING_CLASSES
+from nlp_lstm.preprocessing.tags import allowed_ends, allowed_starts, allowed_transitions
+from tests.conftest import REPO
+
+LABELS = ["O", "B-X", "I-X", "E-X", "S-X", "B-Y", "I-Y", "E-Y", "S-Y"]
+LENGTHS = [9, 6, 4, 2, 1, 9]
+
+ARCHITECTURES = {
+    "lstm_charcnn_casing_crf_constrained": {
+        "char_features": {"encoder": "cnn", "filters": 6, "embedding_dim": 5, "kernel_size": [3, 4]},
+    },
+    "lstm_charlstm_crf_two_layers": {
+        "char_features": {"encoder": "lstm", "lstm_units": 4, "embedding_dim": 5},
+        "casing": {"enabled": False},
+        "rnn": {"units": 7, "layers": 2},
+    },
+    "gru_words_softmax": {
+        "decoder": "softmax",
+        "char_features": {"enabled": False},
+        "casing": {"enabled": False},
+        "rnn": {"units": 7, "cell": "gru"},
+    },
+    "lstm_forward_only_crf": {"char_features": {"enabled": False}, "rnn": {"units": 7, "bidirectional": False}},
+    "lstm_masked_bidirectional_crf": {"rnn": {"units": 7, "fused": "off"}},
+}
+
+
+def _inputs(seed: int, vocab: int = 30, chars: int = 12, char_vocab: int = 20) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    mask = np.arange(max(LENGTHS))[None, :] < np.array(LENGTHS)[:, None]
+    char_lengths = rng.integers(1, chars + 1, mask.shape)
+    char_mask = (np.arange(chars)[None, None, :] < char_lengths[..., None]) & mask[..., None]
+    return {
+        "token_ids": np.where(mask, rng.integers(1, vocab, mask.shape), 0).astype("int32"),
+        "char_ids": np.where(char_mask, rng.integers(1, char_vocab, (*mask.shape, chars)), 0).astype("int32"),
+        "casing_ids": np.where(mask, rng.integers(1, len(CASING_CLASSES), mask.shape), 0).astype("int32"),
+    }
+
+
+def _tagger(settings: dict, constrained: bool) -> keras.Model:
+    config = TaggerModelConfig(
+        embedding_dim=6, input_dropout=0.0, output_dropout=0.0, **{"rnn": {"units": 7}, **settings}
+    )
+    keras.utils.set_random_seed(3)
+    model = build_sequence_tagger(
+        30,
+        len(LABELS),
+        config,
+        char_vocab_size=20,
+        allowed_transitions=allowed_transitions(LABELS, "iobes") if constrained else None,
+        allowed_start=allowed_starts(LABELS, "iobes") if constrained else None,
+        allowed_end=allowed_ends(LABELS, "iobes") if constrained else None,
+    )
+    # Initial CRF and bias weights are small or zero: larger ones make the tags depend on every part.
+    rng = np.random.default_rng(5)
+    for variable in model.weights:
+        variable.assign(rng.normal(0, 0.6, variable.shape).astype("float32"))
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_numpy_tagger_scores_and_decodes_like_keras(name: str, tmp_path: Path):
+    model = _tagger(ARCHITECTURES[name], constrained=name.endswith("constrained"))
+    path = tmp_path / "tagger.npz"
+    export_tagger(model).save(path)
+    tagger = NumpyTagger(TaggerArrays.load(path))
+    names = (
+        {name for name in ("token_ids", "char_ids", "casing_ids") if name in model.input}
+        if isinstance(model.input, dict)
+        else {"token_ids"}
+    )
+    decoder = build_tag_decoder(model)
+    for seed in range(3):
+        inputs = {key: value for key, value in _inputs(seed).items() if key in names}
+        x = inputs if isinstance(model.input, dict) else inputs["token_ids"]
+        mask = inputs["token_ids"] != 0
+        expected = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+        np.testing.assert_allclose(tagger.scores(inputs)[mask], expected[mask], rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(tagger.decode(inputs), keras.ops.convert_to_numpy(decoder.predict_on_batch(x)))
+
+
+def test_what_the_numpy_pass_does_not_compute_is_refused_by_name():
+    for settings, named in (
+        ({"rnn": {"units": 7, "cell": "peephole_lstm"}}, "cell"),
+        ({"rnn": {"units": 7, "activation": "relu"}}, "activation"),
+    ):
+        with pytest.raises(NotExportable, match=named):
+            export_tagger(_tagger({"char_features": {"enabled": False}, **settings}, constrained=False))
+
+
+def test_the_numpy_tagger_imports_no_deep_learning_framework():
+    code = (
+        "import sys, nlp_lstm.inference.tagger; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
