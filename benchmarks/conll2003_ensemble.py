@@ -38,7 +38,7 @@ def ensemble_tags(
     from keras import ops
 
     from nlp_lstm.models.tagger import _crf_layer
-    from nlp_lstm.tasks.ner.task import per_sentence, sequences
+    from nlp_lstm.tasks.ner.prediction import per_sentence, sequences
 
     members = list(range(len(pipelines))) if members is None else list(members)
     if scores is None:

@@ -120,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", type=Path, default=None, help="text file, one input per line (default: stdin)")
     predict.add_argument("--encoding", default="utf-8", help="encoding of the input (default utf-8; a BOM is dropped)")
     predict.add_argument("--batch-size", type=_positive_int, default=256, help="texts per batch (default 256)")
+    predict.add_argument(
+        "--runtime",
+        choices=("auto", "keras", "numpy"),
+        default="auto",
+        help="numpy: decode with the NER tagger's NumPy arrays saved beside the model, without importing Keras "
+        "(a cold start seconds shorter, bulk prediction about half as fast); keras: the Keras model; auto "
+        "(default): numpy for a finished NER folder that has them and an input of up to 500,000 characters",
+    )
 
     generate = commands.add_parser(
         "generate",
@@ -328,10 +336,33 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         texts = read_lines(args.input, args.encoding)
     else:
         texts = read_lines(sys.stdin, args.encoding, name="<stdin>")
-    pipeline = load_pipeline(args.model_dir)
+    pipeline = _numpy_pipeline(args.model_dir, args.runtime, texts) or load_pipeline(args.model_dir)
     for prediction in pipeline.predict(texts, batch_size=args.batch_size):
         print(json.dumps(prediction, ensure_ascii=False))
     return EXIT_OK
+
+
+# `--runtime auto` decodes inputs up to this size with the NumPy tagger: on 2 CPU cores it decodes about half
+# as fast as Keras, whose import alone takes about 5 s, so it finishes first below roughly 150,000 tokens
+# (about 750,000 characters of English news text).
+NUMPY_RUNTIME_CHARACTERS = 500_000
+
+
+def _numpy_pipeline(model_dir: str, runtime: str, texts: list[str]):
+    """The pipeline that predicts without Keras when `runtime` asks for it (numpy) or allows it (auto, for
+    inputs of up to `NUMPY_RUNTIME_CHARACTERS`), else None (the Keras pipeline)."""
+    from nlp_lstm.tasks.ner.prediction import NumpyNerPipeline
+    from nlp_lstm.tracking.models import is_mlflow_uri
+
+    if runtime == "keras" or (runtime == "auto" and sum(map(len, texts)) > NUMPY_RUNTIME_CHARACTERS):
+        return None
+    available = not is_mlflow_uri(model_dir) and NumpyNerPipeline.available(model_dir)
+    if runtime == "numpy" and not available:
+        raise UsageError(
+            f"--runtime numpy: {model_dir} is not a finished NER folder with a NumPy tagger (tagger.npz); "
+            "use --runtime keras"
+        )
+    return NumpyNerPipeline.load(model_dir) if available else None
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from nlp_lstm.errors import DataError
 from nlp_lstm.preprocessing.casing import CASING_CLASSES, casing_class, encode_casing
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import to_spans
-from tests.conftest import run_cli, run_pipeline
+from tests.conftest import REPO, run_cli, run_pipeline
 
 
 # ------------------------------------------------------------------------------------------- casing
@@ -92,7 +92,7 @@ def test_tag_encoder_unseen_tag_names_file_and_line():
 
 # ------------------------------------------------------------------------------------------ windows
 def test_windows_cover_every_token_once():
-    from nlp_lstm.tasks.ner.task import windows
+    from nlp_lstm.tasks.ner.prediction import windows
 
     pieces = windows([3, 0, 7], 3)
     assert pieces == [(0, 0, 3), (1, 0, 0), (2, 0, 3), (2, 3, 6), (2, 6, 7)]
@@ -107,7 +107,7 @@ def test_windows_cover_every_token_once():
 
 
 def test_sequences_pack_whole_sentences_of_a_document_in_order():
-    from nlp_lstm.tasks.ner.task import sequences
+    from nlp_lstm.tasks.ner.prediction import sequences
 
     lengths, documents = [3, 4, 2, 9, 1, 2, 2], [0, 0, 0, 0, 0, 1, 1]
     assert sequences(lengths, 4) == [
@@ -131,7 +131,7 @@ def test_sequences_pack_whole_sentences_of_a_document_in_order():
     st.integers(0, 10),
 )
 def test_sequences_cover_every_token_once_within_budget(sentences, max_length, join_tokens):
-    from nlp_lstm.tasks.ner.task import sequences, windows
+    from nlp_lstm.tasks.ner.prediction import sequences, windows
 
     assume(join_tokens <= max_length)
     lengths = [n for n, _ in sentences]
@@ -514,6 +514,57 @@ def test_ner_predict_cli_gives_entities_with_character_offsets(ner_run):
             assert set(entity) == {"text", "label", "start", "end"}
             assert entity["text"] == text[entity["start"] : entity["end"]]
             assert entity["label"] in {"PER", "LOC", "ORG"}
+
+
+def test_the_numpy_runtime_predicts_like_keras_without_importing_it(ner_run, tmp_path):
+    """A saved NER folder holds its NumPy tagger: `predict --runtime numpy` (and `auto`) answer as the Keras
+    model does, in a process that never imports Keras; a folder without one is refused by name."""
+    import shutil
+
+    import nlp_lstm
+    from nlp_lstm.tasks.ner.prediction import NumpyNerPipeline
+
+    folder = ner_run["model_dir"]
+    assert (folder / "tagger.npz").is_file() and NumpyNerPipeline.available(folder)
+    texts = ["John Smith visited Paris .", "", "Reuters said Anna Berg met UNESCO staff in London on Monday ."]
+    texts.append(" ".join(["Paris"] * 300))  # longer than max_length: read in windows
+    keras_pipeline, numpy_pipeline = nlp_lstm.load(folder), NumpyNerPipeline.load(folder)
+    assert numpy_pipeline.predict(texts) == keras_pipeline.predict(texts)
+    tokens = [["John", "Smith", "visited", "Paris", "."], ["Anna"], []]
+    assert numpy_pipeline.predict(tokens) == keras_pipeline.predict(tokens)
+
+    script = (
+        "import sys; from nlp_lstm.cli import main; code = main(sys.argv[1:]); "
+        "print('frameworks:', sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules), "
+        "file=sys.stderr); sys.exit(code)"
+    )
+    stdin = "\n".join(texts) + "\n"
+    answers = {}
+    for runtime in ("numpy", "auto", "keras"):
+        result = subprocess.run(
+            [sys.executable, "-c", script, "predict", str(folder), "--runtime", runtime],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        imported = result.stderr.strip().splitlines()[-1]
+        assert (imported == "frameworks: []") == (runtime != "keras"), (runtime, imported)
+        answers[runtime] = result.stdout
+    assert answers["numpy"] == answers["auto"] == answers["keras"]
+    from nlp_lstm.cli import NUMPY_RUNTIME_CHARACTERS, _numpy_pipeline
+
+    assert _numpy_pipeline(str(folder), "auto", ["a" * NUMPY_RUNTIME_CHARACTERS]) is not None
+    assert _numpy_pipeline(str(folder), "auto", ["a" * (NUMPY_RUNTIME_CHARACTERS + 1)]) is None  # bulk: Keras
+
+    bare = tmp_path / "without_arrays"
+    shutil.copytree(folder, bare)
+    (bare / "tagger.npz").unlink()
+    refused = run_cli("predict", str(bare), "--runtime", "numpy", stdin="Paris\n")
+    assert refused.returncode == 2 and "tagger.npz" in refused.stderr and "Traceback" not in refused.stderr
+    assert run_cli("predict", str(bare), stdin="Paris\n").returncode == 0  # auto: the Keras model
 
 
 def test_ner_entities_map_token_spans_to_character_offsets(ner_run):

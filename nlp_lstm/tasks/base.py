@@ -177,16 +177,14 @@ class TrainedPipeline(ABC):
         seed: int = 0,
     ) -> PaddedBatches:
         """Batches of encoded examples with the config's batching settings (bucketing, padding multiple)."""
-        prep = self.config.preprocessing
-        return PaddedBatches(
+        return PaddedBatches.configured(
+            self.config,
             inputs,
             targets,
-            batch_size=batch_size or self.config.training.batch_size,
-            shuffle=shuffle,
-            bucket_by_length=prep.bucket_by_length,
-            pad_to_multiple=prep.pad_to_multiple,
-            seed=seed,
             length_field=length_field,
+            shuffle=shuffle,
+            batch_size=batch_size,
+            seed=seed,
         )
 
     def run_batches(self, batches: PaddedBatches, model: keras.Model | None = None) -> list[np.ndarray]:
@@ -213,9 +211,14 @@ class TrainedPipeline(ABC):
         atomic_write_text(directory / CONFIG, config_to_yaml(self.config))  # a resumed run may train longer
         with atomic_path(directory / MODEL, suffix=".keras") as temporary:
             self.export_model().save(temporary)
+        self.save_runtime_arrays(directory)
         self.manifest = self.manifest_for(status, run)
         write_manifest(directory, self.manifest)
         return directory
+
+    def save_runtime_arrays(self, directory: Path) -> None:
+        """Files that let the pipeline predict without Keras (none by default; NER's NumPy tagger)."""
+        return None
 
     def manifest_for(self, status: str, run: dict[str, Any] | None) -> dict[str, Any]:
         """The `pipeline.json` of this pipeline saved with `status` by the run `run` describes."""

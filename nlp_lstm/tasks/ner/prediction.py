@@ -1,0 +1,269 @@
+"""NER prediction without Keras: raw text or tokens in, entities or tags out, around any tag decoder.
+
+`NerPrediction` holds what every NER pipeline does around its model (tokenizing, packing sentences into the
+sequences the tagger reads, encoding, batching, putting the decoded tags back per sentence, entity spans);
+`NerPipeline` (`task.py`) decodes with its Keras model, `NumpyNerPipeline` with the NumPy tagger exported
+beside it (`tagger.npz`), so that `nlp-lstm predict` answers without importing Keras.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp_lstm.errors import ModelDirError
+from nlp_lstm.files import read_json
+from nlp_lstm.inference.tagger import NumpyTagger, TaggerArrays
+from nlp_lstm.model_dir import is_finished, load_saved_config, read_manifest
+from nlp_lstm.preprocessing.cache import EncodedExamples
+from nlp_lstm.preprocessing.inputs import WordInputs
+from nlp_lstm.preprocessing.labels import TagEncoder
+from nlp_lstm.preprocessing.padding import LengthBatches, restore_order
+from nlp_lstm.preprocessing.tags import convert, to_spans
+from nlp_lstm.tasks.ner.config import NerConfig
+
+TAGGER_ARRAYS = "tagger.npz"  # the NumPy tagger's arrays, beside model.keras in a saved NER folder
+
+
+Window = tuple[int, int, int]  # (sentence index, first token, end token)
+
+
+def windows(lengths: Sequence[int], max_length: int) -> list[Window]:
+    """Consecutive pieces of at most `max_length` tokens covering each sentence (one piece if it fits)."""
+    return [
+        (i, start, min(start + max_length, n))
+        for i, n in enumerate(lengths)
+        for start in range(0, max(n, 1), max_length)
+    ]
+
+
+def sequences(
+    lengths: Sequence[int], max_length: int, documents: Sequence[int] | None = None, join_tokens: int = 0
+) -> list[list[Window]]:
+    """The token sequences the tagger reads, each a list of windows read one after the other.
+
+    Without `documents` or `join_tokens`, each window is a sequence. Otherwise consecutive whole sentences
+    of the same document are packed, in order, into sequences of at most `join_tokens` tokens, so that each
+    is read with its neighbours; a sentence longer than that keeps its own windows.
+    """
+    pieces = windows(lengths, max_length)
+    if not documents or not join_tokens:
+        return [[piece] for piece in pieces]
+    packed: list[list[Window]] = []
+    size, open_document = 0, None  # the document the last sequence can still take sentences from
+    for piece in pieces:
+        i, a, b = piece
+        whole = b - a == lengths[i] <= join_tokens
+        if whole and open_document == documents[i] and size + b - a <= join_tokens:
+            packed[-1].append(piece)
+            size += b - a
+        else:
+            packed.append([piece])
+            size, open_document = b - a, documents[i] if whole else None
+    return packed
+
+
+def per_sentence(packed: Sequence[list[Window]], outputs: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
+    """Per-word outputs of the sequences `sequences` packed, put back together per sentence (`count` of them)."""
+    pieces: list[list[np.ndarray]] = [[] for _ in range(count)]
+    for sequence, output in zip(packed, outputs):
+        offset = 0
+        for i, a, b in sequence:
+            pieces[i].append(output[offset : offset + b - a])
+            offset += b - a
+    return [np.concatenate(p) for p in pieces]  # every sentence has a window, even an empty one
+
+
+class NerPrediction:
+    """Raw text in, entities with character offsets out; or tokens in, one tag per token out. A pipeline
+    supplies `config`, `word_inputs`, `tags`, `input_scheme` and `decode_batches`."""
+
+    config: NerConfig
+    word_inputs: WordInputs
+    tags: TagEncoder
+    input_scheme: str  # scheme of the data files; tags per token are returned in it
+    batches_class: type[LengthBatches] = LengthBatches
+
+    def decode_batches(self, batches: LengthBatches) -> list[np.ndarray]:
+        """Best tag indices per sequence, in input order (batches may be bucketed by length)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------ batching
+    def batches(
+        self,
+        token_lists: Sequence[Sequence[str]],
+        tag_lists: Sequence[Sequence[str]] | None = None,
+        *,
+        shuffle: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+        source: str = "",
+        lines: Sequence[int] | None = None,
+        documents: Sequence[int] | None = None,
+    ) -> tuple[LengthBatches, list[list[Window]]]:
+        """Batches of token sequences (`encode`), and the sentence windows each sequence holds."""
+        encoded, packed = self.encode(token_lists, tag_lists, source=source, lines=lines, documents=documents)
+        batches = self.batches_class.configured(
+            self.config,
+            encoded.inputs,
+            encoded.targets,
+            length_field="token_ids",
+            shuffle=shuffle,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        return batches, packed
+
+    def encode(
+        self,
+        token_lists: Sequence[Sequence[str]],
+        tag_lists: Sequence[Sequence[str]] | None = None,
+        *,
+        source: str = "",
+        lines: Sequence[int] | None = None,
+        documents: Sequence[int] | None = None,
+    ) -> tuple[EncodedExamples, list[list[Window]]]:
+        """The model's inputs (and tag ids) per sequence: sentence windows (long sentences split at
+        `preprocessing.max_length`), packed with their neighbours when `documents` are known and
+        `preprocessing.join_sentences` is set; and the windows of each sequence."""
+        packed = self.sequences_of(token_lists, documents)
+        return self.encode_sequences(token_lists, tag_lists, packed, source=source, lines=lines), packed
+
+    def sequences_of(
+        self, token_lists: Sequence[Sequence[str]], documents: Sequence[int] | None = None
+    ) -> list[list[Window]]:
+        """The sequences the tagger reads for these sentences (`sequences`, with the config's lengths)."""
+        prep = self.config.preprocessing
+        return sequences([len(t) for t in token_lists], prep.max_length, documents, prep.join_sentences)
+
+    def encode_sequences(
+        self,
+        token_lists: Sequence[Sequence[str]],
+        tag_lists: Sequence[Sequence[str]] | None,
+        packed: Sequence[list[Window]],
+        *,
+        source: str = "",
+        lines: Sequence[int] | None = None,
+    ) -> EncodedExamples:
+        """The model's inputs (and tag ids) of the sequences `packed` (some or all of `sequences_of`)."""
+        inputs = self.word_inputs.encode_tokens(
+            [[token for i, a, b in sequence for token in token_lists[i][a:b]] for sequence in packed]
+        )
+        targets = None
+        if tag_lists is not None:
+            scheme = self.tags.scheme  # converted per sentence: a sentence's first entity tag stays a B-/S-
+            targets = [
+                np.concatenate(
+                    self.tags.encode(
+                        [convert(tag_lists[i][a:b], scheme) for i, a, b in sequence],
+                        source,
+                        [lines[i] + a for i, a, _ in sequence] if lines else None,
+                    )
+                )
+                for sequence in packed
+            ]
+        return EncodedExamples(inputs, targets)
+
+    # ------------------------------------------------------------------------------ prediction
+    def tag(
+        self, token_lists: Sequence[Sequence[str]], batch_size: int = 256, documents: Sequence[int] | None = None
+    ) -> list[list[str]]:
+        """Tags (in the model's training scheme) for tokenized sentences; with `documents` (one id per
+        sentence), neighbouring sentences are read together as in training."""
+        if not token_lists:
+            return []
+        batches, packed = self.batches(token_lists, batch_size=batch_size, documents=documents)
+        decoded = self.decode_batches(batches)
+        return [self.tags.decode(ids) for ids in per_sentence(packed, decoded, len(token_lists))]
+
+    def predict(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256) -> list[Any]:
+        """Raw texts -> per text, a list of `{'text', 'label', 'start', 'end'}` entities (character offsets).
+
+        Pre-tokenized sentences (lists of tokens) -> per sentence, one tag per token in the data's scheme.
+        """
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        inputs = list(inputs)
+        if all(isinstance(x, str) for x in inputs):
+            return self.extract_entities(inputs, batch_size)
+        if all(isinstance(x, (list, tuple)) and all(isinstance(t, str) for t in x) for x in inputs):
+            return [convert(tags, self.input_scheme) for tags in self.tag(inputs, batch_size)]
+        raise TypeError("predict() takes strings (raw texts) or lists of token strings (pre-tokenized sentences)")
+
+    def extract_entities(self, texts: Sequence[str], batch_size: int = 256) -> list[list[dict[str, Any]]]:
+        tokenized = self.word_inputs.tokenizer.tokenize_with_offsets(texts)
+        tag_lists = self.tag([[t.text for t in tokens] for tokens in tokenized], batch_size)
+        results = []
+        for text, tokens, tags in zip(texts, tokenized, tag_lists):
+            entities = []
+            for kind, first, end in to_spans(tags):
+                start, stop = tokens[first].start, tokens[end - 1].end
+                entities.append({"text": text[start:stop], "label": kind, "start": start, "end": stop})
+            results.append(entities)
+        return results
+
+    def save_preprocessing(self, directory: Path) -> None:
+        self.word_inputs.save(directory)
+        self.tags.save(directory / "tags.json")
+        (directory / "ner.json").write_text(json.dumps({"input_scheme": self.input_scheme}), encoding="utf-8")
+
+    @classmethod
+    def load_preprocessing(cls, directory: Path, config: NerConfig) -> dict[str, Any]:
+        settings = directory / "ner.json"
+        if not settings.exists():
+            raise ModelDirError(f"{settings}: missing (the NER settings); the folder is incomplete")
+        return {
+            "word_inputs": WordInputs.load(directory),
+            "tags": TagEncoder.load(directory / "tags.json"),
+            "input_scheme": read_json(settings)["input_scheme"],
+        }
+
+
+class NumpyNerPipeline(NerPrediction):
+    """A saved NER pipeline decoded by its NumPy tagger (`tagger.npz`): the same predictions as
+    `nlp_lstm.load`'s, without importing Keras (`load`)."""
+
+    def __init__(
+        self, tagger: NumpyTagger, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder, input_scheme: str
+    ):
+        self.tagger = tagger
+        self.config = config
+        self.word_inputs = word_inputs
+        self.tags = tags
+        self.input_scheme = input_scheme
+
+    @staticmethod
+    def available(directory: str | Path) -> bool:
+        """Whether `directory` is a finished NER folder with a NumPy tagger."""
+        directory = Path(directory)
+        if not (directory / TAGGER_ARRAYS).is_file():
+            return False
+        try:
+            manifest = read_manifest(directory, ("ner",))
+        except ModelDirError:
+            return False
+        return manifest.get("task") == "ner" and is_finished(manifest)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> NumpyNerPipeline:
+        directory = Path(directory)
+        manifest = read_manifest(directory, ("ner",))
+        if not is_finished(manifest):
+            raise ModelDirError(f"{directory}: an unfinished run; its best epoch so far loads with Keras only")
+        config = load_saved_config(directory, "ner")
+        try:
+            preprocessing = cls.load_preprocessing(directory / "preprocessing", config)
+            tagger = NumpyTagger(TaggerArrays.load(directory / TAGGER_ARRAYS))
+        except ModelDirError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelDirError(f"{directory}: damaged ({type(exc).__name__}: {exc})") from None
+        return cls(tagger, config, **preprocessing)
+
+    def decode_batches(self, batches: LengthBatches) -> list[np.ndarray]:
+        inputs = (batch[0] if isinstance(batch[0], dict) else {"token_ids": batch[0]} for batch in batches)
+        return restore_order([self.tagger.decode(x) for x in inputs], batches.batch_indices)
