@@ -350,19 +350,32 @@ NUMPY_RUNTIME_CHARACTERS = 500_000
 
 def _numpy_pipeline(model_dir: str, runtime: str, texts: list[str]):
     """The pipeline that predicts without Keras when `runtime` asks for it (numpy) or allows it (auto, for
-    inputs of up to `NUMPY_RUNTIME_CHARACTERS`), else None (the Keras pipeline)."""
+    inputs of up to `NUMPY_RUNTIME_CHARACTERS`), else None (the Keras pipeline). Under auto, a folder whose
+    NumPy tagger is missing, stale or damaged goes to Keras (the damage with a warning)."""
+    if runtime == "keras" or (runtime == "auto" and sum(map(len, texts)) > NUMPY_RUNTIME_CHARACTERS):
+        return None
     from nlp_lstm.tasks.ner.prediction import NumpyNerPipeline
     from nlp_lstm.tracking.models import is_mlflow_uri
 
-    if runtime == "keras" or (runtime == "auto" and sum(map(len, texts)) > NUMPY_RUNTIME_CHARACTERS):
+    if is_mlflow_uri(model_dir):
+        if runtime == "numpy":
+            raise UsageError(f"--runtime numpy: {model_dir} is an MLflow model; give its folder, or --runtime keras")
         return None
-    available = not is_mlflow_uri(model_dir) and NumpyNerPipeline.available(model_dir)
-    if runtime == "numpy" and not available:
-        raise UsageError(
-            f"--runtime numpy: {model_dir} is not a finished NER folder with a NumPy tagger (tagger.npz); "
-            "use --runtime keras"
-        )
-    return NumpyNerPipeline.load(model_dir) if available else None
+    if runtime == "auto":
+        try:
+            if NumpyNerPipeline.unavailable(model_dir) is not None:
+                return None
+        except ModelDirError:
+            return None  # no saved pipeline: the Keras loader names what is wrong with the folder
+        try:
+            return NumpyNerPipeline.load(model_dir)
+        except ModelDirError as error:
+            warnings.warn(InputWarning(f"{error}; predicting with the Keras model instead"), stacklevel=2)
+            return None
+    reason = NumpyNerPipeline.unavailable(model_dir)
+    if reason is not None:
+        raise UsageError(f"--runtime numpy: {reason}; use --runtime keras")
+    return NumpyNerPipeline.load(model_dir)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

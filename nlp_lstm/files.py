@@ -93,16 +93,23 @@ def file_fingerprint(path: str | Path, full_hash_limit: int = 256 * 2**20) -> di
     `full_hash_limit`), to tell whether the data a run started on has changed."""
     path = Path(path)
     size = path.stat().st_size
+    if size <= full_hash_limit:
+        return {"path": str(path.resolve()), "size": size, "sha256": file_sha256(path)}
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        if size <= full_hash_limit:
-            for block in iter(lambda: handle.read(2**20), b""):
-                digest.update(block)
-        else:
-            for offset in (0, size // 2, size - 2**20):
-                handle.seek(offset)
-                digest.update(handle.read(2**20))
+        for offset in (0, size // 2, size - 2**20):
+            handle.seek(offset)
+            digest.update(handle.read(2**20))
     return {"path": str(path.resolve()), "size": size, "sha256": digest.hexdigest()}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a whole file, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextmanager

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nlp_lstm.errors import ConfigError, ModelDirError
 from nlp_lstm.files import atomic_write_text, read_json, read_saved_text
@@ -86,6 +87,24 @@ def load_saved_config(directory: Path, task: str | None = None):
             return load_config(data=raw)
     except ConfigError as exc:
         raise ModelDirError(f"{path}: invalid saved config: {exc.problems[0].removeprefix('<config>: ')}") from None
+
+
+Loaded = TypeVar("Loaded")
+
+
+def load_saved_part(directory: Path, part: str, load: Callable[[Path], Loaded]) -> Loaded:
+    """`load(directory / part)` (a file or folder of a saved pipeline); a missing or damaged one is a
+    `ModelDirError` naming it."""
+    try:
+        return load(directory / part)
+    except ModelDirError:
+        raise
+    except FileNotFoundError as exc:
+        missing = Path(exc.filename).name if exc.filename else "a file"
+        where = part if missing == part else f"{part}/{missing}"
+        raise ModelDirError(f"{directory}: {where} missing; the folder is incomplete") from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelDirError(f"{directory / part}: damaged ({type(exc).__name__}: {exc})") from None
 
 
 def load_keras_model(directory: Path):

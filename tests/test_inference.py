@@ -40,6 +40,11 @@ ARCHITECTURES = {
     },
     "lstm_forward_only_crf": {"char_features": {"enabled": False}, "rnn": {"units": 7, "bidirectional": False}},
     "lstm_masked_bidirectional_crf": {"rnn": {"units": 7, "fused": "off"}},
+    # the layout a JAX or PyTorch GPU run saves (`fused: auto` there): each direction its own layer
+    "lstm_length_aware_charlstm_crf": {
+        "char_features": {"encoder": "lstm", "lstm_units": 4, "embedding_dim": 5},
+        "rnn": {"units": 7, "fused": "require"},
+    },
 }
 
 
@@ -77,8 +82,16 @@ def _tagger(settings: dict, constrained: bool) -> keras.Model:
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
-def test_numpy_tagger_scores_and_decodes_like_keras(name: str, tmp_path: Path):
+def test_numpy_tagger_scores_and_decodes_like_keras(name: str, tmp_path: Path, monkeypatch):
+    from nlp_lstm.models import features
+
+    if "length_aware" in name:
+        monkeypatch.setattr(features, "length_aware_here", lambda fused, bidirectional: True)
     model = _tagger(ARCHITECTURES[name], constrained=name.endswith("constrained"))
+    if "length_aware" in name:
+        assert model.get_layer("encoder").length_aware
+        assert model.get_layer("char_lstm_features").encoder.length_aware
+        assert isinstance(model.get_layer("encoder").recurrent_layers[0], list)
     path = tmp_path / "tagger.npz"
     export_tagger(model).save(path)
     tagger = NumpyTagger(TaggerArrays.load(path))
@@ -98,17 +111,33 @@ def test_numpy_tagger_scores_and_decodes_like_keras(name: str, tmp_path: Path):
 
 
 def test_what_the_numpy_pass_does_not_compute_is_refused_by_name():
+    words_only = {"char_features": {"enabled": False}}
     for settings, named in (
         ({"rnn": {"units": 7, "cell": "peephole_lstm"}}, "cell"),
         ({"rnn": {"units": 7, "activation": "relu"}}, "activation"),
+        ({"rnn": {"units": 7, "recurrent_activation": "hard_sigmoid"}}, "recurrent_activation"),
+        ({"rnn": {"units": 7, "weight_drop": 0.3, "fused": "off"}}, "weight_drop"),
+        ({"rnn": {"units": 7, "use_bias": False}}, "use_bias"),
     ):
         with pytest.raises(NotExportable, match=named):
-            export_tagger(_tagger({"char_features": {"enabled": False}, **settings}, constrained=False))
+            export_tagger(_tagger({**words_only, **settings}, constrained=False))
+    model = _tagger(words_only, constrained=False)
+    extra = keras.Model(model.input, keras.layers.Activation("relu", name="extra")(model.output))
+    with pytest.raises(NotExportable, match="'extra'"):
+        export_tagger(extra)
+    policy = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_float16")
+        mixed = _tagger(words_only, constrained=False)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    with pytest.raises(NotExportable, match="mixed precision"):
+        export_tagger(mixed)
 
 
-def test_the_numpy_tagger_imports_no_deep_learning_framework():
+def test_the_numpy_tagger_and_the_prediction_command_import_no_deep_learning_framework():
     code = (
-        "import sys, nlp_lstm.inference.tagger; "
+        "import sys, nlp_lstm.inference.tagger, nlp_lstm.tasks.ner.prediction, nlp_lstm.cli; "
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -522,10 +522,11 @@ def test_the_numpy_runtime_predicts_like_keras_without_importing_it(ner_run, tmp
     import shutil
 
     import nlp_lstm
+    from nlp_lstm.files import file_sha256
     from nlp_lstm.tasks.ner.prediction import NumpyNerPipeline
 
     folder = ner_run["model_dir"]
-    assert (folder / "tagger.npz").is_file() and NumpyNerPipeline.available(folder)
+    assert (folder / "tagger.npz").is_file() and NumpyNerPipeline.unavailable(folder) is None
     texts = ["John Smith visited Paris .", "", "Reuters said Anna Berg met UNESCO staff in London on Monday ."]
     texts.append(" ".join(["Paris"] * 300))  # longer than max_length: read in windows
     keras_pipeline, numpy_pipeline = nlp_lstm.load(folder), NumpyNerPipeline.load(folder)
@@ -564,7 +565,22 @@ def test_the_numpy_runtime_predicts_like_keras_without_importing_it(ner_run, tmp
     (bare / "tagger.npz").unlink()
     refused = run_cli("predict", str(bare), "--runtime", "numpy", stdin="Paris\n")
     assert refused.returncode == 2 and "tagger.npz" in refused.stderr and "Traceback" not in refused.stderr
-    assert run_cli("predict", str(bare), stdin="Paris\n").returncode == 0  # auto: the Keras model
+    assert _numpy_pipeline(str(bare), "auto", ["Paris"]) is None  # auto: the Keras model
+    # arrays the manifest does not record (another model's, or left by a version that does not write them)
+    (bare / "tagger.npz").write_bytes((folder / "tagger.npz").read_bytes() + b"\0")
+    assert "not the arrays of the saved model" in NumpyNerPipeline.unavailable(bare)
+    stale = run_cli("predict", str(bare), "--runtime", "numpy", stdin="Paris\n")
+    assert stale.returncode == 2 and "not the arrays of the saved model" in stale.stderr
+    # recorded but damaged: refused by name, and `auto` falls back to the Keras model with a warning
+    manifest = json.loads((bare / "pipeline.json").read_text())
+    (bare / "tagger.npz").write_bytes((folder / "tagger.npz").read_bytes()[:100])
+    manifest["runtime_arrays"]["tagger.npz"] = file_sha256(bare / "tagger.npz")
+    (bare / "pipeline.json").write_text(json.dumps(manifest))
+    damaged = run_cli("predict", str(bare), "--runtime", "numpy", stdin="Paris\n")
+    assert damaged.returncode == 3 and "tagger.npz: damaged" in damaged.stderr, damaged.stderr[-2000:]
+    fallback = run_cli("predict", str(bare), stdin=stdin)
+    assert fallback.returncode == 0 and "predicting with the Keras model instead" in fallback.stderr
+    assert fallback.stdout == answers["keras"]
 
 
 def test_ner_entities_map_token_spans_to_character_offsets(ner_run):

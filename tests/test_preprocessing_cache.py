@@ -72,6 +72,20 @@ def test_parts_joined_in_memory_or_written_equal_the_whole_in_the_narrowest_type
         EncodedExamples.concatenate(iter(()))
     with pytest.raises(ValueError, match="no parts"):
         RaggedArray.concatenate([])
+    for sequences in (words, chars):  # flat and nested, two parts
+        pieces = [whole.inputs["words" if sequences is words else "chars"]]
+        joined_column = RaggedArray.concatenate(
+            [
+                EncodedExamples({"x": sequences[:3]}).packed().inputs["x"],
+                EncodedExamples({"x": sequences[3:]}).packed().inputs["x"],
+            ]
+        )
+        for array in ("values", "offsets", "inner_offsets"):
+            np.testing.assert_array_equal(getattr(joined_column, array), getattr(pieces[0], array))
+    with pytest.raises(ValueError, match="1-D integers"):
+        EncodedExamples.concatenate(
+            [EncodedExamples({"x": [[1]]}, np.array([0.7])), EncodedExamples({"x": [[2]]}, np.array([0.2]))]
+        )
     with pytest.raises(ValueError, match="differ in layout"):
         EncodedExamples.concatenate([EncodedExamples({"x": [[1, 2]]}), EncodedExamples({"x": [[[1], [2]]]})])
 

@@ -2,7 +2,8 @@
 
 Only what the NumPy forward pass reproduces exactly is exported: LSTM or GRU encoders (tanh/sigmoid, with
 biases, no weight dropping), character CNN or BiLSTM features, casing, a CRF or softmax decoder, float32
-weights. Anything else raises `NotExportable` naming it, and the Keras model stays the only way to run it.
+weights, and no layer besides those. Anything else raises `NotExportable` naming it, and the Keras model
+stays the only way to run it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from nlp_lstm.inference.tagger import DIRECTIONS, TaggerArrays
 from nlp_lstm.models.crf import CRF
 from nlp_lstm.models.encoders import RecurrentEncoder
 from nlp_lstm.models.features import CharBiLSTM
-from nlp_lstm.models.layers import CharCNN
+from nlp_lstm.models.layers import CharCNN, WordDropout
 
 
 class NotExportable(ValueError):
@@ -30,7 +31,8 @@ def _encoder_arrays(encoder: RecurrentEncoder, prefix: str, arrays: dict[str, np
     unsupported = {
         "cell": encoder.cell not in ("lstm", "gru"),
         "weight_drop": bool(encoder.weight_drop),
-        "activation": (encoder.activation, encoder.recurrent_activation) != ("tanh", "sigmoid"),
+        "activation": encoder.activation != "tanh",
+        "recurrent_activation": encoder.recurrent_activation != "sigmoid",
         "use_bias": not encoder.use_bias,
     }
     for setting, refused in unsupported.items():
@@ -47,10 +49,55 @@ def _encoder_arrays(encoder: RecurrentEncoder, prefix: str, arrays: dict[str, np
             arrays[f"{name}_bias"] = _float(cell.bias)
 
 
-def export_tagger(model: keras.Model) -> TaggerArrays:
-    """The arrays and architecture of a model `build_sequence_tagger` built (trained or not)."""
+# Every layer a tagger from `build_sequence_tagger` may hold, by name: what the NumPy pass computes (dropout
+# and word dropout do nothing at inference). A layer not listed here is refused rather than left out.
+_KNOWN_LAYERS = {
+    "token_ids": layers.InputLayer,
+    "char_ids": layers.InputLayer,
+    "casing_ids": layers.InputLayer,
+    "word_dropout": WordDropout,
+    "embedding": layers.Embedding,
+    "char_cnn": CharCNN,
+    "char_lstm_features": CharBiLSTM,
+    "casing_embedding": layers.Embedding,
+    "word_features": layers.Concatenate,
+    "input_dropout": layers.Dropout,
+    "encoder": RecurrentEncoder,
+    "output_dropout": layers.Dropout,
+    "tag_scores": layers.Dense,
+    "crf": CRF,
+}
+
+
+def _check_layers(model: keras.Model) -> None:
+    for layer in model.layers:
+        known = _KNOWN_LAYERS.get(layer.name)
+        if known is None or type(layer) is not known:
+            raise NotExportable(f"layer {layer.name!r} ({type(layer).__name__}) is not exported")
     if any(layer.dtype_policy.compute_dtype != "float32" for layer in model.layers if layer.weights):
         raise NotExportable("mixed precision models are not exported (the NumPy pass computes in float32)")
+    dense = model.get_layer("tag_scores")
+    if dense.activation is not keras.activations.linear or not dense.use_bias:
+        raise NotExportable("tag_scores: only a linear layer with a bias is exported")
+    if "word_features" in {layer.name for layer in model.layers}:
+        # the NumPy pass concatenates word, character and casing features in this order
+        order = [t._keras_history.operation.name for t in model.get_layer("word_features").input]
+        if order != sorted(order, key=["embedding", "char_cnn", "char_lstm_features", "casing_embedding"].index):
+            raise NotExportable(f"word_features: inputs in the order {order} are not exported")
+    if "char_cnn" in {layer.name for layer in model.layers}:
+        for conv in [model.get_layer("char_cnn").conv, *model.get_layer("char_cnn").wider_convs]:
+            if (conv.strides, conv.dilation_rate, conv.padding, conv.activation) != (
+                (1,),
+                (1,),
+                "same",
+                keras.activations.tanh,
+            ):
+                raise NotExportable(f"{conv.name}: only stride 1, dilation 1, same padding and tanh are exported")
+
+
+def export_tagger(model: keras.Model) -> TaggerArrays:
+    """The arrays and architecture of a model `build_sequence_tagger` built (trained or not)."""
+    _check_layers(model)
     by_name = {layer.name: layer for layer in model.layers}
     arrays = {"word_embedding": _float(by_name["embedding"].embeddings)}
     spec: dict = {"char": None, "casing": "casing_embedding" in by_name}

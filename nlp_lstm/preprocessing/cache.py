@@ -76,7 +76,7 @@ class RaggedArray(Sequence):
         each part is let go once copied, so that joining a corpus holds it about once, not twice."""
         if not parts:
             raise ValueError("no parts to concatenate")
-        writer = _ColumnWriter(parts[0], _ArrayChunks)
+        writer = _ColumnWriter(parts[0], lambda suffix: _ArrayChunks())
         parts.reverse()
         while parts:
             writer.append(parts.pop())
@@ -202,22 +202,22 @@ class EncodedExamples:
         """The parts packed and appended column by column to `sink(column name, file suffix)` arrays, each part
         let go once appended."""
         writers: dict[str, _ColumnWriter] | None = None
-        first = None
+        empty_layout: dict[str, Any] | None = None  # an empty part's columns, for a split whose parts all are
+        seen = False
         for part in parts:
-            part = part.packed()
-            if first is None:
-                first = part
+            seen, part = True, part.packed()
             if not len(part):  # its examples all dropped: nothing to add (and no column layout to follow)
+                empty_layout = empty_layout or part.columns()
                 continue
             columns = part.columns()
             if writers is None:
                 writers = {name: _ColumnWriter(column, partial(sink, name)) for name, column in columns.items()}
             for name, column in columns.items():
                 writers[name].append(column)
-        if first is None:
+        if not seen:
             raise ValueError("no parts to join: a split is encoded as one part at least, even when empty")
-        if writers is None:  # every part empty: the first one, as it is
-            writers = {name: _ColumnWriter(column, partial(sink, name)) for name, column in first.columns().items()}
+        if writers is None:
+            writers = {name: _ColumnWriter(column, partial(sink, name)) for name, column in empty_layout.items()}
         columns = {name: writer.close() for name, writer in writers.items()}
         inputs = {name.removeprefix("input."): v for name, v in columns.items() if name.startswith("input.")}
         return cls(inputs, columns.get("targets"))
@@ -253,6 +253,8 @@ class _IntegerSink:
         return self.narrowest(self.low, self.high)
 
     def append(self, array: np.ndarray) -> None:
+        if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+            raise ValueError(f"a stored column holds 1-D integers, not a {array.ndim}-D {array.dtype} array")
         if not len(array):
             return
         low, high = int(array.min()), int(array.max())

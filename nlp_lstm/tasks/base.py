@@ -34,6 +34,7 @@ from nlp_lstm.model_dir import (
     load_best_weights,
     load_keras_model,
     load_saved_config,
+    load_saved_part,
     read_manifest,
     write_manifest,
 )
@@ -118,6 +119,7 @@ class TrainedPipeline(ABC):
         self.model = model
         self.config = config
         self.manifest: dict[str, Any] = {"task": self.task, "status": FINISHED}
+        self.runtime_arrays: dict[str, str] = {}  # file -> sha256 of what `save_runtime_arrays` last wrote
 
     # --------------------------------------------------------------------------- task specifics
     @abstractmethod
@@ -211,14 +213,16 @@ class TrainedPipeline(ABC):
         atomic_write_text(directory / CONFIG, config_to_yaml(self.config))  # a resumed run may train longer
         with atomic_path(directory / MODEL, suffix=".keras") as temporary:
             self.export_model().save(temporary)
-        self.save_runtime_arrays(directory)
+        self.runtime_arrays = self.save_runtime_arrays(directory)
         self.manifest = self.manifest_for(status, run)
         write_manifest(directory, self.manifest)
         return directory
 
-    def save_runtime_arrays(self, directory: Path) -> None:
-        """Files that let the pipeline predict without Keras (none by default; NER's NumPy tagger)."""
-        return None
+    def save_runtime_arrays(self, directory: Path) -> dict[str, str]:
+        """Write the files that let the pipeline predict without Keras (none by default; NER's NumPy tagger);
+        file name -> SHA-256, recorded in the manifest, so that files the model no longer matches (a folder
+        rewritten by another version) are never used."""
+        return {}
 
     def manifest_for(self, status: str, run: dict[str, Any] | None) -> dict[str, Any]:
         """The `pipeline.json` of this pipeline saved with `status` by the run `run` describes."""
@@ -232,6 +236,8 @@ class TrainedPipeline(ABC):
         }
         if run:
             manifest["run"] = run
+        if self.runtime_arrays:
+            manifest["runtime_arrays"] = dict(self.runtime_arrays)
         return manifest
 
     @property
@@ -269,15 +275,7 @@ class TrainedPipeline(ABC):
         directory = Path(directory)
         manifest = read_manifest(directory, (cls.task,))
         config = load_saved_config(directory, cls.task)
-        try:
-            kwargs = cls.load_preprocessing(directory / "preprocessing", config)
-        except ModelDirError:
-            raise
-        except FileNotFoundError as exc:
-            missing = Path(exc.filename).name if exc.filename else "a file"
-            raise ModelDirError(f"{directory}: preprocessing/{missing} missing; the folder is incomplete") from None
-        except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
-            raise ModelDirError(f"{directory / 'preprocessing'}: damaged ({type(exc).__name__}: {exc})") from None
+        kwargs = load_saved_part(directory, "preprocessing", lambda folder: cls.load_preprocessing(folder, config))
         model = load_keras_model(directory)
         pipeline = cls(model=model, config=config, **kwargs)
         pipeline.manifest = manifest

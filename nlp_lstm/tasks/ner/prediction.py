@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from nlp_lstm.errors import ModelDirError
-from nlp_lstm.files import read_json
+from nlp_lstm.files import file_sha256, read_json
 from nlp_lstm.inference.tagger import NumpyTagger, TaggerArrays
-from nlp_lstm.model_dir import is_finished, load_saved_config, read_manifest
+from nlp_lstm.model_dir import is_finished, load_saved_config, load_saved_part, read_manifest
 from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
@@ -237,33 +237,59 @@ class NumpyNerPipeline(NerPrediction):
         self.input_scheme = input_scheme
 
     @staticmethod
-    def available(directory: str | Path) -> bool:
-        """Whether `directory` is a finished NER folder with a NumPy tagger."""
+    def unavailable(directory: str | Path) -> str | None:
+        """Why the folder `directory` cannot be decoded by its NumPy tagger, or None when it can. A folder
+        that is no saved pipeline raises `ModelDirError`."""
         directory = Path(directory)
-        if not (directory / TAGGER_ARRAYS).is_file():
-            return False
-        try:
-            manifest = read_manifest(directory, ("ner",))
-        except ModelDirError:
-            return False
-        return manifest.get("task") == "ner" and is_finished(manifest)
+        manifest = read_manifest(directory)
+        if manifest.get("task") != "ner":
+            return f"{directory} is a {manifest.get('task')} pipeline: the NumPy runtime decodes NER taggers only"
+        if not is_finished(manifest):
+            return f"{directory} is an unfinished run: its best epoch so far loads with Keras only"
+        recorded = manifest.get("runtime_arrays", {}).get(TAGGER_ARRAYS)
+        if recorded is None or not (directory / TAGGER_ARRAYS).is_file():
+            return (
+                f"{directory} has no NumPy tagger ({TAGGER_ARRAYS}): its model is not one the NumPy pass computes, "
+                "or an nlp_lstm without it saved the folder"
+            )
+        if file_sha256(directory / TAGGER_ARRAYS) != recorded:
+            return f"{directory / TAGGER_ARRAYS}: not the arrays of the saved model (pipeline.json records others)"
+        return None
 
     @classmethod
     def load(cls, directory: str | Path) -> NumpyNerPipeline:
+        """The folder's NumPy pipeline; `ModelDirError` naming the reason when there is none (`unavailable`)
+        or its files do not fit together."""
         directory = Path(directory)
-        manifest = read_manifest(directory, ("ner",))
-        if not is_finished(manifest):
-            raise ModelDirError(f"{directory}: an unfinished run; its best epoch so far loads with Keras only")
+        reason = cls.unavailable(directory)
+        if reason is not None:
+            raise ModelDirError(reason)
         config = load_saved_config(directory, "ner")
-        try:
-            preprocessing = cls.load_preprocessing(directory / "preprocessing", config)
-            tagger = NumpyTagger(TaggerArrays.load(directory / TAGGER_ARRAYS))
-        except ModelDirError:
-            raise
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelDirError(f"{directory}: damaged ({type(exc).__name__}: {exc})") from None
-        return cls(tagger, config, **preprocessing)
+        preprocessing = load_saved_part(
+            directory, "preprocessing", lambda folder: cls.load_preprocessing(folder, config)
+        )
+        exported = load_saved_part(directory, TAGGER_ARRAYS, TaggerArrays.load)
+        _check_fit(exported, preprocessing, directory / TAGGER_ARRAYS)
+        return cls(NumpyTagger(exported), config, **preprocessing)
 
     def decode_batches(self, batches: LengthBatches) -> list[np.ndarray]:
         inputs = (batch[0] if isinstance(batch[0], dict) else {"token_ids": batch[0]} for batch in batches)
         return restore_order([self.tagger.decode(x) for x in inputs], batches.batch_indices)
+
+
+def _check_fit(exported: TaggerArrays, preprocessing: dict[str, Any], path: Path) -> None:
+    """The arrays' sizes against the saved vocabularies and tags: a `ModelDirError` naming the first misfit."""
+    word_inputs: WordInputs = preprocessing["word_inputs"]
+    arrays, spec = exported.arrays, exported.spec
+    char_vocab = len(word_inputs.char_encoder.vocab) if word_inputs.char_encoder is not None else None
+    expected = {
+        "words": (len(arrays["word_embedding"]), len(word_inputs.text_encoder.vocab)),
+        "tags": (arrays["tag_scores_kernel"].shape[1], len(preprocessing["tags"])),
+        "character features": (spec["char"] is not None, char_vocab is not None),
+        "casing features": (bool(spec["casing"]), bool(word_inputs.casing)),
+    }
+    if char_vocab is not None and spec["char"] is not None:
+        expected["characters"] = (len(arrays["char_embedding"]), char_vocab)
+    for what, (found, saved) in expected.items():
+        if found != saved:
+            raise ModelDirError(f"{path}: {what} {found} where the saved preprocessing has {saved}")

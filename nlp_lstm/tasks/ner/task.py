@@ -13,7 +13,7 @@ import numpy as np
 from nlp_lstm.data.conll import TaggedSentences, read_conll
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
-from nlp_lstm.files import atomic_path
+from nlp_lstm.files import atomic_path, file_sha256
 from nlp_lstm.models.export import NotExportable, export_tagger
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
@@ -80,16 +80,17 @@ class NerPipeline(NerPrediction, TrainedPipeline):
     def decode_batches(self, batches: PaddedBatches) -> list[np.ndarray]:
         return self.run_batches(batches, self.decoder)
 
-    def save_runtime_arrays(self, directory: Path) -> None:
-        """`tagger.npz`, the NumPy tagger's arrays, when the model is one it computes (else none, and
-        prediction from this folder always runs the Keras model)."""
+    def save_runtime_arrays(self, directory: Path) -> dict[str, str]:
+        """`tagger.npz`, the NumPy tagger's arrays, when the model is one it computes exactly (else none, and
+        prediction from this folder runs the Keras model)."""
+        (directory / TAGGER_ARRAYS).unlink(missing_ok=True)
         try:
             exported = export_tagger(self.model)
         except NotExportable:
-            (directory / TAGGER_ARRAYS).unlink(missing_ok=True)
-            return
+            return {}
         with atomic_path(directory / TAGGER_ARRAYS, suffix=".npz") as temporary:
             exported.save(temporary)
+        return {TAGGER_ARRAYS: file_sha256(directory / TAGGER_ARRAYS)}
 
     # ------------------------------------------------------------------------------ evaluation
     def evaluate(self, data: TaggedSentences | str | Path) -> TaggingEvaluation:
