@@ -361,21 +361,24 @@ def _numpy_pipeline(model_dir: str, runtime: str, texts: list[str]):
         if runtime == "numpy":
             raise UsageError(f"--runtime numpy: {model_dir} is an MLflow model; give its folder, or --runtime keras")
         return None
-    if runtime == "auto":
-        try:
-            if NumpyNerPipeline.unavailable(model_dir) is not None:
-                return None
-        except ModelDirError:
-            return None  # no saved pipeline: the Keras loader names what is wrong with the folder
-        try:
-            return NumpyNerPipeline.load(model_dir)
-        except ModelDirError as error:
-            warnings.warn(InputWarning(f"{error}; predicting with the Keras model instead"), stacklevel=2)
-            return None
-    reason = NumpyNerPipeline.unavailable(model_dir)
+    forced = runtime == "numpy"
+    try:
+        reason = NumpyNerPipeline.unavailable(model_dir)
+    except ModelDirError:
+        if forced:
+            raise
+        return None  # no saved pipeline: the Keras loader names what is wrong with the folder
     if reason is not None:
-        raise UsageError(f"--runtime numpy: {reason}; use --runtime keras")
-    return NumpyNerPipeline.load(model_dir)
+        if forced:
+            raise UsageError(f"--runtime numpy: {reason}; use --runtime keras")
+        return None
+    try:
+        return NumpyNerPipeline.read(model_dir)
+    except ModelDirError as error:
+        if forced:
+            raise
+        warnings.warn(InputWarning(f"{error}; predicting with the Keras model instead"), stacklevel=2)
+        return None
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

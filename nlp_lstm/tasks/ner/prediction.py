@@ -260,10 +260,15 @@ class NumpyNerPipeline(NerPrediction):
     def load(cls, directory: str | Path) -> NumpyNerPipeline:
         """The folder's NumPy pipeline; `ModelDirError` naming the reason when there is none (`unavailable`)
         or its files do not fit together."""
-        directory = Path(directory)
         reason = cls.unavailable(directory)
         if reason is not None:
             raise ModelDirError(reason)
+        return cls.read(directory)
+
+    @classmethod
+    def read(cls, directory: str | Path) -> NumpyNerPipeline:
+        """`load` of a folder `unavailable` has already accepted (its arrays are not hashed again)."""
+        directory = Path(directory)
         config = load_saved_config(directory, "ner")
         preprocessing = load_saved_part(
             directory, "preprocessing", lambda folder: cls.load_preprocessing(folder, config)
