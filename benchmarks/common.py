@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -9,8 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The checkout whose `nlp_lstm` a benchmark imports: this one, or another (`speed.py --baseline-checkout`
+# times older code with this checkout's benchmark scripts).
+CODE = Path(os.environ.get("NLP_LSTM_CODE", ROOT)).resolve()
+if str(CODE) not in sys.path:
+    sys.path.insert(0, str(CODE))
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -21,6 +25,38 @@ def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def epoch_clock():
+    """A Keras callback (passed to `run_pipeline(epoch_callbacks=...)`) recording per epoch: the seconds spent in
+    its training batches (first batch start to last batch end, validation left out), the seconds since the
+    callback was made when the epoch's validation ended (make it just before the run: setup included, as in
+    spaCy's own log) and the epoch's logs (validation metrics included)."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.created = time.perf_counter()
+            self.epochs: list[dict] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = self.last_batch = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last_batch = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_seconds": self.last_batch - self.started,
+                    "elapsed_seconds": time.perf_counter() - self.created,
+                    "logs": dict(logs or {}),
+                }
+            )
+
+    return EpochClock()
 
 
 def load_benchmark_config(path: Path, files: dict[str, Path], overrides: list[str]):

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import ROOT, load_benchmark_config, median_seconds, print_entity_table
+from common import ROOT, epoch_clock, load_benchmark_config, median_seconds, print_entity_table
 
 
 def main(argv=None) -> int:
@@ -40,8 +40,9 @@ def main(argv=None) -> int:
     from nlp_lstm.pipeline import load_pipeline, run_pipeline
 
     timings: dict[str, float] = {}
+    clock = epoch_clock()
     if args.model_dir is None:
-        result = run_pipeline(config, args.config)
+        result = run_pipeline(config, args.config, epoch_callbacks=[clock])
         model_dir, timings, run_id = result.model_dir, result.timings, result.run_id
     else:
         model_dir, run_id = args.model_dir, "-"
@@ -66,6 +67,11 @@ def main(argv=None) -> int:
         f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
         f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s"
     )
+    for row in clock.epochs:
+        print(
+            f"epoch {row['epoch']}: eng.testa F1 {row['logs'].get('val_f1', float('nan')):.4f} "
+            f"after {row['elapsed_seconds']:.0f} s (run start to the end of its validation)"
+        )
     types = pipeline.tags.entity_types
     print_entity_table(scores, types)
     print("(entity-level, micro-averaged, counted as conlleval counts; epoch chosen on eng.testa)")

@@ -77,11 +77,13 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def run_streaming(command: list[str]) -> tuple[int, float, str | None]:
-    """Run, echo its output line by line; returns (exit code, wall seconds, last spaCy log row)."""
+def run_streaming(command: list[str]) -> tuple[int, float, list[tuple[float, str]], str | None]:
+    """Run, echo its output line by line; returns (exit code, wall seconds, the spaCy log rows each with the
+    seconds since the start at which it was printed, the log's header line)."""
     env = subprocess_env()
     start = time.perf_counter()
-    last_row = None
+    rows: list[tuple[float, str]] = []
+    header = None
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
     ) as process:
@@ -91,8 +93,23 @@ def run_streaming(command: list[str]) -> tuple[int, float, str | None]:
             sys.stdout.write(line)
             sys.stdout.flush()
             if LOG_ROW.match(line):
-                last_row = line
-    return process.returncode, time.perf_counter() - start, last_row
+                rows.append((time.perf_counter() - start, line))
+            elif "ENTS_F" in line.split():
+                header = line
+    return process.returncode, time.perf_counter() - start, rows, header
+
+
+def entity_f1_by_time(rows: list[tuple[float, str]], header: str | None) -> list[tuple[float, int, float]]:
+    """(seconds, step, eng.testa ents_f in 0-1) of each evaluation in spaCy's log: its ENTS_F column comes after
+    E, # and one LOSS column per component, and is printed in percent."""
+    if header is None:
+        return []
+    column = 2 + header.split().count("LOSS")
+    evaluations = []
+    for seconds, line in rows:
+        values = line.split()
+        evaluations.append((seconds, int(values[1]), float(values[column]) / 100))
+    return evaluations
 
 
 def main(argv=None) -> int:
@@ -223,7 +240,8 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
         str(args.batch_size),
     ]
     print(f"$ {' '.join(train)}", flush=True)
-    code, train_seconds, last_row = run_streaming(train)
+    code, train_seconds, rows, header = run_streaming(train)
+    last_row = rows[-1][1] if rows else None
     model_dir = output / "model-best"
     if code != 0 or not model_dir.is_dir():
         print(f"error: spacy train failed (exit code {code})", file=sys.stderr)
@@ -274,6 +292,13 @@ def benchmark(args, data, workdir: Path, kept: bool) -> int:
         f"prediction on eng.testb ({len(texts)} sentences, {tokens} tokens): "
         f"raw text {tokens / raw_seconds:,.0f} tokens/s, pre-tokenized {tokens / pretokenized_seconds:,.0f} tokens/s"
     )
+    evaluations = entity_f1_by_time(rows, header)
+    if evaluations:
+        best_seconds, best_step, best_f1 = max(evaluations, key=lambda e: (e[2], -e[0]))
+        print(
+            f"spaCy best eng.testa ents_f {best_f1:.4f} (spaCy scorer) at step {best_step}, "
+            f"{best_seconds:.0f} s after spacy train started"
+        )
     types = sorted({kind for tags in data["train"].tags for kind, _, _ in to_spans(tags)})
     print_entity_table(scores, types)
     print(

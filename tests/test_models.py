@@ -4,6 +4,9 @@ import pytest
 
 from nlp_lstm.config.schema import ClassifierModelConfig
 from nlp_lstm.models import AttentionPooling, MaskedPooling, RecurrentEncoder, WordDropout, build_text_classifier
+from nlp_lstm.models.layers import gather_time_step
+from nlp_lstm.models.losses import token_cross_entropy
+from tests.helpers.gradients import gradient
 
 pytestmark = pytest.mark.backends  # CI runs these under JAX too
 
@@ -126,3 +129,35 @@ def test_classifier_with_char_features_round_trips(tmp_path):
     np.testing.assert_allclose(
         keras.saving.load_model(tmp_path / "m.keras").predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_token_cross_entropy_matches_the_smoothed_distribution_and_its_gradient(smoothing):
+    """Against a brute-force cross-entropy with the smoothed target distribution (1 - e on the target plus e
+    spread uniformly), value and gradient (softmax minus that distribution)."""
+    rng = np.random.default_rng(0)
+    logits = (rng.normal(size=(2, 4, 9)) * 3).astype("float32")
+    targets = rng.integers(0, 9, size=(2, 4))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    smoothed = np.full(logits.shape, smoothing / 9) + (1 - smoothing) * np.eye(9)[targets]
+    expected = -(smoothed * log_probs).sum(-1)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(token_cross_entropy(targets, logits, smoothing)), expected, atol=1e-5
+    )
+
+    grad = gradient(lambda x: keras.ops.sum(token_cross_entropy(targets, x, smoothing)), logits)
+    np.testing.assert_allclose(grad, np.exp(log_probs) - smoothed, atol=1e-5)
+
+
+def test_gather_time_step_picks_each_rows_step_and_routes_its_gradient_there():
+    rng = np.random.default_rng(0)
+    sequences = rng.normal(size=(3, 5, 4)).astype("float32")
+    positions = np.array([4, 0, 2])
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(gather_time_step(sequences, positions)), sequences[np.arange(3), positions]
+    )
+    weights = np.arange(1, 5, dtype="float32")
+    expected = np.zeros_like(sequences)
+    expected[np.arange(3), positions] = weights
+    grad = gradient(lambda x: keras.ops.sum(gather_time_step(x, positions) * weights), sequences)
+    np.testing.assert_allclose(grad, expected)

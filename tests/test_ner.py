@@ -813,3 +813,42 @@ def test_ner_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(ne
     texts = ["Karsten Holm flew to Nairobi.", "", "   "]
     with scoring_server(f"runs:/{ner_run['run_id']}/pipeline", ner_run["uri"], tmp_path) as url:
         assert_serves_like_predict(url, texts, pipeline.predict(texts))
+
+
+def test_speed_benchmark_reads_the_ner_figures_of_both_benchmarks():
+    """benchmarks/speed.py's targets 1 and 2 from the lines conll2003.py and spacy_ner.py print, spaCy's ENTS_F
+    column found from its log header."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from spacy_ner import entity_f1_by_time
+    from speed import ner_summary
+
+    header = "E    #       LOSS TOK2VEC  LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE \n"
+    rows = [
+        (30.0, "  0       0          0.00     42.10    0.12    0.50    0.07    0.00\n"),
+        (400.0, "  3    4000        900.00   2100.00   85.57   86.00   85.10    0.86\n"),
+        (800.0, "  6    8000        700.00   1500.00   85.40   85.90   84.90    0.85\n"),
+    ]
+    evaluations = entity_f1_by_time(rows, header)
+    assert [(seconds, step) for seconds, step, _ in evaluations] == [(30.0, 0), (400.0, 4000), (800.0, 8000)]
+    assert [f1 for *_, f1 in evaluations] == pytest.approx([0.0012, 0.8557, 0.854])
+    ours = (
+        "epoch 1: eng.testa F1 0.8012 after 150 s (run start to the end of its validation)\n"
+        "epoch 2: eng.testa F1 0.8601 after 290 s (run start to the end of its validation)\n"
+        "prediction on eng.testb (3453 sentences, 46435 tokens): raw text 20,100 tokens/s, pre-tokenized 24,000 tokens/s\n"
+        "split           F1       P       R\n"
+        "eng.testa   0.9188  0.9\n"
+        "eng.testb   0.8688  0.8703  0.8674\n"
+    )
+    spacy = (
+        "spaCy best eng.testa ents_f 0.8557 (spaCy scorer) at step 4000, 400 s after spacy train started\n"
+        "prediction on eng.testb (3453 sentences, 46435 tokens): raw text 17,369 tokens/s, pre-tokenized 30,000 tokens/s\n"
+        "eng.testa   0.8557  0.8\n"
+        "eng.testb   0.7885  0.79  0.78\n"
+    )
+    predict, train = ner_summary(ours, spacy)
+    assert (
+        predict.startswith("ner predict speed vs spacy: 1.16x (20,100 vs 17,369") and "F1 0.8688 vs 0.7885" in predict
+    )
+    assert train.startswith("ner training time to spacy's best vs spacy: 0.72x (290 s to eng.testa F1 >= 0.8557")

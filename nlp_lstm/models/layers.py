@@ -30,10 +30,11 @@ def masked_fill_value(dtype):
 
 
 def gather_time_step(sequences, positions):
-    """sequences[b, positions[b], :] for each row b."""
-    index = ops.expand_dims(ops.expand_dims(ops.cast(positions, "int32"), -1), -1)
-    index = ops.broadcast_to(index, (ops.shape(sequences)[0], 1, ops.shape(sequences)[2]))
-    return ops.squeeze(ops.take_along_axis(sequences, index, axis=1), axis=1)
+    """sequences[b, positions[b], :] for each row b, as a one-hot weighted sum over time: its gradient is a
+    product, where a gather's is a scatter (TensorFlow's unsorted segment sum: 10 ms of a 240 ms translator
+    training step on a CPU, against well under 1 ms)."""
+    pick = ops.one_hot(ops.cast(positions, "int32"), ops.shape(sequences)[1], dtype=sequences.dtype)
+    return ops.einsum("bt,btd->bd", pick, sequences)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

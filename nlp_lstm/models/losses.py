@@ -39,6 +39,20 @@ def token_weights(targets, weights):
     return real * ops.expand_dims(weights, -1)
 
 
+def token_cross_entropy(targets, logits, label_smoothing: float = 0.0):
+    """Per-position softmax cross-entropy of integer `targets` against `logits` (..., vocab), with label
+    smoothing: (1 - e) * CE + e * (logsumexp(logits) - mean(logits)), the cross-entropy against the smoothed
+    target distribution. Keras's sparse cross-entropy is TensorFlow's fused kernel there: picking the target's
+    log-probability out of the logits instead (`take_along_axis`) backpropagates through an unsorted
+    segment sum over the whole (batch, time, vocab) tensor, measured 50 ms of a 330 ms translator step."""
+    logits = ops.cast(logits, "float32")
+    nll = ops.sparse_categorical_crossentropy(ops.cast(targets, "int32"), logits, from_logits=True)
+    if not label_smoothing:
+        return nll
+    uniform = ops.logsumexp(logits, axis=-1) - ops.mean(logits, axis=-1)
+    return (1.0 - label_smoothing) * nll + label_smoothing * uniform
+
+
 class GlobalBatchLoss(keras.losses.Loss):
     """Base class. Subclasses give `call` (their usual values, reduced by Keras) and, for a loss averaged
     over something other than the examples, `weighted_sum_and_count`."""

@@ -22,7 +22,7 @@ from keras import layers, ops
 from nlp_lstm.config.schema import ATTENTION_SCORES
 from nlp_lstm.models.encoders import RecurrentEncoder, settings_for_encoder
 from nlp_lstm.models.layers import WordDropout, masked_fill_value, scans_over_time
-from nlp_lstm.models.losses import GlobalBatchLoss, token_weights
+from nlp_lstm.models.losses import GlobalBatchLoss, token_cross_entropy, token_weights
 from nlp_lstm.preprocessing.vocab import Vocabulary
 
 
@@ -277,12 +277,7 @@ class SequenceLoss(GlobalBatchLoss):
         self.label_smoothing = label_smoothing
 
     def token_losses(self, y_true, y_pred):
-        targets = ops.cast(y_true, "int32")
-        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
-        nll = -ops.squeeze(ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1), -1)
-        if self.label_smoothing:
-            nll = (1.0 - self.label_smoothing) * nll - self.label_smoothing * ops.mean(log_probs, axis=-1)
-        return nll
+        return token_cross_entropy(y_true, y_pred, self.label_smoothing)
 
     def call(self, y_true, y_pred):
         mask = ops.cast(ops.not_equal(ops.cast(y_true, "int32"), 0), "float32")

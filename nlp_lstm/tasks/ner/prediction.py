@@ -88,6 +88,12 @@ class NerPrediction:
     input_scheme: str  # scheme of the data files; tags per token are returned in it
     batches_class: type[LengthBatches] = LengthBatches
 
+    def hold_preprocessing(self, word_inputs: WordInputs, tags: TagEncoder, input_scheme: str) -> None:
+        """Keep the fitted preprocessing (each pipeline's constructor calls this with its own decoder)."""
+        self.word_inputs = word_inputs
+        self.tags = tags
+        self.input_scheme = input_scheme
+
     def decode_batches(self, batches: LengthBatches) -> list[np.ndarray]:
         """Best tag indices per sequence, in input order (batches may be bucketed by length)."""
         raise NotImplementedError
@@ -232,9 +238,7 @@ class NumpyNerPipeline(NerPrediction):
     ):
         self.tagger = tagger
         self.config = config
-        self.word_inputs = word_inputs
-        self.tags = tags
-        self.input_scheme = input_scheme
+        self.hold_preprocessing(word_inputs, tags, input_scheme)
 
     @staticmethod
     def unavailable(directory: str | Path) -> str | None:

@@ -68,9 +68,7 @@ class NerPipeline(NerPrediction, TrainedPipeline):
         self, model: keras.Model, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder, input_scheme: str
     ):
         super().__init__(model, config)
-        self.word_inputs = word_inputs
-        self.tags = tags
-        self.input_scheme = input_scheme  # scheme of the data files; tags per token are returned in it
+        self.hold_preprocessing(word_inputs, tags, input_scheme)
 
     @cached_property
     def decoder(self) -> keras.Model:
