@@ -10,7 +10,7 @@ Runs one benchmark at a time (each is timed; never two at once), echoing its who
      the seconds spaCy took to reach that best (each from its own run start, setup included).
 - cold_start: trains the sample NER pipeline (`pipelines/ner_bilstm_crf.yaml`) into a temporary folder, then
   3. the seconds from starting `nlp-lstm predict MODEL_DIR` to its first output line (median of 5 new
-     processes; the default runtime, and `--runtime keras` beside it) and `nlp-lstm validate` (median of 5).
+     processes; the default runtime, and `--runtime keras` beside it) and the whole `nlp-lstm validate` (median of 5).
 - translator: `translator_training_speed.py` on this checkout's code and config, and with --baseline-checkout
   on that checkout's (the code to compare against, e.g. a `git worktree` of an older commit):
   4. translator training target tokens/s (median epoch) as a ratio to the baseline's, val BLEU at epochs 5
@@ -121,13 +121,24 @@ def first_line_seconds(command: list[str], stdin_text: str) -> float:
     return seconds
 
 
+def command_seconds(command: list[str]) -> float:
+    """Seconds from starting `command` to its exit (it must succeed)."""
+    start = time.perf_counter()
+    finished = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if finished.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed (exit code {finished.returncode}): {finished.stderr.strip()}")
+    return time.perf_counter() - start
+
+
 def cold_start_lines(repeats: int = 5) -> list[str]:
     cli = Path(sys.executable).with_name("nlp-lstm")
     config = ROOT / "pipelines" / "ner_bilstm_crf.yaml"
     sentences = "Angela Merkel visited Paris on Monday .\nThe United Nations met in New York .\n"
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         run(
-            [cli, "run", config, "--set", f"output_dir={scratch}/model", "--set", "training.epochs=1"],
+            [cli, "run", config, "--set", f"output_dir={scratch}/model", "--set", "training.epochs=1"]
+            + [f"--set=data.{split}={ROOT}/data/sample/ner/{split}.conll" for split in ("train", "validation", "test")],
+            cwd=Path(scratch),  # MLflow's artifacts (./mlruns) go to the scratch folder too
             env={"MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db"},
         )
         model_dir = next(path.parent for path in Path(scratch, "model").rglob("pipeline.json"))
@@ -136,7 +147,7 @@ def cold_start_lines(repeats: int = 5) -> list[str]:
             command = [str(cli), "predict", str(model_dir), "--runtime", runtime]
             timings[runtime] = statistics.median(first_line_seconds(command, sentences) for _ in range(repeats))
         validate = [str(cli), "validate", str(config)]
-        validate_seconds = statistics.median(first_line_seconds(validate, "") for _ in range(repeats))
+        validate_seconds = statistics.median(command_seconds(validate) for _ in range(repeats))
     return [
         f"cold start, nlp-lstm predict (sample NER) to its first line: {timings['auto']:.2f} s "
         f"(--runtime keras {timings['keras']:.2f} s; target <= 3 s), median of {repeats}",
