@@ -143,3 +143,34 @@ def test_the_numpy_tagger_and_the_prediction_command_import_no_deep_learning_fra
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", [name for name in sorted(ARCHITECTURES) if "char" in name])
+def test_character_features_per_word_give_the_taggers_tags(name: str, tmp_path: Path):
+    """The word-table decoders (`build_word_table_decoder`, the NumPy tagger's `char_features`) read each
+    word's character features computed on its own and give the tags of the whole model."""
+    from nlp_lstm.models.tagger import build_word_table_decoder
+
+    model = _tagger(ARCHITECTURES[name], constrained=name.endswith("constrained"))
+    char_model, decoder = build_word_table_decoder(model)
+    export_tagger(model).save(tmp_path / "tagger.npz")
+    tagger = NumpyTagger(TaggerArrays.load(tmp_path / "tagger.npz"))
+    for seed in range(3):
+        inputs = {key: value for key, value in _inputs(seed).items() if key in model.input}
+        batch, words, chars = inputs["char_ids"].shape
+        per_word = inputs["char_ids"].reshape(batch * words, 1, chars)
+        features = keras.ops.convert_to_numpy(char_model.predict_on_batch(per_word)).reshape(batch, words, -1)
+        np.testing.assert_allclose(
+            tagger.char_features(per_word).reshape(batch, words, -1), features, rtol=1e-4, atol=1e-4
+        )
+        table_inputs = {key: value for key, value in inputs.items() if key != "char_ids"}
+        table_inputs["char_features"] = features
+        expected = keras.ops.convert_to_numpy(build_tag_decoder(model).predict_on_batch(inputs))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(decoder.predict_on_batch(table_inputs)), expected)
+        np.testing.assert_array_equal(tagger.decode(table_inputs), expected)
+
+
+def test_a_tagger_without_characters_has_no_word_table_decoder():
+    from nlp_lstm.models.tagger import build_word_table_decoder
+
+    assert build_word_table_decoder(_tagger(ARCHITECTURES["gru_words_softmax"], constrained=False)) is None

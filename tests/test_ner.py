@@ -852,3 +852,29 @@ def test_speed_benchmark_reads_the_ner_figures_of_both_benchmarks():
         predict.startswith("ner predict speed vs spacy: 1.16x (20,100 vs 17,369") and "F1 0.8688 vs 0.7885" in predict
     )
     assert train.startswith("ner training time to spacy's best vs spacy: 0.72x (290 s to eng.testa F1 >= 0.8557")
+
+
+def test_character_features_per_distinct_word_give_the_per_token_tags(ner_run, monkeypatch):
+    """Both NER pipelines embed each distinct word's characters once (`encode_tokens_with_word_table`): the
+    table's rows are each token's characters, and the tags are those of the per-token model."""
+    import nlp_lstm
+    from nlp_lstm.tasks.ner.prediction import NerPrediction, NumpyNerPipeline
+
+    folder = ner_run["model_dir"]
+    keras_pipeline, numpy_pipeline = nlp_lstm.load(folder), NumpyNerPipeline.load(folder)
+    token_lists = [["John", "Smith", "visited", "Paris", "."], [], ["Paris", "Paris", "UNESCO"], ["x" * 60]]
+    inputs, table = keras_pipeline.word_inputs.encode_tokens_with_word_table(token_lists)
+    per_token = keras_pipeline.word_inputs.encode_tokens(token_lists)
+    assert "char_ids" not in inputs and inputs["token_ids"] == per_token["token_ids"]
+    assert [[table[row - 1] for row in rows] for rows in inputs["word_index"]] == per_token["char_ids"]
+    assert inputs["word_index"][2][:2] == [inputs["word_index"][0][3]] * 2  # one row per distinct word
+
+    texts = ["John Smith visited Paris .", "", "Reuters said Anna Berg met UNESCO staff in London on Monday ."]
+    texts += [" ".join(["Paris", "Berlin", "Xylophonically"] * 90)]  # windows, repeated words
+    assert keras_pipeline.reads_word_table and numpy_pipeline.reads_word_table
+    with_table = keras_pipeline.predict(texts)
+    assert any(with_table), "the trained model finds no entity: the comparison would say nothing"
+    assert numpy_pipeline.predict(texts) == with_table
+    monkeypatch.setattr(NerPrediction, "reads_word_table", property(lambda self: False))
+    monkeypatch.setattr(type(keras_pipeline), "reads_word_table", property(lambda self: False))
+    assert keras_pipeline.predict(texts) == with_table

@@ -65,7 +65,8 @@ class NumpyTagger:
         forward = self._weights(f"{prefix}_forward")
         return forward, self._weights(f"{prefix}_backward") if bidirectional_layer else None
 
-    def _char_features(self, char_ids: np.ndarray) -> np.ndarray:
+    def char_features(self, char_ids: np.ndarray) -> np.ndarray:
+        """(batch, words, features) character features of (batch, words, chars) character ids."""
         batch, words, chars = char_ids.shape
         flat = char_ids.reshape(batch * words, chars)
         valid = flat != 0
@@ -94,12 +95,15 @@ class NumpyTagger:
         return pooled.reshape(batch, words, -1)
 
     def scores(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """(batch, words, tags) tag scores (emissions) for right-padded `token_ids` (and `char_ids`,
-        `casing_ids` where the tagger reads them); rows past a sentence's length are not meaningful."""
+        """(batch, words, tags) tag scores (emissions) for right-padded `token_ids` (and `char_ids` or their
+        `char_features`, `casing_ids` where the tagger reads them); rows past a sentence's length are not
+        meaningful."""
         token_ids = np.asarray(inputs["token_ids"])
         parts = [self.arrays["word_embedding"][token_ids]]
-        if self.spec["char"] is not None:
-            parts.append(self._char_features(np.asarray(inputs["char_ids"])))
+        if "char_features" in inputs:  # computed beforehand (`char_features`), e.g. once per distinct word
+            parts.append(np.asarray(inputs["char_features"], np.float32))
+        elif self.spec["char"] is not None:
+            parts.append(self.char_features(np.asarray(inputs["char_ids"])))
         if self.spec["casing"]:
             parts.append(self.arrays["casing_embedding"][np.asarray(inputs["casing_ids"])])
         x = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]

@@ -16,7 +16,8 @@ from nlp_lstm.inference.tagger import DIRECTIONS, TaggerArrays
 from nlp_lstm.models.crf import CRF
 from nlp_lstm.models.encoders import RecurrentEncoder
 from nlp_lstm.models.features import CharBiLSTM
-from nlp_lstm.models.layers import CharCNN, WordDropout
+from nlp_lstm.models.layers import CharCNN
+from nlp_lstm.models.tagger import unknown_tagger_layer
 
 
 class NotExportable(ValueError):
@@ -49,31 +50,10 @@ def _encoder_arrays(encoder: RecurrentEncoder, prefix: str, arrays: dict[str, np
             arrays[f"{name}_bias"] = _float(cell.bias)
 
 
-# Every layer a tagger from `build_sequence_tagger` may hold, by name: what the NumPy pass computes (dropout
-# and word dropout do nothing at inference). A layer not listed here is refused rather than left out.
-_KNOWN_LAYERS = {
-    "token_ids": layers.InputLayer,
-    "char_ids": layers.InputLayer,
-    "casing_ids": layers.InputLayer,
-    "word_dropout": WordDropout,
-    "embedding": layers.Embedding,
-    "char_cnn": CharCNN,
-    "char_lstm_features": CharBiLSTM,
-    "casing_embedding": layers.Embedding,
-    "word_features": layers.Concatenate,
-    "input_dropout": layers.Dropout,
-    "encoder": RecurrentEncoder,
-    "output_dropout": layers.Dropout,
-    "tag_scores": layers.Dense,
-    "crf": CRF,
-}
-
-
 def _check_layers(model: keras.Model) -> None:
-    for layer in model.layers:
-        known = _KNOWN_LAYERS.get(layer.name)
-        if known is None or type(layer) is not known:
-            raise NotExportable(f"layer {layer.name!r} ({type(layer).__name__}) is not exported")
+    unknown = unknown_tagger_layer(model)
+    if unknown is not None:
+        raise NotExportable(f"layer {unknown} is not exported")
     if any(layer.dtype_policy.compute_dtype != "float32" for layer in model.layers if layer.weights):
         raise NotExportable("mixed precision models are not exported (the NumPy pass computes in float32)")
     dense = model.get_layer("tag_scores")

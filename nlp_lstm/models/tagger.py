@@ -16,8 +16,38 @@ from keras import layers, ops
 from nlp_lstm.config.schema import TaggerModelConfig
 from nlp_lstm.models.crf import CRF
 from nlp_lstm.models.encoders import RecurrentEncoder
-from nlp_lstm.models.features import model_inputs, word_features
+from nlp_lstm.models.features import CharBiLSTM, model_inputs, word_features
+from nlp_lstm.models.layers import CharCNN, WordDropout
 from nlp_lstm.models.losses import GlobalBatchLoss
+
+# Every layer `build_sequence_tagger` may create, by name: code that takes a trained tagger apart (the NumPy
+# export, `build_word_table_decoder`) refuses a model holding any other layer rather than leaving it out.
+TAGGER_LAYERS = {
+    "token_ids": layers.InputLayer,
+    "char_ids": layers.InputLayer,
+    "casing_ids": layers.InputLayer,
+    "word_dropout": WordDropout,
+    "embedding": layers.Embedding,
+    "char_cnn": CharCNN,
+    "char_lstm_features": CharBiLSTM,
+    "casing_embedding": layers.Embedding,
+    "word_features": layers.Concatenate,
+    "input_dropout": layers.Dropout,
+    "encoder": RecurrentEncoder,
+    "output_dropout": layers.Dropout,
+    "tag_scores": layers.Dense,
+    "crf": CRF,
+}
+CHAR_FEATURE_LAYERS = ("char_cnn", "char_lstm_features")
+
+
+def unknown_tagger_layer(model: keras.Model) -> str | None:
+    """The first layer of `model` that `build_sequence_tagger` does not create ("'name' (Class)"), or None."""
+    for layer in model.layers:
+        known = TAGGER_LAYERS.get(layer.name)
+        if known is None or type(layer) is not known:
+            return f"{layer.name!r} ({type(layer).__name__})"
+    return None
 
 
 def build_sequence_tagger(
@@ -158,3 +188,41 @@ def build_tag_decoder(model: keras.Model) -> keras.Model:
     token_ids = model.inputs[0] if not isinstance(model.input, dict) else model.input["token_ids"]
     tags = TagDecoder(_crf_layer(model), name="decode")(model.output, token_ids)
     return keras.Model(model.input, tags, name=f"{model.name}_decoder")
+
+
+def build_word_table_decoder(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """Inference models that compute the character features once per distinct word instead of once per token:
+    `(char_model, decoder)`, or None when the tagger reads no characters or holds a layer it does not create.
+
+    `char_model`: (words, 1, chars) character ids -> (words, 1, features), each word on its own row (a word's
+    features depend on its characters alone). `decoder`: the tagger's inputs with `char_features` (batch,
+    words, features) in place of `char_ids` -> (batch, words) best tag indices, as `build_tag_decoder` gives
+    (dropout layers are left out: they do nothing at inference).
+    """
+    names = {layer.name for layer in model.layers}
+    char_name = next((name for name in CHAR_FEATURE_LAYERS if name in names), None)
+    if char_name is None or "word_features" not in names or unknown_tagger_layer(model) is not None:
+        return None
+    char_layer = model.get_layer(char_name)
+    char_ids = keras.Input(shape=(None, None), dtype="int32", name="char_ids")
+    char_model = keras.Model(char_ids, char_layer(char_ids), name=f"{model.name}_char_features")
+
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    char_features = keras.Input(
+        shape=(None, char_layer.compute_output_shape((None, None, None))[-1]), name="char_features"
+    )
+    inputs = {"token_ids": token_ids, "char_features": char_features}
+    parts = {"embedding": model.get_layer("embedding")(token_ids), char_name: char_features}
+    if "casing_embedding" in names:
+        inputs["casing_ids"] = keras.Input(shape=(None,), dtype="int32", name="casing_ids")
+        parts["casing_embedding"] = model.get_layer("casing_embedding")(inputs["casing_ids"])
+    concatenate = model.get_layer("word_features")
+    order = [tensor._keras_history.operation.name for tensor in concatenate.input]  # the trained order
+    vectors = concatenate([parts[name] for name in order])
+    # The char features carry no mask, and Keras merges masks with `any`: give the encoder the words' mask.
+    x = model.get_layer("encoder")(vectors, mask=ops.not_equal(token_ids, 0))
+    scores = model.get_layer("tag_scores")(x)
+    if "crf" in names:
+        scores = model.get_layer("crf")(scores)
+    tags = TagDecoder(_crf_layer(model), name="decode")(scores, token_ids)
+    return char_model, keras.Model(inputs, tags, name=f"{model.name}_word_table_decoder")

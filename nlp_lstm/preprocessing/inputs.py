@@ -111,6 +111,24 @@ class WordInputs:
 
     def encode_tokens(self, token_lists: Sequence[Sequence[str]]) -> dict[str, list]:
         """Inputs for tokens as written. Each field has one entry per token (one OOV entry for no tokens)."""
+        token_lists, distinct, fields = self._encode_distinct(token_lists)
+        return self._per_token(token_lists, distinct, fields, self._encode_empty())
+
+    def encode_tokens_with_word_table(self, token_lists: Sequence[Sequence[str]]) -> tuple[dict[str, list], list]:
+        """`encode_tokens` with `word_index` in place of `char_ids`: per token, 1 + the row of its characters
+        in the returned table (one row per distinct token; 0 stays padding), so that character features are
+        computed once per distinct word."""
+        token_lists, distinct, fields = self._encode_distinct(token_lists)
+        empty = self._encode_empty()
+        table = fields.pop("char_ids")
+        row_of = {token: row for row, token in enumerate(distinct, start=1)}
+        empty["word_index"] = [len(table) + 1]  # a text without tokens reads one OOV token: its row comes last
+        table = [*table, *empty["char_ids"]]
+        fields["word_index"] = [row_of[t] for t in distinct]
+        return self._per_token(token_lists, distinct, fields, empty), table
+
+    def _encode_distinct(self, token_lists: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[str], dict]:
+        """The token lists cut at `max_length`, their distinct tokens, and each field's entry per distinct token."""
         limit = self.tokenizer.max_length
         token_lists = [list(tokens)[:limit] for tokens in token_lists]
         # Each distinct token is normalised, looked up and classified once (text repeats most of its words,
@@ -121,7 +139,11 @@ class WordInputs:
             fields["char_ids"] = self.char_encoder.encode([distinct])[0] if distinct else []
         if self.casing:
             fields["casing_ids"] = encode_casing([distinct])[0] if distinct else []
-        empty = self._encode_empty()
+        return token_lists, distinct, fields
+
+    @staticmethod
+    def _per_token(token_lists: list[list[str]], distinct: list[str], fields: dict, empty: dict) -> dict[str, list]:
+        """Each field per token list: its distinct tokens' entries gathered, `empty`'s for no tokens."""
         inputs: dict[str, list] = {}
         for name, entries in fields.items():
             of_token = dict(zip(distinct, entries))

@@ -67,6 +67,11 @@ def sequences(
     return packed
 
 
+def sequence_tokens(token_lists: Sequence[Sequence[str]], packed: Sequence[list[Window]]) -> list[list[str]]:
+    """The tokens of each sequence `sequences` packed, its windows read one after the other."""
+    return [[token for i, a, b in sequence for token in token_lists[i][a:b]] for sequence in packed]
+
+
 def per_sentence(packed: Sequence[list[Window]], outputs: Sequence[np.ndarray], count: int) -> list[np.ndarray]:
     """Per-word outputs of the sequences `sequences` packed, put back together per sentence (`count` of them)."""
     pieces: list[list[np.ndarray]] = [[] for _ in range(count)]
@@ -94,9 +99,42 @@ class NerPrediction:
         self.tags = tags
         self.input_scheme = input_scheme
 
-    def decode_batches(self, batches: LengthBatches) -> list[np.ndarray]:
-        """Best tag indices per sequence, in input order (batches may be bucketed by length)."""
+    # Words whose characters are embedded in one call (sorted by length, so little padding).
+    char_table_batch = 2048
+
+    def decode_batches(self, batches: LengthBatches, char_features: np.ndarray | None = None) -> list[np.ndarray]:
+        """Best tag indices per sequence, in input order (batches may be bucketed by length). With
+        `char_features` (`char_feature_table`), batches hold `word_index` in place of `char_ids`."""
         raise NotImplementedError
+
+    @property
+    def reads_word_table(self) -> bool:
+        """Whether `decode_batches` takes character features per distinct word (`char_feature_table`)."""
+        return False
+
+    def word_char_features(self, char_ids: np.ndarray) -> np.ndarray:
+        """(words, 1, chars) character ids -> (words, 1, features), the tagger's character features."""
+        raise NotImplementedError
+
+    def char_feature_table(self, char_rows: Sequence[Sequence[int]]) -> np.ndarray:
+        """(1 + rows, features) character features of each row of character ids, row 0 zeros (padding words).
+
+        Rows are embedded in batches sorted by length and padded one column past the longest: a character
+        CNN then sees a padding character after every word's end, as it does after all but a batch's longest
+        words in training, so a word's features never depend on the other words read with it."""
+        lengths = np.array([len(row) for row in char_rows])
+        order = np.argsort(lengths, kind="stable")
+        table: np.ndarray | None = None
+        for start in range(0, len(order), self.char_table_batch):
+            rows = order[start : start + self.char_table_batch]
+            ids = np.zeros((len(rows), 1, int(lengths[rows].max()) + 1), np.int32)
+            for k, row in enumerate(rows):
+                ids[k, 0, : lengths[row]] = char_rows[row]
+            features = np.asarray(self.word_char_features(ids))[:, 0]
+            if table is None:
+                table = np.zeros((len(char_rows) + 1, features.shape[-1]), np.float32)
+            table[rows + 1] = features
+        return table
 
     # ------------------------------------------------------------------------------ batching
     def batches(
@@ -156,9 +194,7 @@ class NerPrediction:
         lines: Sequence[int] | None = None,
     ) -> EncodedExamples:
         """The model's inputs (and tag ids) of the sequences `packed` (some or all of `sequences_of`)."""
-        inputs = self.word_inputs.encode_tokens(
-            [[token for i, a, b in sequence for token in token_lists[i][a:b]] for sequence in packed]
-        )
+        inputs = self.word_inputs.encode_tokens(sequence_tokens(token_lists, packed))
         targets = None
         if tag_lists is not None:
             scheme = self.tags.scheme  # converted per sentence: a sentence's first entity tag stays a B-/S-
@@ -182,8 +218,16 @@ class NerPrediction:
         sentence), neighbouring sentences are read together as in training."""
         if not token_lists:
             return []
-        batches, packed = self.batches(token_lists, batch_size=batch_size, documents=documents)
-        decoded = self.decode_batches(batches)
+        if not self.reads_word_table:
+            batches, packed = self.batches(token_lists, batch_size=batch_size, documents=documents)
+            decoded = self.decode_batches(batches)
+        else:  # character features once per distinct word, not per token
+            packed = self.sequences_of(token_lists, documents)
+            inputs, char_rows = self.word_inputs.encode_tokens_with_word_table(sequence_tokens(token_lists, packed))
+            batches = self.batches_class.configured(
+                self.config, inputs, length_field="token_ids", batch_size=batch_size
+            )
+            decoded = self.decode_batches(batches, self.char_feature_table(char_rows))
         return [self.tags.decode(ids) for ids in per_sentence(packed, decoded, len(token_lists))]
 
     def predict(self, inputs: str | Sequence[str] | Sequence[Sequence[str]], batch_size: int = 256) -> list[Any]:
@@ -281,9 +325,27 @@ class NumpyNerPipeline(NerPrediction):
         _check_fit(exported, preprocessing, directory / TAGGER_ARRAYS)
         return cls(NumpyTagger(exported), config, **preprocessing)
 
-    def decode_batches(self, batches: LengthBatches) -> list[np.ndarray]:
+    @property
+    def reads_word_table(self) -> bool:
+        return self.tagger.spec["char"] is not None
+
+    def word_char_features(self, char_ids: np.ndarray) -> np.ndarray:
+        return self.tagger.char_features(char_ids)
+
+    def decode_batches(self, batches: LengthBatches, char_features: np.ndarray | None = None) -> list[np.ndarray]:
         inputs = (batch[0] if isinstance(batch[0], dict) else {"token_ids": batch[0]} for batch in batches)
-        return restore_order([self.tagger.decode(x) for x in inputs], batches.batch_indices)
+        return restore_order(
+            [self.tagger.decode(with_char_features(x, char_features)) for x in inputs], batches.batch_indices
+        )
+
+
+def with_char_features(inputs: dict[str, np.ndarray], char_features: np.ndarray | None) -> dict[str, np.ndarray]:
+    """A batch's inputs with `word_index` replaced by those words' rows of `char_features` (when given)."""
+    if char_features is None:
+        return inputs
+    inputs = dict(inputs)
+    inputs["char_features"] = char_features[inputs.pop("word_index")]
+    return inputs
 
 
 def _check_fit(exported: TaggerArrays, preprocessing: dict[str, Any], path: Path) -> None:

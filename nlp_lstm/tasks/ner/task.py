@@ -15,11 +15,12 @@ from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.files import atomic_path, file_sha256
 from nlp_lstm.models.export import NotExportable, export_tagger
-from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, tagging_loss
+from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, build_word_table_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES, EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
+from nlp_lstm.preprocessing.padding import restore_order
 from nlp_lstm.preprocessing.tags import (
     allowed_ends,
     allowed_starts,
@@ -30,7 +31,7 @@ from nlp_lstm.preprocessing.tags import (
 )
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline
 from nlp_lstm.tasks.ner.config import NerConfig
-from nlp_lstm.tasks.ner.prediction import TAGGER_ARRAYS, NerPrediction
+from nlp_lstm.tasks.ner.prediction import TAGGER_ARRAYS, NerPrediction, with_char_features
 
 
 def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
@@ -75,8 +76,26 @@ class NerPipeline(NerPrediction, TrainedPipeline):
         """The model with Viterbi (or argmax) decoding appended, run in Keras's compiled predict."""
         return build_tag_decoder(self.model)
 
-    def decode_batches(self, batches: PaddedBatches) -> list[np.ndarray]:
-        return self.run_batches(batches, self.decoder)
+    @cached_property
+    def word_table_decoder(self) -> tuple[keras.Model, keras.Model] | None:
+        """The decoder reading character features per distinct word (`build_word_table_decoder`), if any."""
+        return build_word_table_decoder(self.model)
+
+    @property
+    def reads_word_table(self) -> bool:
+        return self.word_table_decoder is not None
+
+    def word_char_features(self, char_ids: np.ndarray) -> np.ndarray:
+        return self.word_table_decoder[0].predict_on_batch(char_ids)
+
+    def decode_batches(self, batches: PaddedBatches, char_features: np.ndarray | None = None) -> list[np.ndarray]:
+        if char_features is None:
+            return self.run_batches(batches, self.decoder)
+        decoder = self.word_table_decoder[1]
+        outputs = [
+            decoder.predict_on_batch(with_char_features(batches[i][0], char_features)) for i in range(len(batches))
+        ]
+        return restore_order([np.asarray(o) for o in outputs], batches.batch_indices)
 
     def save_runtime_arrays(self, directory: Path) -> dict[str, str]:
         """`tagger.npz`, the NumPy tagger's arrays, when the model is one it computes exactly (else none, and
