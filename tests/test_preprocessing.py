@@ -217,3 +217,28 @@ def test_text_encoder_with_subwords_counts_pieces_and_saves_them(tmp_path):
     (tmp_path / "plain").mkdir()
     TextEncoder.fit(pieces, tokenizer).save(tmp_path / "plain")
     assert TextEncoder.load(tmp_path / "plain").subwords is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 130), min_size=0, max_size=300),
+    batch_size=st.integers(1, 64),
+    max_tokens=st.integers(1, 2048),
+    multiple=st.sampled_from([1, 8]),
+)
+def test_token_budget_batches_hold_every_example_once_within_both_limits(lengths, batch_size, max_tokens, multiple):
+    from nlp_lstm.preprocessing.padding import LengthBatches
+
+    inputs = {"token_ids": [[1] * n for n in lengths]}
+    batches = LengthBatches(inputs, batch_size=batch_size, pad_to_multiple=multiple, max_tokens=max_tokens)
+    rows = batches.batch_indices
+    assert sorted(int(i) for batch in rows for i in batch) == list(range(len(lengths)))
+    for index, batch in enumerate(rows):
+        x = batches[index][0]
+        assert len(batch) <= batch_size
+        assert len(batch) == 1 or x.size <= max_tokens, (len(batch), x.shape)
+        if index + 1 < len(rows):  # a batch stops only when the next row would break a limit
+            grown = -(-lengths[rows[index + 1][0]] // multiple) * multiple * (len(batch) + 1)
+            assert len(batch) == batch_size or grown > max_tokens
+    if lengths and max_tokens >= 130 * batch_size + 8 * batch_size:  # the budget never binds: rows alone
+        assert [len(b) for b in rows] == [len(b) for b in LengthBatches(inputs, batch_size=batch_size).batch_indices]

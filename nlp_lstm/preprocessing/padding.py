@@ -57,6 +57,9 @@ class LengthBatches:
         length_field: the field whose length drives bucketing (default: the first input field).
         bucket_pool: bucketing sorts by length within shuffled pools of this many batches, so batches
             are length-homogeneous yet still random.
+        max_tokens: with bucketing and without shuffling (prediction), a batch also stops before its padded
+            size (rows x padded length) would pass this many tokens, so that long sequences come fewer per
+            batch: a few long ones no longer pad a batch of `batch_size` rows to their length. None: rows only.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class LengthBatches:
         length_field: str | None = None,
         bucket_pool: int = 50,
         target_dtype: str = "int32",
+        max_tokens: int | None = None,
     ):
         super().__init__()
         self.inputs = dict(inputs)
@@ -82,6 +86,7 @@ class LengthBatches:
         self.pad_to_multiple = pad_to_multiple
         self.bucket_pool = bucket_pool
         self.target_dtype = target_dtype
+        self.max_tokens = max_tokens
         column = self.inputs[length_field or next(iter(self.inputs))]
         stored = getattr(column, "lengths", None)  # a stored column knows its lengths without reading examples
         self.lengths = (
@@ -108,6 +113,7 @@ class LengthBatches:
         shuffle: bool = False,
         batch_size: int | None = None,
         seed: int = 0,
+        max_tokens: int | None = None,
     ):
         """Batches with a pipeline config's batching settings (`preprocessing.bucket_by_length` and
         `pad_to_multiple`; `training.batch_size` unless `batch_size` is given)."""
@@ -121,6 +127,7 @@ class LengthBatches:
             pad_to_multiple=prep.pad_to_multiple,
             seed=seed,
             length_field=length_field,
+            max_tokens=max_tokens,
         )
 
     @property
@@ -145,9 +152,26 @@ class LengthBatches:
                 )
             else:
                 order = np.argsort(self.lengths, kind="stable")
+                if self.max_tokens is not None:
+                    return self._token_budget_batches(order)
         batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
         if self.shuffle:
             batches = [batches[i] for i in self._rng.permutation(len(batches))]
+        return batches
+
+    def _token_budget_batches(self, order: np.ndarray) -> list[np.ndarray]:
+        """`order` (ascending lengths) cut into batches of at most `batch_size` rows and `max_tokens` padded
+        tokens (a longer sequence alone is a batch of its own)."""
+        multiple = max(1, self.pad_to_multiple)
+        padded = -(-self.lengths[order] // multiple) * multiple
+        batches, start = [], 0
+        for end in range(1, len(order) + 1):
+            # the row just added is the batch's longest: the batch pads to its length
+            if end - start > 1 and ((end - start) * padded[end - 1] > self.max_tokens or end - start > self.batch_size):
+                batches.append(order[start : end - 1])
+                start = end - 1
+        if len(order):
+            batches.append(order[start:])
         return batches
 
     def __len__(self) -> int:
