@@ -12,7 +12,7 @@ import importlib.metadata
 import inspect
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -189,11 +189,14 @@ class TrainedPipeline(ABC):
             seed=seed,
         )
 
-    def run_batches(self, batches: PaddedBatches, model: keras.Model | None = None) -> list[np.ndarray]:
+    def run_batches(
+        self, batches: PaddedBatches, model: keras.Model | None = None, prepare: Callable[[Any], Any] | None = None
+    ) -> list[np.ndarray]:
         """Outputs of `model` (default: the trained model) per example, in input order (batches may be
-        bucketed by length)."""
+        bucketed by length); `prepare` turns each batch's inputs into the model's, if given."""
         model = model or self.model
-        outputs = [model.predict_on_batch(batches[i][0]) for i in range(len(batches))]
+        prepare = prepare or (lambda inputs: inputs)
+        outputs = [model.predict_on_batch(prepare(batches[i][0])) for i in range(len(batches))]
         return restore_order([np.asarray(o) for o in outputs], batches.batch_indices)
 
     def save(

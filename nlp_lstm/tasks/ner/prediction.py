@@ -233,12 +233,11 @@ class NerPrediction:
         sentence), neighbouring sentences are read together as in training."""
         if not token_lists:
             return []
+        packed = self.sequences_of(token_lists, documents)
         if not self.reads_word_table:
-            packed = self.sequences_of(token_lists, documents)
             inputs = self.encode_sequences(token_lists, None, packed).inputs
             decoded = self.decode_batches(self.prediction_batches(inputs, batch_size))
         else:  # character features once per distinct word, not per token
-            packed = self.sequences_of(token_lists, documents)
             inputs, char_rows = self.word_inputs.encode_tokens_with_word_table(sequence_tokens(token_lists, packed))
             decoded = self.decode_batches(
                 self.prediction_batches(inputs, batch_size), self.char_feature_table(char_rows)
@@ -253,11 +252,10 @@ class NerPrediction:
         if isinstance(inputs, str):
             inputs = [inputs]
         inputs = list(inputs)
-        if all(isinstance(x, str) for x in inputs):
-            with collection_paused():
+        with collection_paused():
+            if all(isinstance(x, str) for x in inputs):
                 return self.extract_entities(inputs, batch_size)
-        if all(isinstance(x, (list, tuple)) and all(isinstance(t, str) for t in x) for x in inputs):
-            with collection_paused():
+            if all(isinstance(x, (list, tuple)) and all(isinstance(t, str) for t in x) for x in inputs):
                 return [convert(tags, self.input_scheme) for tags in self.tag(inputs, batch_size)]
         raise TypeError("predict() takes strings (raw texts) or lists of token strings (pre-tokenized sentences)")
 

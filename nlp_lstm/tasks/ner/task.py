@@ -20,7 +20,6 @@ from nlp_lstm.preprocessing.batching import PaddedBatches
 from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES, EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
-from nlp_lstm.preprocessing.padding import restore_order
 from nlp_lstm.preprocessing.tags import (
     allowed_ends,
     allowed_starts,
@@ -91,11 +90,9 @@ class NerPipeline(NerPrediction, TrainedPipeline):
     def decode_batches(self, batches: PaddedBatches, char_features: np.ndarray | None = None) -> list[np.ndarray]:
         if char_features is None:
             return self.run_batches(batches, self.decoder)
-        decoder = self.word_table_decoder[1]
-        outputs = [
-            decoder.predict_on_batch(with_char_features(batches[i][0], char_features)) for i in range(len(batches))
-        ]
-        return restore_order([np.asarray(o) for o in outputs], batches.batch_indices)
+        return self.run_batches(
+            batches, self.word_table_decoder[1], lambda inputs: with_char_features(inputs, char_features)
+        )
 
     def save_runtime_arrays(self, directory: Path) -> dict[str, str]:
         """`tagger.npz`, the NumPy tagger's arrays, when the model is one it computes exactly (else none, and
