@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
+from nlp_lstm.data.streamed import RowReader
 from nlp_lstm.errors import DataError
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -171,7 +172,7 @@ def _quoting_error(path: Path, first: int, last: int, problem: str) -> DataError
     return DataError(f"{path}:{first}: malformed quoting ({problem})")
 
 
-def read_labelled_texts(
+def labelled_text_reader(
     path: str | Path,
     *,
     format: str = "auto",
@@ -182,8 +183,8 @@ def read_labelled_texts(
     encoding: str = "utf-8",
     keys: tuple[str, str] = ("data.text_column", "data.label_column"),
     label_noun: str = "label",
-) -> LabelledTexts:
-    """Read a text column and (unless `label_column` is None) a label column.
+) -> RowReader[tuple[int, str, str | None], LabelledTexts]:
+    """A text column and (unless `label_column` is None) a label column, read a row at a time.
 
     CSV uses standard quoting (a quoted field may hold newlines); TSV is read without quote processing (as
     GLUE/SST files are written). Every row must have as many columns as the header (or, without one, the
@@ -192,24 +193,41 @@ def read_labelled_texts(
     """
     path = Path(path)
     fmt = detect_format(path) if format == "auto" else format
-    texts: list[str] = []
-    labels: list[str] | None = None if label_column is None else []
-    lines: list[int] = []
-    with reading(path, encoding) as handle:
-        if fmt == "jsonl":
-            _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, label_noun)
-        else:
-            sep = delimiter or ("\t" if fmt == "tsv" else ",")
-            quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-            _read_delimited(
-                handle, path, sep, quoting, header, (text_column, label_column), keys, label_noun, texts, labels, lines
-            )
-    if not texts:
-        raise DataError(f"{path}: no data rows found")
-    return LabelledTexts(texts, labels, lines, str(path))
+
+    def rows() -> Iterator[tuple[int, str, str | None]]:
+        found = False
+        with reading(path, encoding) as handle:
+            if fmt == "jsonl":
+                table = _jsonl_rows(handle, path, text_column, label_column, label_noun)
+            else:
+                sep = delimiter or ("\t" if fmt == "tsv" else ",")
+                quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
+                table = _delimited_rows(
+                    handle, path, sep, quoting, header, (text_column, label_column), keys, label_noun
+                )
+            for row in table:
+                found = True
+                yield row
+        if not found:
+            raise DataError(f"{path}: no data rows found")
+
+    def assemble(rows: list[tuple[int, str, str | None]]) -> LabelledTexts:
+        return LabelledTexts(
+            texts=[text for _, text, _ in rows],
+            labels=None if label_column is None else [label for _, _, label in rows],
+            lines=[line for line, _, _ in rows],
+            source=str(path),
+        )
+
+    return RowReader(rows, assemble)
 
 
-def _read_delimited(handle, path, sep, quoting, header, columns, keys, label_noun, texts, labels, lines) -> None:
+def read_labelled_texts(path: str | Path, **settings: Any) -> LabelledTexts:
+    """The whole file `labelled_text_reader` reads (same settings)."""
+    return labelled_text_reader(path, **settings).read()
+
+
+def _delimited_rows(handle, path, sep, quoting, header, columns, keys, label_noun) -> Iterator[tuple]:
     text_column, label_column = columns
     rows = (row for row in _iter_rows(handle, path, sep, quoting) if not _blank(row[2]))
     names = None
@@ -241,20 +259,19 @@ def _read_delimited(handle, path, sep, quoting, header, columns, keys, label_nou
             raise DataError(
                 f"{path}:{line}: expected {expected} columns separated by {sep!r} like {like}, found {len(row)}{hint}"
             )
-        texts.append(row[text_idx])
-        lines.append(line)
+        label = None
         if label_idx is not None:
             label = row[label_idx].strip()
             if not label:
                 raise DataError(f"{path}:{line}: empty {label_noun} in column {label_column!r}")
-            labels.append(label)
+        yield line, row[text_idx], label
 
 
 def _blank(row: list[str]) -> bool:
     return not row or (len(row) == 1 and not row[0].strip())
 
 
-def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, label_noun) -> None:
+def _jsonl_rows(handle, path, text_column, label_column, label_noun) -> Iterator[tuple]:
     for line, raw in enumerate(handle, start=1):
         if not raw.strip():
             continue
@@ -272,18 +289,18 @@ def _read_jsonl(handle, path, text_column, label_column, texts, labels, lines, l
         text = record[str(text_column)]
         if not isinstance(text, str):
             raise DataError(f"{path}:{line}: {text_column!r} must be a string, got {type(text).__name__}")
-        texts.append(text)
-        lines.append(line)
+        label = None
         if label_column is not None:
-            label = record[str(label_column)]
-            if isinstance(label, (dict, list)):
+            value = record[str(label_column)]
+            if isinstance(value, (dict, list)):
                 raise DataError(
                     f"{path}:{line}: {label_noun} in key {label_column!r} must be a string or a number, "
-                    f"got {type(label).__name__}"
+                    f"got {type(value).__name__}"
                 )
-            if label is None or str(label).strip() == "":
+            if value is None or str(value).strip() == "":
                 raise DataError(f"{path}:{line}: empty {label_noun} in key {label_column!r}")
-            labels.append(str(label).strip())
+            label = str(value).strip()
+        yield line, text, label
 
 
 def iter_lines(source: str | Path, encoding: str = "utf-8") -> Iterator[str]:

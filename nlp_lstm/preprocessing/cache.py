@@ -29,9 +29,6 @@ import numpy as np
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import file_fingerprint, read_json
 
-# Examples tokenized or encoded at once when a corpus is prepared (then counted, or packed into arrays): enough
-# to keep the tokenizer's batches full, few enough that their Python objects stay small beside the corpus.
-SLICE_EXAMPLES = 4096
 # Bumped whenever what an entry holds or how examples are encoded changes: older entries are then rebuilt.
 CACHE_FORMAT = 1
 COMPLETE = "entry.json"

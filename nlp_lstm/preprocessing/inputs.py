@@ -14,9 +14,9 @@ from itertools import chain
 from pathlib import Path
 
 from nlp_lstm.config.schema import EmbeddingsConfig, PreprocessingConfig, WordFeaturesConfig
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
-from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES
 from nlp_lstm.preprocessing.casing import encode_casing
 from nlp_lstm.preprocessing.chars import CharEncoder
 from nlp_lstm.preprocessing.embeddings import most_frequent_words, open_vectors
@@ -48,15 +48,15 @@ class WordInputs:
 
     @classmethod
     def fit_texts(
-        cls, texts: Sequence[str], preprocessing: PreprocessingConfig, features: WordFeaturesConfig
+        cls, texts: Iterable[str], preprocessing: PreprocessingConfig, features: WordFeaturesConfig
     ) -> WordInputs:
         """Tokenize raw texts and fit the vocabularies on them (truncated at `max_length`, as `fit` does);
-        a slice of texts is tokenized at a time, so only the counts grow with the corpus."""
+        `texts` is read once, a slice at a time (a generator will do), so only the counts grow with the corpus."""
         tokenizer = cls.make_tokenizer(preprocessing)
 
         def token_lists() -> Iterator[list[str]]:
-            for start in range(0, len(texts), SLICE_EXAMPLES):
-                for doc in tokenizer.tokenize_with_offsets(texts[start : start + SLICE_EXAMPLES]):
+            for chunk in chunked(texts, SLICE_EXAMPLES):
+                for doc in tokenizer.tokenize_with_offsets(chunk):
                     yield [t.text for t in doc]
 
         return cls.fit(token_lists(), preprocessing, features)

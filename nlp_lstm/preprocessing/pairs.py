@@ -9,12 +9,14 @@ pieces learned from the training side (`SubwordSegmenter`), and lengths count pi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
@@ -36,6 +38,12 @@ class EncodedPairs:
 def _tokenize_pairs(source_tok: Tokenizer, target_tok: Tokenizer, sources: Sequence[str], targets: Sequence[str]):
     """Untruncated words of both sides (the length policy decides what happens to long ones)."""
     return source_tok.tokenize(sources, truncate=False), target_tok.tokenize_with_joiners(targets, truncate=False)
+
+
+def _words(tokenize, texts: Iterable[str]) -> Iterator[list[str]]:
+    """Untruncated words of each text, tokenized a slice at a time as they are read."""
+    for chunk in chunked(texts, SLICE_EXAMPLES):
+        yield from tokenize(chunk, truncate=False)
 
 
 def _train_subwords(token_lists, side, key: str) -> SubwordSegmenter | None:
@@ -70,32 +78,40 @@ class PairEncoder:
     # ------------------------------------------------------------------------------ fitting
     @classmethod
     def fit(
-        cls, sources: Sequence[str], targets: Sequence[str], source_lang: str, target_lang: str, preprocessing
+        cls, sources: Iterable[str], targets: Iterable[str], source_lang: str, target_lang: str, preprocessing
     ) -> PairEncoder:
-        """Build both vocabularies from the training pairs that survive the length policy."""
+        """Build both vocabularies from the training pairs that survive the length policy. The pairs are read a
+        slice at a time (`sources` and `targets` may be a streamed split's columns, which reread its file): for
+        a side's subword pieces, when enabled, then for the vocabularies; only counts are kept."""
         norm = preprocessing.unicode_normalization
         sides = (preprocessing.source, preprocessing.target)
         source_tok, target_tok = (
             Tokenizer(language=lang, lowercase=side.lowercase, unicode_normalization=norm, max_length=side.max_length)
             for lang, side in zip((source_lang, target_lang), sides)
         )
-        source_words, target_words = _tokenize_pairs(source_tok, target_tok, sources, targets)
-        source_subwords = _train_subwords(source_words, sides[0], "source")
-        target_subwords = _train_subwords(target_words, sides[1], "target")
-        source_tokens = source_subwords.segment(source_words) if source_subwords else source_words
-        target_tokens = target_subwords.segment(target_words) if target_subwords else target_words
-        kept = _kept(
-            source_tokens, target_tokens, source_tok.max_length, target_tok.max_length, preprocessing.long_pairs
-        )
-        source = TextEncoder.fit(
-            [source_tokens[i][: source_tok.max_length] for i in kept],
+        source_subwords = _train_subwords(_words(source_tok.tokenize, sources), sides[0], "source")
+        target_subwords = _train_subwords(_words(target_tok.tokenize_with_joiners, targets), sides[1], "target")
+        source_max, target_max = source_tok.max_length, target_tok.max_length
+        source_counts: Counter[str] = Counter()
+        target_counts: Counter[str] = Counter()
+        for chunk in chunked(zip(sources, targets), SLICE_EXAMPLES):
+            source_words, target_words = _tokenize_pairs(
+                source_tok, target_tok, [s for s, _ in chunk], [t for _, t in chunk]
+            )
+            source_tokens = source_subwords.segment(source_words) if source_subwords else source_words
+            target_tokens = target_subwords.segment(target_words) if target_subwords else target_words
+            for i in _kept(source_tokens, target_tokens, source_max, target_max, preprocessing.long_pairs):
+                source_counts.update(source_tokens[i][:source_max])
+                target_counts.update(target_tokens[i][:target_max])
+        source = TextEncoder.fit_counts(
+            source_counts,
             source_tok,
             min_frequency=sides[0].vocab.min_frequency,
             max_size=sides[0].vocab.max_size,
             subwords=source_subwords,
         )
-        target = TextEncoder.fit(
-            [target_tokens[i][: target_tok.max_length] for i in kept],
+        target = TextEncoder.fit_counts(
+            target_counts,
             target_tok,
             specials=(BOS, EOS),
             min_frequency=sides[1].vocab.min_frequency,

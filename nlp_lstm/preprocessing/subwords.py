@@ -10,7 +10,7 @@ piece ever spans two words.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from nlp_lstm.errors import ModelDirError, NlpLstmError
@@ -32,7 +32,7 @@ class SubwordSegmenter:
     @classmethod
     def train(
         cls,
-        token_lists: Sequence[Sequence[str]],
+        token_lists: Iterable[Sequence[str]],
         *,
         method: str = "bpe",
         vocab_size: int = 8000,

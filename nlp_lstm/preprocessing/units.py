@@ -10,12 +10,12 @@ starts every text the model reads, so a model trained on running text knows wher
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
-from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
 from nlp_lstm.preprocessing.tokenizer import JOINER, Tokenizer, detokenize
 from nlp_lstm.preprocessing.vocab import OOV, PAD, Vocabulary
@@ -52,9 +52,10 @@ class UnitEncoder:
         self.whitespace = whitespace
 
     @classmethod
-    def fit(cls, texts: Sequence[str], preprocessing) -> UnitEncoder:
+    def fit(cls, texts: Iterable[str], preprocessing) -> UnitEncoder:
         """Learn the vocabulary (and subword pieces) from the training texts with `preprocessing`'s settings
-        (a `LanguageModelPreprocessingConfig`)."""
+        (a `LanguageModelPreprocessingConfig`). `texts` is read a slice at a time, once for the vocabulary (and
+        once before for subword pieces): a `StreamedSplit`'s column rereads its file each time."""
         tokenizer = Tokenizer(
             language=preprocessing.language,
             lowercase=preprocessing.lowercase,
@@ -64,7 +65,7 @@ class UnitEncoder:
         encoder = cls(preprocessing.level, tokenizer, Vocabulary([PAD, OOV]), whitespace=whitespace)  # units first
         if preprocessing.level == "subword":
             encoder.subwords = SubwordSegmenter.train(
-                encoder._words(texts),
+                (words for chunk in chunked(texts, SLICE_EXAMPLES) for words in encoder._words(chunk)),
                 method=preprocessing.subwords.method,
                 vocab_size=preprocessing.subwords.vocab_size,
                 setting="preprocessing.subwords.vocab_size",
@@ -72,11 +73,7 @@ class UnitEncoder:
         vocab = preprocessing.vocab
         always = encoder.subwords.character_pieces() if encoder.subwords is not None else ()
         encoder.vocab = Vocabulary.build(  # counted a slice of texts at a time
-            (
-                units
-                for start in range(0, len(texts), SLICE_EXAMPLES)
-                for units in encoder.units(texts[start : start + SLICE_EXAMPLES])
-            ),
+            (units for chunk in chunked(texts, SLICE_EXAMPLES) for units in encoder.units(chunk)),
             min_frequency=vocab.min_frequency,
             max_size=vocab.max_size,
             specials=(END,),

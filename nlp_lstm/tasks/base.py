@@ -23,6 +23,7 @@ import numpy as np
 from nlp_lstm.config.loader import config_to_yaml
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.data.splits import split_off
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, RowReader, StreamedSplit
 from nlp_lstm.errors import InputWarning, ModelDirError, UsageError
 from nlp_lstm.files import atomic_path, atomic_write_text, file_fingerprint
 from nlp_lstm.model_dir import (
@@ -40,7 +41,6 @@ from nlp_lstm.model_dir import (
 )
 from nlp_lstm.preprocessing.batching import PaddedBatches, restore_order
 from nlp_lstm.preprocessing.cache import (
-    SLICE_EXAMPLES,
     EncodedExamples,
     PreprocessingCache,
     cache_key,
@@ -131,8 +131,14 @@ class TrainedPipeline(ABC):
 
     @staticmethod
     @abstractmethod
-    def read_file(config: PipelineConfig, path: str | Path) -> Any:
-        """Read a labelled file with `config`'s data settings."""
+    def file_reader(config: PipelineConfig, path: str | Path) -> RowReader:
+        """A labelled file read with `config`'s data settings, one example at a time (a training split is
+        streamed from it, a slice at a time)."""
+
+    @classmethod
+    def read_file(cls, config: PipelineConfig, path: str | Path) -> Any:
+        """A labelled file read whole with `config`'s data settings."""
+        return cls.file_reader(config, path).read()
 
     @abstractmethod
     def save_preprocessing(self, directory: Path) -> None: ...
@@ -354,14 +360,24 @@ class Task(ABC, Generic[Dataset]):
         """Training (`shuffle`) or validation batches over encoded examples."""
 
     def encode_parts(self, pipeline: TrainedPipeline, data: Dataset) -> Iterator[EncodedExamples]:
-        """`encode` of consecutive parts of `data` whose encodings, one after another, are the whole's: slices
-        when the task `encodes_examples_alone`, else the whole at once (a task that joins examples, such as
-        NER's packed sentences, cuts where no packed sequence spans the cut)."""
-        if not self.encodes_examples_alone:
-            yield self.encode(pipeline, data)
-            return
-        for start in range(0, max(len(data), 1), SLICE_EXAMPLES):  # an empty split is one empty part
-            yield self.encode(pipeline, self.subset(data, list(range(start, min(start + SLICE_EXAMPLES, len(data))))))
+        """`encode` of consecutive parts of `data` whose encodings, one after another, are the whole's
+        (`slices`; a task that joins examples, such as NER's packed sentences, cuts where no packed sequence
+        spans the cut)."""
+        for part in self.slices(data):
+            yield self.encode(pipeline, part)
+
+    def slices(self, data: Dataset | StreamedSplit[Dataset], size: int | None = None) -> Iterator[Dataset]:
+        """Consecutive parts of a split, each of about `size` (`SLICE_EXAMPLES`) examples: a streamed split's
+        as its file is read (ending where its reader may cut); else subsets when the task
+        `encodes_examples_alone`, or the whole (an empty split is one empty part)."""
+        size = size or SLICE_EXAMPLES
+        if isinstance(data, StreamedSplit):
+            yield from data.slices(size)
+        elif not self.encodes_examples_alone:
+            yield data
+        else:
+            for start in range(0, max(len(data), 1), size):
+                yield self.subset(data, list(range(start, min(start + size, len(data)))))
 
     def check_encoded(self, train: EncodedExamples, source: Path) -> None:
         """Raise `DataError` for encoded training examples that cannot train (a task may drop examples)."""
@@ -376,11 +392,17 @@ class Task(ABC, Generic[Dataset]):
         return self.build_model(self.fit_preprocessing(train))
 
     def batches(self, pipeline: TrainedPipeline, data: Dataset, *, shuffle: bool):
-        return self.batches_from(pipeline, self.encode(pipeline, data), shuffle=shuffle)
+        return self.batches_from(pipeline, self.encoded(pipeline, data), shuffle=shuffle)
 
     def read_file(self, path: Path) -> Dataset:
         """A training, validation or test file, read with the config's data settings."""
         return self.pipeline_class.read_file(self.config, path)
+
+    def read_training_file(self) -> StreamedSplit[Dataset]:
+        """The training file as a `StreamedSplit`: read through once now, to count and check its rows, then
+        again a slice at a time whenever it is needed."""
+        path = Path(self.config.data.train)
+        return StreamedSplit.counted(self.pipeline_class.file_reader(self.config, path), str(path))
 
     def subset(self, data: Dataset, indices: list[int]) -> Dataset:
         return data.subset(indices)
@@ -491,7 +513,7 @@ class Task(ABC, Generic[Dataset]):
                 self.cache_status = "reused"
                 log(f"preprocessing: reused {entry} (same files, same preprocessing settings)")
         if pipeline is None and isinstance(splits.train, CachedSplit):  # its entry went since the splits were read
-            splits.train = self.read_file(Path(splits.train.source))
+            splits.train = self.read_training_file()
             self.check_splits(splits)
         if pipeline is None:
             pipeline = self.build_pipeline(splits.train)
@@ -578,9 +600,16 @@ class Task(ABC, Generic[Dataset]):
         data = self.config.data
         split = data.split
         seed = split.seed if split.seed is not None else self.config.training.seed
-        # With its own validation and test files, a training split the cache holds need not be read at all.
-        cached = self.cached_training_split() if data.validation is not None and data.test is not None else None
-        train = cached if cached is not None else self.read_file(data.train)
+        # With its own validation and test files, a training split the cache holds need not be read at all,
+        # and one it does not is streamed from its file; else it is read whole, to take the held-out rows off.
+        held_out = data.validation is None or data.test is None
+        cached = None if held_out else self.cached_training_split()
+        if cached is not None:
+            train = cached
+        elif held_out:
+            train = self.read_file(data.train)
+        else:
+            train = self.read_training_file()
         origin = {"train": str(data.train) + (" (not read: held in the preprocessing cache)" if cached else "")}
         held: dict[str, Dataset] = {}
         taken = 0.0  # fraction of the original training file already held out

@@ -11,9 +11,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from nlp_lstm.data.conll import read_conll
-from nlp_lstm.data.readers import read_labelled_texts
-from nlp_lstm.data.text import TextLines, read_text_lines
+from nlp_lstm.data.conll import conll_reader
+from nlp_lstm.data.readers import labelled_text_reader
+from nlp_lstm.data.streamed import RowReader, column_of
+from nlp_lstm.data.text import TextLines, text_line_reader
 from nlp_lstm.errors import DataError, UsageError
 from nlp_lstm.evaluation.language_model import LanguageModelEvaluation, language_model_metrics
 from nlp_lstm.model_dir import load_best_weights
@@ -27,7 +28,7 @@ from nlp_lstm.models.language_model import (
 )
 from nlp_lstm.models.seq2seq import SequenceLoss
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES, EncodedExamples
+from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.streams import StreamBatches, unit_stream
 from nlp_lstm.preprocessing.units import UnitEncoder
@@ -38,33 +39,45 @@ from nlp_lstm.tasks.transfer import initialize_language_model
 from nlp_lstm.training.trainer import compile_model
 
 
-def read_text(config: LanguageModelConfig, path: str | Path) -> TextLines:
-    """The lines of text of `path` in the configured format (labels and tags left out)."""
+def text_reader(config: LanguageModelConfig, path: str | Path) -> RowReader[tuple[int, str], TextLines]:
+    """The lines of text of `path` in the configured format, one at a time (labels and tags left out; a
+    CoNLL file's sentences are lines, with a blank line between documents)."""
     data = config.data
     if data.format == "text":
-        return read_text_lines(path, data.encoding)
+        return text_line_reader(path, data.encoding)
     if data.format == "conll":
-        sentences = read_conll(
+        sentences = conll_reader(
             path, token_column=data.token_column, tag_column=None, encoding=data.encoding, delimiter=data.delimiter
         )
-        texts, lines = [], []
-        for index, tokens in enumerate(sentences.tokens):
-            if index and sentences.documents and sentences.documents[index] != sentences.documents[index - 1]:
-                texts.append("")  # a paragraph break between documents
-                lines.append(sentences.lines[index])
-            texts.append(" ".join(tokens))
-            lines.append(sentences.lines[index])
-        return TextLines(texts, lines, str(path))
-    table = read_labelled_texts(
-        path,
-        format=data.format,
-        text_column=data.text_column,
-        label_column=None,
-        header=data.header,
-        delimiter=data.delimiter,
-        encoding=data.encoding,
-    )
-    return TextLines(table.texts, table.lines, str(path))
+
+        def rows() -> Iterator[tuple[int, str]]:
+            previous = None
+            for line, document, tokens, _ in sentences.rows():
+                if previous is not None and document != previous:
+                    yield line, ""  # a paragraph break between documents
+                yield line, " ".join(tokens)
+                previous = document
+
+    else:
+        table = labelled_text_reader(
+            path,
+            format=data.format,
+            text_column=data.text_column,
+            label_column=None,
+            header=data.header,
+            delimiter=data.delimiter,
+            encoding=data.encoding,
+        )
+
+        def rows() -> Iterator[tuple[int, str]]:
+            return ((line, text) for line, text, _ in table.rows())
+
+    return RowReader(rows, lambda lines: TextLines.from_rows(lines, str(path)))
+
+
+def read_text(config: LanguageModelConfig, path: str | Path) -> TextLines:
+    """The whole file `text_reader` reads."""
+    return text_reader(config, path).read()
 
 
 def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: float, top_k: int, top_p: float) -> int:
@@ -95,7 +108,7 @@ class LanguageModelPipeline(TrainedPipeline):
 
     config: LanguageModelConfig
     dataset_type = TextLines
-    read_file = staticmethod(read_text)
+    file_reader = staticmethod(text_reader)
     output_name = "logits"
 
     def __init__(self, model: keras.Model, config: LanguageModelConfig, units: UnitEncoder):
@@ -364,11 +377,11 @@ class LanguageModelTask(Task[TextLines]):
     def check_splits(self, splits: DataSplits[TextLines]) -> None:
         for name in ("train", "validation", "test"):
             data = getattr(splits, name)
-            if not any(text.strip() for text in data.texts):
+            if not any(text.strip() for text in column_of(data, "texts")):
                 raise DataError(f"{data.source}: the {name} split has no text")
 
     def fit_preprocessing(self, train: TextLines) -> dict[str, Any]:
-        return {"units": UnitEncoder.fit(train.texts, self.config.preprocessing)}
+        return {"units": UnitEncoder.fit(column_of(train, "texts"), self.config.preprocessing)}
 
     def build_model(self, preprocessing: dict[str, Any]) -> LanguageModelPipeline:
         config, units = self.config, preprocessing["units"]
@@ -390,10 +403,9 @@ class LanguageModelTask(Task[TextLines]):
         if self.config.preprocessing.mode != "stream":
             yield from super().encode_parts(pipeline, data)
             return
-        # the one example, the whole text, encoded a slice of lines at a time (each line ends with END)
-        pieces = [
-            pipeline.stream(data.texts[start : start + SLICE_EXAMPLES]) for start in range(0, len(data), SLICE_EXAMPLES)
-        ]
+        # the one example, the whole text, encoded a slice of lines at a time (each line ends with END; `stream`
+        # also starts each piece with one, kept only at the text's start)
+        pieces = [pipeline.stream(part.texts)[1 if i else 0 :] for i, part in enumerate(self.slices(data))]
         yield EncodedExamples({"stream": [np.concatenate(pieces)]})
 
     def batches_from(self, pipeline: LanguageModelPipeline, examples: EncodedExamples, *, shuffle: bool):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from nlp_lstm.data.conll import TaggedSentences, read_conll
+from nlp_lstm.data.conll import Sentence, TaggedSentences, conll_reader
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, RowReader, anywhere, column_of
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.files import atomic_path, file_sha256
 from nlp_lstm.models.export import NotExportable, export_tagger
 from nlp_lstm.models.tagger import build_sequence_tagger, build_tag_decoder, build_word_table_decoder, tagging_loss
 from nlp_lstm.preprocessing.batching import PaddedBatches
-from nlp_lstm.preprocessing.cache import SLICE_EXAMPLES, EncodedExamples
+from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import TagEncoder
 from nlp_lstm.preprocessing.tags import (
@@ -33,25 +35,35 @@ from nlp_lstm.tasks.ner.config import NerConfig
 from nlp_lstm.tasks.ner.prediction import TAGGER_ARRAYS, NerPrediction, with_char_features
 
 
-def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
-    """Read a CoNLL-style file with the config's columns; every tag must be O or PREFIX-TYPE."""
+def tagged_reader(config: NerConfig, path: str | Path) -> RowReader[Sentence, TaggedSentences]:
+    """A CoNLL-style file with the config's columns, a sentence at a time; every tag must be O or PREFIX-TYPE."""
     data = config.data
-    sentences = read_conll(
+    reader = conll_reader(
         path,
         token_column=data.token_column,
         tag_column=data.tag_column,
         encoding=data.encoding,
         delimiter=data.delimiter,
     )
-    for i, tags in enumerate(sentences.tags or []):
-        for j, tag in enumerate(tags):
-            try:
-                split_tag(tag)
-            except ValueError as exc:
-                raise DataError(
-                    f"{sentences.source}:{sentences.lines[i] + j}: {exc} (data.tag_column is {data.tag_column})"
-                ) from None
-    return sentences
+
+    def rows() -> Iterator[Sentence]:
+        for sentence in reader.rows():
+            line, _, _, tags = sentence
+            for j, tag in enumerate(tags or []):
+                try:
+                    split_tag(tag)
+                except ValueError as exc:
+                    raise DataError(f"{path}:{line + j}: {exc} (data.tag_column is {data.tag_column})") from None
+            yield sentence
+
+    # Sentences packed together are of one document: without packing, a slice may end after any sentence.
+    may_cut = reader.may_cut if config.preprocessing.join_sentences else anywhere
+    return replace(reader, rows=rows, may_cut=may_cut)
+
+
+def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
+    """The whole file `tagged_reader` reads."""
+    return tagged_reader(config, path).read()
 
 
 class NerPipeline(NerPrediction, TrainedPipeline):
@@ -62,7 +74,7 @@ class NerPipeline(NerPrediction, TrainedPipeline):
     batches_class = PaddedBatches
     dataset_type = TaggedSentences
     output_name = "tag_scores"
-    read_file = staticmethod(read_tagged)
+    file_reader = staticmethod(tagged_reader)
 
     def __init__(
         self, model: keras.Model, config: NerConfig, word_inputs: WordInputs, tags: TagEncoder, input_scheme: str
@@ -150,7 +162,7 @@ class NerTask(Task[TaggedSentences]):
     preprocessing_model_keys = ("embeddings", "char_features", "casing")  # what WordInputs.fit reads
 
     def check_splits(self, splits: DataSplits[TaggedSentences]) -> None:
-        known = {split_tag(tag)[1] for tags in splits.train.tags for tag in tags} - {""}
+        known = {split_tag(tag)[1] for tags in column_of(splits.train, "tags") for tag in tags} - {""}
         if not known:
             raise DataError(
                 f"{splits.train.source}: no entity in the training data (every tag is O); is "
@@ -171,9 +183,13 @@ class NerTask(Task[TaggedSentences]):
         config = self.config
         scheme = config.preprocessing.tag_scheme
         return {
-            "word_inputs": WordInputs.fit(train.tokens, config.preprocessing, config.model, truncate=False),
-            "tags": TagEncoder.fit([convert(t, scheme) for t in train.tags], scheme),
-            "input_scheme": config.data.scheme if config.data.scheme != "auto" else detect_scheme(train.tags),
+            "word_inputs": WordInputs.fit(
+                column_of(train, "tokens"), config.preprocessing, config.model, truncate=False
+            ),
+            "tags": TagEncoder.fit((convert(t, scheme) for t in column_of(train, "tags")), scheme),
+            "input_scheme": (
+                config.data.scheme if config.data.scheme != "auto" else detect_scheme(column_of(train, "tags"))
+            ),
         }
 
     def build_model(self, preprocessing: dict[str, Any]) -> NerPipeline:
@@ -200,11 +216,12 @@ class NerTask(Task[TaggedSentences]):
 
     def encode_parts(self, pipeline: NerPipeline, data: TaggedSentences) -> Iterator[EncodedExamples]:
         """Slices of the packed sequences (a sequence may join neighbouring sentences, never across a cut)."""
-        packed = pipeline.sequences_of(data.tokens, data.documents)
-        for start in range(0, max(len(packed), 1), SLICE_EXAMPLES):  # an empty split is one empty part
-            yield pipeline.encode_sequences(
-                data.tokens, data.tags, packed[start : start + SLICE_EXAMPLES], source=data.source, lines=data.lines
-            )
+        for part in self.slices(data):  # a streamed split's slices end between documents
+            packed = pipeline.sequences_of(part.tokens, part.documents)
+            for start in range(0, max(len(packed), 1), SLICE_EXAMPLES):  # an empty split is one empty part
+                yield pipeline.encode_sequences(
+                    part.tokens, part.tags, packed[start : start + SLICE_EXAMPLES], source=part.source, lines=part.lines
+                )
 
     def batches_from(self, pipeline: NerPipeline, examples: EncodedExamples, *, shuffle: bool) -> PaddedBatches:
         return pipeline.padded_batches(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from nlp_lstm.data.readers import LabelledTexts, read_labelled_texts
+from nlp_lstm.data.readers import LabelledTexts, labelled_text_reader
+from nlp_lstm.data.streamed import RowReader, column_of
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
@@ -33,9 +35,11 @@ def _as_texts(inputs: str | Sequence[str]) -> list[str]:
     return texts
 
 
-def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
+def table_reader(config: SentimentConfig, path: str | Path) -> RowReader[tuple, LabelledTexts]:
+    """A table of texts and labels with the config's columns, a row at a time (labels renamed by
+    `data.label_names`)."""
     data = config.data
-    table = read_labelled_texts(
+    reader = labelled_text_reader(
         path,
         format=data.format,
         text_column=data.text_column,
@@ -44,9 +48,22 @@ def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
         delimiter=data.delimiter,
         encoding=data.encoding,
     )
-    if data.label_names and table.labels is not None:
-        table.labels = [data.label_names.get(label, label) for label in table.labels]
-    return table
+    names = data.label_names
+    if not names:
+        return reader
+
+    def assemble(rows: list[tuple]) -> LabelledTexts:
+        table = reader.assemble(rows)
+        if table.labels is not None:
+            table.labels = [names.get(label, label) for label in table.labels]
+        return table
+
+    return replace(reader, assemble=assemble)
+
+
+def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
+    """The whole file `table_reader` reads."""
+    return table_reader(config, path).read()
 
 
 class SentimentPipeline(TrainedPipeline):
@@ -55,7 +72,7 @@ class SentimentPipeline(TrainedPipeline):
     config: SentimentConfig
     dataset_type = LabelledTexts
     output_name = "probabilities"
-    read_file = staticmethod(read_table)
+    file_reader = staticmethod(table_reader)
 
     def __init__(self, model: keras.Model, config: SentimentConfig, word_inputs: WordInputs, labels: LabelEncoder):
         super().__init__(model, config)
@@ -178,7 +195,7 @@ class SentimentTask(Task[LabelledTexts]):
         return data.labels
 
     def check_splits(self, splits: DataSplits[LabelledTexts]) -> None:
-        classes = LabelEncoder.fit(splits.train.labels)
+        classes = LabelEncoder.fit(column_of(splits.train, "labels"))
         if len(classes) < 2:
             raise DataError(
                 f"{splits.train.source}: every training example has the label {classes.classes[0]!r}; a classifier "
@@ -190,8 +207,8 @@ class SentimentTask(Task[LabelledTexts]):
     def fit_preprocessing(self, train: LabelledTexts) -> dict[str, Any]:
         config = self.config
         return {
-            "word_inputs": WordInputs.fit_texts(train.texts, config.preprocessing, config.model),
-            "labels": LabelEncoder.fit(train.labels),
+            "word_inputs": WordInputs.fit_texts(column_of(train, "texts"), config.preprocessing, config.model),
+            "labels": LabelEncoder.fit(column_of(train, "labels")),
         }
 
     def build_model(self, preprocessing: dict[str, Any]) -> SentimentPipeline:

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 
 from nlp_lstm.config.schema import parallel_file
-from nlp_lstm.data.parallel import ParallelTexts, read_parallel_files, read_parallel_table
+from nlp_lstm.data.parallel import Pair, ParallelTexts, parallel_file_reader, parallel_table_reader
+from nlp_lstm.data.streamed import RowReader, StreamedSplit, column_of
 from nlp_lstm.errors import DataError
 from nlp_lstm.evaluation.translation import AttentionExample, TranslationEvaluation, score_translations
 from nlp_lstm.models.search import build_search_model
@@ -28,12 +29,12 @@ SAMPLE_TRANSLATIONS = 50  # pairs written to the evaluation's translations.tsv
 ATTENTION_PLOTS = 3  # sentences drawn in attention.png
 
 
-def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
-    """Pairs at `path` read with the config's data settings: a `PREFIX` of PREFIX.src/PREFIX.tgt files
-    (a missing target file gives sources only), or a table."""
+def pairs_reader(config: TranslationConfig, path: str | Path) -> RowReader[Pair, ParallelTexts]:
+    """Pairs at `path` read with the config's data settings, one at a time: a `PREFIX` of PREFIX.src/PREFIX.tgt
+    files (a missing target file gives sources only), or a table."""
     data = config.data
     if data.format != "parallel":
-        return read_parallel_table(
+        return parallel_table_reader(
             path,
             format=data.format,
             source_column=data.source_column,
@@ -48,7 +49,12 @@ def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
             f"{source_path}: file not found ({path} is read as PREFIX.{data.source_lang} and PREFIX.{data.target_lang})"
         )
     target_path = parallel_file(path, data.target_lang)
-    return read_parallel_files(source_path, target_path if target_path.exists() else None, data.encoding)
+    return parallel_file_reader(source_path, target_path if target_path.exists() else None, data.encoding)
+
+
+def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
+    """The whole of what `pairs_reader` reads."""
+    return pairs_reader(config, path).read()
 
 
 class TranslatorPipeline(TrainedPipeline):
@@ -57,7 +63,7 @@ class TranslatorPipeline(TrainedPipeline):
     config: TranslationConfig
     dataset_type = ParallelTexts
     output_name = "logits"
-    read_file = staticmethod(read_pairs)
+    file_reader = staticmethod(pairs_reader)
 
     def __init__(self, model: keras.Model, config: TranslationConfig, pairs: PairEncoder):
         super().__init__(model, config)
@@ -279,10 +285,21 @@ class TranslationTask(Task[ParallelTexts]):
     encodes_examples_alone = True
 
     def read_file(self, path: Path) -> ParallelTexts:
-        pairs = super().read_file(path)
-        if pairs.targets is None:
-            raise DataError(f"{parallel_file(path, self.config.data.target_lang)}: file not found")
-        return pairs
+        self.require_targets(path)
+        return super().read_file(path)
+
+    def read_training_file(self) -> StreamedSplit[ParallelTexts]:
+        self.require_targets(Path(self.config.data.train))
+        return super().read_training_file()
+
+    def require_targets(self, path: Path) -> None:
+        """Training and evaluation read pairs: a missing target file is an error (prediction reads sources
+        alone)."""
+        data = self.config.data
+        if data.format == "parallel" and parallel_file(path, data.source_lang).exists():
+            target = parallel_file(path, data.target_lang)
+            if not target.exists():
+                raise DataError(f"{target}: file not found")
 
     def files_of_split(self, name: str) -> list[Path]:
         data = self.config.data
@@ -295,7 +312,11 @@ class TranslationTask(Task[ParallelTexts]):
     def fit_preprocessing(self, train: ParallelTexts) -> dict[str, Any]:
         config = self.config
         pairs = PairEncoder.fit(
-            train.sources, train.targets, config.data.source_lang, config.data.target_lang, config.preprocessing
+            column_of(train, "sources"),
+            column_of(train, "targets"),
+            config.data.source_lang,
+            config.data.target_lang,
+            config.preprocessing,
         )
         return {"pairs": pairs}
 
