@@ -156,7 +156,7 @@ def run_pipeline(
 
     replication = replication_for(config.training)  # multi_worker: once every worker has joined
     if not replication.is_chief:
-        return _follow_the_chief(task, splits, config, fingerprints, log, replication)
+        return _follow_the_chief(task, splits, config, fingerprints, log, replication, resume)
     if config.tracking.enabled:
         _mark_dead_runs(resume.tracking_uri if resume else config.tracking.uri, log)
     model_dir = resume.model_dir if resume is not None else _new_run_folder(config)
@@ -178,8 +178,8 @@ def run_pipeline(
             )
     except (KeyboardInterrupt, Terminated):
         if (model_dir / MANIFEST).exists():
-            one_host = " --set training.distribution=mirrored" if config.training.distribution == "multi_worker" else ""
-            log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}{one_host}")
+            every_worker = " (on every worker)" if config.training.distribution == "multi_worker" else ""
+            log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}{every_worker}")
         raise
     finally:
         if resume is None and not (model_dir / MANIFEST).exists():
@@ -187,10 +187,17 @@ def run_pipeline(
 
 
 def _follow_the_chief(
-    task: Task, splits: DataSplits, config: PipelineConfig, fingerprints, log, replication
+    task: Task,
+    splits: DataSplits,
+    config: PipelineConfig,
+    fingerprints,
+    log,
+    replication,
+    resume: ResumePoint | None,
 ) -> RunResult:
     """A multi_worker run's other workers: they train beside the chief and leave no trace (no MLflow run;
-    their checkpoints and saves go to a scratch folder), then exit with the chief's status."""
+    their checkpoints and saves go to a scratch folder), then exit with the chief's status. Resumed, each
+    starts from the resume state the chief wrote (read from the run's folder, which every worker reaches)."""
     from nlp_lstm.tracking.mlflow_run import raise_terminated, threading_main
 
     scratch = Path(tempfile.mkdtemp(prefix=f"nlp_lstm-worker{replication.worker_index}-"))
@@ -198,7 +205,7 @@ def _follow_the_chief(
     # SIGTERM as an exception (the chief's tracker does the same), so that the scratch folder goes too.
     previous = signal.signal(signal.SIGTERM, raise_terminated) if threading_main() else None
     try:
-        return _run(task, splits, config, None, scratch, fingerprints, None, log, None, (), {}, replication)
+        return _run(task, splits, config, None, scratch, fingerprints, resume, log, None, (), {}, replication)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if previous is not None:
@@ -477,11 +484,6 @@ def resume_pipeline(
         else:
             requested = load_config(data=saved.model_dump(mode="json"), overrides=overrides)
         _refuse_changes(saved, requested, target)
-        if requested.training.distribution == "multi_worker":
-            raise UsageError(
-                f"--resume {target}: a run resumes in one process (--set training.distribution=mirrored or none); "
-                "multi_worker runs do not resume yet"
-            )
         requested.tracking.run_name = saved.tracking.run_name
         requested.tracking.uri = saved.tracking.uri
 

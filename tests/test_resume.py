@@ -219,3 +219,29 @@ def test_resume_errors_name_what_is_wrong(setup, tmp_path, capsys, monkeypatch):
     for args, message in cases:
         assert cli.main(list(args)) == 2, args
         assert message in capsys.readouterr().err
+
+
+def test_a_mirrored_run_killed_after_a_checkpoint_resumes_on_its_devices(setup):
+    """Over two CPU devices, the resumed optimizer's variables are built inside the strategy's scope (as the
+    model's were), and the run ends in the same folder and MLflow run."""
+    tmp = setup["tmp"] / "mirrored"
+    tmp.mkdir()
+    config = _config(tmp, setup["files"])  # of its own: other tests here rewrite theirs
+    mirrored = ["--set", "training.distribution=mirrored", "--set", "training.cpu_devices=2"]
+    name = ["--set", "tracking.run_name=mirrored"]
+    killed = _killed("after-checkpoint", 2, "run", str(config), *name, *mirrored, cwd=tmp)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    folder = tmp / "outputs" / "mirrored"
+    run_id = json.loads((folder / "pipeline.json").read_text())["run"]["mlflow_run_id"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", "run", "--resume", str(folder)],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "after epoch 2" in resumed.stdout and _printed(resumed.stdout, "run id") == run_id
+    record = _run_record(f"sqlite:///{tmp / 'mlflow.db'}", run_id)
+    assert record["status"] == "FINISHED" and [s for s, _ in record["history"]["val_loss"]] == [1, 2, 3, 4]
+    assert json.loads((folder / "pipeline.json").read_text())["epochs_run"] == EPOCHS

@@ -159,3 +159,21 @@ def test_a_run_reads_its_training_file_a_slice_at_a_time(
     longest_document = max(Counter(getattr(in_memory, "documents", None) or [0]).values())
     assert assembled_by_run and max(assembled_by_run) <= 5 + (longest_document if yaml == "ner_bilstm_crf.yaml" else 0)
     assert 3 <= len(passes) - 1 <= 8
+
+
+def test_a_file_changed_between_passes_is_an_error_and_a_fit_refuses_a_one_shot_iterator(tmp_path: Path):
+    import os
+
+    from nlp_lstm.data.streamed import reiterable
+
+    path = write(tmp_path / "t.csv", "text,label\ngood,pos\nbad,neg\n")
+    split = StreamedSplit.counted(labelled_text_reader(path), str(path), files=[path])
+    assert list(column_of(split, "labels")) == ["pos", "neg"]
+    path.write_text("text,label\ngood,pos\nbad,neg\nugly,neg\n", encoding="utf-8")
+    os.utime(path, ns=(1, 1))  # a copy that kept an old time still differs in size
+    with pytest.raises(DataError, match=f"^{path}: changed while this run was reading it"):
+        list(column_of(split, "labels"))
+    texts = ["a b", "c"]
+    assert reiterable(texts, "texts") is texts
+    with pytest.raises(TypeError, match="texts is read more than once"):
+        reiterable(iter(texts), "texts")

@@ -111,6 +111,7 @@ def parallel_table_reader(
 ) -> RowReader[Pair, ParallelTexts]:
     """Pairs from the columns of one TSV/CSV/JSONL file (Tatoeba/Anki exports are headerless TSV), a row at
     a time."""
+    path = Path(path)
     table = labelled_text_reader(
         path,
         format=format,

@@ -4,9 +4,12 @@ whole: only its example count stays in memory. Plain Python: no Keras, no NumPy.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from nlp_lstm.errors import DataError
 
 Row = TypeVar("Row")
 Dataset = TypeVar("Dataset")
@@ -65,34 +68,58 @@ class RowReader(Generic[Row, Dataset]):
 
 @dataclass
 class StreamedSplit(Generic[Dataset]):
-    """A split whose examples are read from its file whenever they are needed, a slice at a time (fitting
+    """A split whose examples are read from its files whenever they are needed, a slice at a time (fitting
     counts over them, then encoding them), instead of being held as lists for the whole run.
 
     Args:
-        reader: reads the file.
-        examples: how many examples it holds (`counted` reads the file once to know).
+        reader: reads the files.
+        examples: how many examples they hold (`counted` reads them once to know).
         source: the file, for messages.
+        files: each file's size and modification time when it was counted: a pass over a file changed since
+            is an error, not a vocabulary of one version beside the examples of another.
     """
 
     reader: RowReader[Any, Dataset]
     examples: int
     source: str
+    files: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
-    def counted(cls, reader: RowReader[Any, Dataset], source: str) -> StreamedSplit[Dataset]:
-        """A split over `reader`'s file, read through once now: its examples are counted and every row is
+    def counted(
+        cls, reader: RowReader[Any, Dataset], source: str, files: Iterable[Path] = ()
+    ) -> StreamedSplit[Dataset]:
+        """A split over `reader`'s `files`, read through once now: its examples are counted and every row is
         checked (a malformed one is an error here, before any work starts)."""
-        return cls(reader, sum(1 for _ in reader.rows()), source)
+        stamps = {Path(path): _stamp(Path(path)) for path in files}
+        return cls(reader, sum(1 for _ in reader.rows()), source, stamps)
 
     def __len__(self) -> int:
         return self.examples
 
     def slices(self, size: int) -> Iterator[Dataset]:
+        for path, stamp in self.files.items():
+            if _stamp(path) != stamp:
+                raise DataError(f"{path}: changed while this run was reading it; start the run again")
         return self.reader.slices(size)
 
     def column(self, name: str) -> Iterable[Any]:
         """The values of one of the datasets' columns (e.g. `texts`), read again at each iteration."""
         return _Column(self, name)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        status = path.stat()
+    except OSError:
+        return (-1, -1)
+    return status.st_size, status.st_mtime_ns
+
+
+def reiterable(values: Iterable[Item], what: str) -> Iterable[Item]:
+    """`values`, which a fit reads more than once: a one-shot iterator would leave the later passes empty."""
+    if iter(values) is values:
+        raise TypeError(f"{what} is read more than once: pass a list or a streamed split's column, not an iterator")
+    return values
 
 
 @dataclass(frozen=True)

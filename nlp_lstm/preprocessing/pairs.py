@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked, reiterable
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
@@ -83,6 +83,7 @@ class PairEncoder:
         """Build both vocabularies from the training pairs that survive the length policy. The pairs are read a
         slice at a time (`sources` and `targets` may be a streamed split's columns, which reread its file): for
         a side's subword pieces, when enabled, then for the vocabularies; only counts are kept."""
+        sources, targets = reiterable(sources, "sources"), reiterable(targets, "targets")
         norm = preprocessing.unicode_normalization
         sides = (preprocessing.source, preprocessing.target)
         source_tok, target_tok = (

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked
+from nlp_lstm.data.streamed import SLICE_EXAMPLES, chunked, reiterable
 from nlp_lstm.errors import ModelDirError
 from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.subwords import SubwordSegmenter
@@ -56,6 +56,7 @@ class UnitEncoder:
         """Learn the vocabulary (and subword pieces) from the training texts with `preprocessing`'s settings
         (a `LanguageModelPreprocessingConfig`). `texts` is read a slice at a time, once for the vocabulary (and
         once before for subword pieces): a `StreamedSplit`'s column rereads its file each time."""
+        texts = reiterable(texts, "texts")
         tokenizer = Tokenizer(
             language=preprocessing.language,
             lowercase=preprocessing.lowercase,

@@ -402,7 +402,8 @@ class Task(ABC, Generic[Dataset]):
         """The training file as a `StreamedSplit`: read through once now, to count and check its rows, then
         again a slice at a time whenever it is needed."""
         path = Path(self.config.data.train)
-        return StreamedSplit.counted(self.pipeline_class.file_reader(self.config, path), str(path))
+        reader = self.pipeline_class.file_reader(self.config, path)
+        return StreamedSplit.counted(reader, str(path), files=self.files_of_split("train"))
 
     def subset(self, data: Dataset, indices: list[int]) -> Dataset:
         return data.subset(indices)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,7 +223,9 @@ def train_model(
     all_callbacks.extend(after_checkpoint)
 
     if resume is not None:
-        restore_variables(model, resume, state_path or Path("the resume state"))
+        # inside the strategy's scope: the optimizer's variables it builds are then replicated like the model's
+        with replication.scope() if replication is not None else nullcontext():
+            restore_variables(model, resume, state_path or Path("the resume state"))
     if resume is not None and resume.complete(config.epochs):
         # Training had ended (early stop or last epoch) before the interruption: keep its best epoch.
         best_weights = resume.callback_arrays.get(best.state_name, {}).get("best_weights")

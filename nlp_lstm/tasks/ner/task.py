@@ -38,6 +38,7 @@ from nlp_lstm.tasks.ner.prediction import TAGGER_ARRAYS, NerPrediction, with_cha
 def tagged_reader(config: NerConfig, path: str | Path) -> RowReader[Sentence, TaggedSentences]:
     """A CoNLL-style file with the config's columns, a sentence at a time; every tag must be O or PREFIX-TYPE."""
     data = config.data
+    path = Path(path)
     reader = conll_reader(
         path,
         token_column=data.token_column,
