@@ -59,11 +59,11 @@ def main(argv=None) -> int:
     import keras
 
     from nlp_lstm.pipeline import load_pipeline, run_pipeline
-    from nlp_lstm.tasks.sentiment.task import read_table
+    from nlp_lstm.tasks.sentiment.task import SentimentPipeline
 
     result = run_pipeline(config, args.config)
     pipeline = load_pipeline(result.model_dir)
-    train, dev, test = (read_table(config, files[n]) for n in ("train", "dev", "test"))
+    train, dev, test = (SentimentPipeline.read_file(config, files[n]) for n in ("train", "dev", "test"))
     pipeline.predict(test.texts[:256])  # warm-up: trace/compile the prediction function
     predict_seconds = median_seconds(lambda: pipeline.predict(test.texts))
     lstm = {

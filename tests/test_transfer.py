@@ -260,7 +260,7 @@ def test_a_language_model_fine_tunes_from_another_on_new_text(tmp_path: Path, lm
 
 def test_a_language_model_reads_the_text_of_a_table_or_a_conll_file(tmp_path: Path):
     from nlp_lstm.config import load_config
-    from nlp_lstm.tasks.language_model.task import read_text
+    from nlp_lstm.tasks.language_model.task import LanguageModelPipeline
 
     conll = tmp_path / "tagged.conll"
     conll.write_text(
@@ -273,7 +273,7 @@ def test_a_language_model_reads_the_text_of_a_table_or_a_conll_file(tmp_path: Pa
         path = tmp_path / "lm.yaml"
         path.write_text(f"task: language_model\ndata: {data}\n", encoding="utf-8")
         config = load_config(path)
-        lines = read_text(config, config.data.train)
+        lines = LanguageModelPipeline.read_file(config, config.data.train)
         if expected is None:
             import csv
 

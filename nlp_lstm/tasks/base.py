@@ -366,18 +366,17 @@ class Task(ABC, Generic[Dataset]):
         for part in self.slices(data):
             yield self.encode(pipeline, part)
 
-    def slices(self, data: Dataset | StreamedSplit[Dataset], size: int | None = None) -> Iterator[Dataset]:
-        """Consecutive parts of a split, each of about `size` (`SLICE_EXAMPLES`) examples: a streamed split's
-        as its file is read (ending where its reader may cut); else subsets when the task
-        `encodes_examples_alone`, or the whole (an empty split is one empty part)."""
-        size = size or SLICE_EXAMPLES
+    def slices(self, data: Dataset | StreamedSplit[Dataset]) -> Iterator[Dataset]:
+        """Consecutive parts of a split, each of about `SLICE_EXAMPLES` examples: a streamed split's as its
+        file is read (ending where its reader may cut); else subsets when the task `encodes_examples_alone`,
+        or the whole (an empty split is one empty part)."""
         if isinstance(data, StreamedSplit):
-            yield from data.slices(size)
+            yield from data.slices(SLICE_EXAMPLES)
         elif not self.encodes_examples_alone:
             yield data
         else:
-            for start in range(0, max(len(data), 1), size):
-                yield self.subset(data, list(range(start, min(start + size, len(data)))))
+            for start in range(0, max(len(data), 1), SLICE_EXAMPLES):
+                yield self.subset(data, list(range(start, min(start + SLICE_EXAMPLES, len(data)))))
 
     def check_encoded(self, train: EncodedExamples, source: Path) -> None:
         """Raise `DataError` for encoded training examples that cannot train (a task may drop examples)."""

@@ -75,11 +75,6 @@ def text_reader(config: LanguageModelConfig, path: str | Path) -> RowReader[tupl
     return RowReader(rows, lambda lines: TextLines.from_rows(lines, str(path)))
 
 
-def read_text(config: LanguageModelConfig, path: str | Path) -> TextLines:
-    """The whole file `text_reader` reads."""
-    return text_reader(config, path).read()
-
-
 def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: float, top_k: int, top_p: float) -> int:
     """One unit id drawn from `logits` (vocab,): greedy at temperature 0, else from the softmax at that
     temperature restricted to the `top_k` most likely units and to the smallest set whose probabilities

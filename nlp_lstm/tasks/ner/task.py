@@ -62,11 +62,6 @@ def tagged_reader(config: NerConfig, path: str | Path) -> RowReader[Sentence, Ta
     return replace(reader, rows=rows, may_cut=may_cut)
 
 
-def read_tagged(config: NerConfig, path: str | Path) -> TaggedSentences:
-    """The whole file `tagged_reader` reads."""
-    return tagged_reader(config, path).read()
-
-
 class NerPipeline(NerPrediction, TrainedPipeline):
     """Raw text in, entities with character offsets out; or tokens in, one tag per token out (`NerPrediction`),
     decoded by the Keras model."""

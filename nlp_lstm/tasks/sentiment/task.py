@@ -61,11 +61,6 @@ def table_reader(config: SentimentConfig, path: str | Path) -> RowReader[tuple, 
     return replace(reader, assemble=assemble)
 
 
-def read_table(config: SentimentConfig, path: str | Path) -> LabelledTexts:
-    """The whole file `table_reader` reads."""
-    return table_reader(config, path).read()
-
-
 class SentimentPipeline(TrainedPipeline):
     """Raw text in, `{'label', 'score', 'probabilities'}` out."""
 

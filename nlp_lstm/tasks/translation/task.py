@@ -52,11 +52,6 @@ def pairs_reader(config: TranslationConfig, path: str | Path) -> RowReader[Pair,
     return parallel_file_reader(source_path, target_path if target_path.exists() else None, data.encoding)
 
 
-def read_pairs(config: TranslationConfig, path: str | Path) -> ParallelTexts:
-    """The whole of what `pairs_reader` reads."""
-    return pairs_reader(config, path).read()
-
-
 class TranslatorPipeline(TrainedPipeline):
     """Raw source sentences in, detokenized translations out."""
 
