@@ -1,5 +1,5 @@
-"""Sentiment and NER models started from a trained language model (`model.init_from`), frozen for the first
-epochs (`model.freeze_epochs`), with per-layer learning rates (`model.discriminative_lr`)."""
+"""Sentiment, NER and translation models started from a trained language model (`model.init_from`), frozen
+for the first epochs (`model.freeze_epochs`), with per-layer learning rates (`model.discriminative_lr`)."""
 
 from __future__ import annotations
 
@@ -195,6 +195,78 @@ def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(t
     assert kernel.shape[0] > lm_kernel.shape[0] == 8
     np.testing.assert_array_equal(kernel[:8], lm_kernel)
     assert not np.allclose(kernel[8:], 0)
+
+
+def translator_task(tmp_path: Path, model: str, preprocessing: str = ""):
+    """The translation task over the sample pairs, English to German (the sample LM's language is the source),
+    with `model` (a YAML line), and its untrained pipeline."""
+    from nlp_lstm.config import load_config
+    from nlp_lstm.tasks import get_task
+
+    prefix = REPO / "data" / "sample" / "translation"
+    path = tmp_path / "translator.yaml"
+    path.write_text(
+        f"task: translation\ndata: {{format: parallel, source_lang: en, target_lang: de, train: {prefix / 'train'}, "
+        f"validation: {prefix / 'validation'}, test: {prefix / 'test'}}}\n{preprocessing}\n{model}\n"
+        f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
+        encoding="utf-8",
+    )
+    task = get_task("translation")(load_config(path))
+    return task, task.build_pipeline(task.read_splits().train)
+
+
+def test_the_translators_encoder_starts_from_a_language_model_over_its_source_language(tmp_path: Path, lm_folders):
+    """Source embedding by word and the encoder's forward layers from the LM; the decoder stays fresh and
+    learns fastest, the encoder's layers slower from the top down, the source embedding slowest."""
+    import keras
+
+    from nlp_lstm.errors import ConfigError
+
+    folder = lm_folders[2]
+    lm, network = lm_weights(folder)
+    task, pipeline = translator_task(
+        tmp_path,
+        f"model: {{init_from: {folder}, freeze_epochs: 1, discriminative_lr: 2.0, source_embedding_dim: 8, "
+        "target_embedding_dim: 6, encoder: {units: 12, layers: 2, bidirectional: true}, decoder: {units: 10}}",
+    )
+    vocab = pipeline.pairs.source.vocab
+    encoder = pipeline.model.get_layer("encoder")
+    embedding = keras.ops.convert_to_numpy(encoder.embedding.embeddings)
+    lm_embedding = keras.ops.convert_to_numpy(network.embedding.embeddings)
+    known = [t for t in vocab.tokens[2:] if t.lower() in lm.units.vocab.index]
+    assert known and len(known) < len(vocab) - 2 and task.transfer.words_found == len(known)
+    for token in vocab.tokens[2:]:
+        row = lm.units.vocab.index.get(token.lower(), 1)  # the LM is lowercased; unknown words: its <unk>
+        np.testing.assert_array_equal(embedding[vocab.index[token]], lm_embedding[row])
+    for i in range(2):
+        forward, backward = encoder.rnn.directions(i)
+        lm_weights_i = [keras.ops.convert_to_numpy(w) for w in network.encoder.directions(i)[0].weights]
+        kernel, recurrent, bias = (keras.ops.convert_to_numpy(w) for w in forward.weights)
+        np.testing.assert_array_equal(kernel[: lm_weights_i[0].shape[0]], lm_weights_i[0])
+        np.testing.assert_array_equal(recurrent, lm_weights_i[1])
+        np.testing.assert_array_equal(bias, lm_weights_i[2])
+        assert not np.allclose(keras.ops.convert_to_numpy(backward.weights[1]), lm_weights_i[1])
+    rates = task.layer_rates
+    depth = {v.path: rates.group(v.path)[0] for v in pipeline.model.trainable_variables}
+    assert depth[encoder.embedding.embeddings.path] == 3
+    assert {depth[v.path] for v in encoder.rnn.directions(0)[1].trainable_variables} == {2}
+    assert {depth[v.path] for v in encoder.rnn.directions(1)[0].trainable_variables} == {1}
+    decoder = pipeline.model.get_layer("decoder")
+    assert {depth[v.path] for v in decoder.trainable_variables} == {0}
+    assert not any(v.path in task.transfer.variables for v in decoder.trainable_variables)
+    assert rates.active and rates.scale(rates.group(encoder.embedding.embeddings.path), epoch=0) == 0.0
+
+    with pytest.raises(ConfigError) as exc:
+        translator_task(tmp_path, f"model: {{init_from: {folder}, source_embedding_dim: 6, encoder: {{units: 10}}}}")
+    message = str(exc.value)
+    assert "12 units, model.encoder.units is 10" in message
+    assert "8 dimensions, model.source_embedding_dim is 6" in message
+    with pytest.raises(ConfigError, match="model.init_from maps a word-level language model"):
+        translator_task(
+            tmp_path,
+            f"model: {{init_from: {folder}}}",
+            preprocessing="preprocessing: {source: {subwords: {enabled: true, vocab_size: 60}}}",
+        )
 
 
 def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path, lm_folders):

@@ -536,8 +536,9 @@ class DecoderConfig(Section):
     tie_embeddings: bool = Field(False, description="output layer shares the target embedding matrix")
 
 
-class TranslatorModelConfig(Section):
-    """Source embedding -> stacked BiLSTM encoder -> attentional LSTM decoder -> target vocabulary."""
+class TranslatorModelConfig(FineTuningConfig):
+    """Source embedding -> stacked BiLSTM encoder -> attentional LSTM decoder -> target vocabulary; `init_from`
+    starts the source embedding and the encoder from a language model over the source language."""
 
     source_embedding_dim: int = Field(256, ge=1)
     target_embedding_dim: int = Field(256, ge=1)

@@ -49,7 +49,7 @@ from nlp_lstm.preprocessing.cache import (
 from nlp_lstm.preprocessing.embeddings import configured_embedding_matrix
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.vocab import Vocabulary
-from nlp_lstm.tasks.transfer import Transfer, fine_tuning
+from nlp_lstm.tasks.transfer import Transfer, TransferSite, fine_tuning
 from nlp_lstm.training.callbacks import ValidationMetrics
 from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule
 from nlp_lstm.training.trainer import compile_model
@@ -482,10 +482,14 @@ class Task(ABC, Generic[Dataset]):
             "embedding_matrix": matrix,
         }
 
-    def compile_word_model(self, model: keras.Model, vocab: Vocabulary, loss: Any, metrics=None) -> None:
-        """Compile a model over word features, first initialised from `model.init_from` when set, with the
-        layer rates of `model.freeze_epochs` and `model.discriminative_lr`."""
-        self.layer_rates, self.transfer = fine_tuning(model, vocab, self.config.model)
+    def compile_word_model(
+        self, model: keras.Model, vocab: Vocabulary, loss: Any, metrics=None, site: TransferSite | None = None
+    ) -> None:
+        """Compile a model over words (`vocab`), first initialised from `model.init_from` when set, with the
+        layer rates of `model.freeze_epochs` and `model.discriminative_lr`. `site`: where the model keeps
+        the embedding and encoder a language model initialises (default: the classifier's and tagger's)."""
+        site = site or TransferSite.of_word_model(model, self.config.model)
+        self.layer_rates, self.transfer = fine_tuning(site, vocab, self.config.model)
         compile_model(model, self.config.training, loss=loss, metrics=metrics, layer_rates=self.layer_rates)
 
     # ------------------------------------------------------------------------------ shared parts

@@ -1,6 +1,6 @@
-"""Start a sentiment or NER model from a trained language model (ULMFiT, Howard & Ruder 2018; TagLM, Peters
-et al. 2017): `model.init_from` names the language model's folder, whose word embeddings and recurrent
-layers initialise the new model's, word by word and layer by layer.
+"""Start a sentiment, NER or translation model from a trained language model (ULMFiT, Howard & Ruder 2018;
+TagLM, Peters et al. 2017): `model.init_from` names the language model's folder, whose word embeddings and
+recurrent layers initialise the new model's (the translator's: its encoder's), word by word and layer by layer.
 
 - Embeddings: each word of the new vocabulary takes the language model's vector of the same word, a word
   the language model does not know takes its unknown-word vector. Kept as they are when the pipeline
@@ -36,6 +36,39 @@ class Transfer:
     words_found: int | None
 
 
+@dataclass(frozen=True)
+class TransferSite:
+    """Where a model keeps what a language model initialises.
+
+    Args:
+        embedding: the word embedding filled with the language model's vectors, row by word.
+        encoder: the `RecurrentEncoder` whose layers' forward directions take the language model's layers.
+        inputs: the layers feeding the encoder (embedding, char and casing features): they learn slowest.
+        uses_vectors: the embedding holds pretrained vectors (`model.embeddings`), kept: only the recurrent
+            layers are taken.
+        embedding_key: the config key of the embedding's size, named in errors.
+        encoder_key: the config section of the encoder, named in errors.
+    """
+
+    embedding: keras.layers.Embedding
+    encoder: keras.layers.Layer
+    inputs: tuple[keras.layers.Layer, ...]
+    uses_vectors: bool = False
+    embedding_key: str = "model.embedding_dim"
+    encoder_key: str = "model.rnn"
+
+    @classmethod
+    def of_word_model(cls, model: keras.Model, model_config) -> TransferSite:
+        """The classifier's and tagger's layout: layers `embedding` (+ char and casing features) -> `encoder`."""
+        names = {layer.name for layer in model.layers}
+        return cls(
+            embedding=model.get_layer("embedding"),
+            encoder=model.get_layer("encoder"),
+            inputs=tuple(model.get_layer(name) for name in INPUT_LAYERS if name in names),
+            uses_vectors=model_config.embeddings.source is not None,
+        )
+
+
 def _problem(message: str) -> ConfigError:
     return ConfigError([f"model.init_from: {message}"])
 
@@ -63,38 +96,39 @@ def _load_language_model(directory: Path):
     return pipeline
 
 
-def initialize_from_language_model(model: keras.Model, vocab: Vocabulary, model_config) -> Transfer:
-    """Copy the weights of the language model in `model_config.init_from` into `model` (built by the
-    classifier or tagger builder); a mismatch is a `ConfigError` naming the keys."""
+def initialize_from_language_model(site: TransferSite, vocab: Vocabulary, model_config) -> Transfer:
+    """Copy the weights of the language model in `model_config.init_from` into the layers of `site`, for a
+    model over `vocab`; a mismatch is a `ConfigError` naming the keys."""
     from nlp_lstm.models.language_model import language_model_layer
 
     source = Path(model_config.init_from)
     lm = _load_language_model(source)
     network = language_model_layer(lm.model)
-    lm_encoder, encoder = network.encoder, model.get_layer("encoder")
+    lm_encoder, encoder = network.encoder, site.encoder
     problems = []
     if lm_encoder.cell != encoder.cell:
-        problems.append(f"the language model's cell is {lm_encoder.cell}, model.rnn.cell is {encoder.cell}")
+        problems.append(f"the language model's cell is {lm_encoder.cell}, {site.encoder_key}.cell is {encoder.cell}")
     if lm_encoder.units != encoder.units:
-        problems.append(f"the language model has {lm_encoder.units} units, model.rnn.units is {encoder.units}")
-    uses_vectors = model_config.embeddings.source is not None
-    lm_dim, dim = network.embedding_dim, model.get_layer("embedding").output_dim
+        problems.append(f"the language model has {lm_encoder.units} units, {site.encoder_key}.units is {encoder.units}")
+    lm_dim, dim = network.embedding_dim, site.embedding.output_dim
     if lm_dim != dim:
-        what = "the pretrained vectors have" if uses_vectors else "model.embedding_dim is"
+        what = "the pretrained vectors have" if site.uses_vectors else f"{site.embedding_key} is"
         problems.append(f"the language model's embeddings have {lm_dim} dimensions, {what} {dim}")
     if problems:
         raise ConfigError([f"model.init_from: {p}" for p in problems])
 
     initialised: set[str] = set()
     words_found = None
-    if not uses_vectors:
+    if not site.uses_vectors:
         lm_vocab = lm.units.vocab
         lm_vectors = keras.ops.convert_to_numpy(network.embedding.embeddings)
         rows = _rows_by_token(lm_vocab, vocab.tokens)
         words_found = sum(row != Vocabulary.oov_id for row in rows[2:])
-        embedding = model.get_layer("embedding")
+        embedding = site.embedding
         embedding.embeddings.assign(lm_vectors[rows].astype(embedding.embeddings.dtype))
         initialised.add(embedding.embeddings.path)
+        # a language model over another language finds few words: said, not hidden
+        print(f"model.init_from: the language model knows {words_found:,} of the {len(rows) - 2:,} words")
     for source_layer, target_layer in zip(lm_encoder.recurrent_layers, encoder.recurrent_layers):
         source_rnn, target_rnn = _forward_rnn(source_layer), _forward_rnn(target_layer)
         for source_weight, target_weight in zip(source_rnn.weights, target_rnn.weights):
@@ -180,11 +214,12 @@ def _rows_by_token(source: Vocabulary, tokens: list[str]) -> list[int]:
     return rows
 
 
-def fine_tuning(model: keras.Model, vocab: Vocabulary, model_config) -> tuple[LayerRates, Transfer | None]:
-    """Initialise `model` from `model.init_from` (if set) and the layer rates its settings ask for."""
-    transfer = initialize_from_language_model(model, vocab, model_config) if model_config.init_from else None
+def fine_tuning(site: TransferSite, vocab: Vocabulary, model_config) -> tuple[LayerRates, Transfer | None]:
+    """Initialise the layers of `site` from `model.init_from` (if set) and the layer rates its settings ask
+    for (`site.encoder`'s layers below the rest of the model, its inputs below them)."""
+    transfer = initialize_from_language_model(site, vocab, model_config) if model_config.init_from else None
     rates = LayerRates(
-        depth=encoder_depths(model, input_layers=INPUT_LAYERS),
+        depth=encoder_depths(site.encoder, site.inputs),
         pretrained=transfer.variables if transfer else set(),
         freeze_epochs=model_config.freeze_epochs,
         decay=model_config.discriminative_lr,
@@ -192,4 +227,4 @@ def fine_tuning(model: keras.Model, vocab: Vocabulary, model_config) -> tuple[La
     return rates, transfer
 
 
-__all__ = ["Transfer", "fine_tuning", "initialize_from_language_model"]
+__all__ = ["Transfer", "TransferSite", "fine_tuning", "initialize_from_language_model"]

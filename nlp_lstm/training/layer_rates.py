@@ -9,7 +9,7 @@ so the compiled train step reads them (no retracing) and a resume checkpoint car
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import keras
@@ -47,22 +47,17 @@ class LayerRates:
         return self.decay != 1.0 or (self.freeze_epochs > 0 and bool(self.pretrained))
 
 
-def encoder_depths(model: keras.Model, encoder_name: str = "encoder", input_layers: tuple[str, ...] = ()) -> dict:
-    """Depth of every variable of `model`: encoder layer i of L is L - i below the top, the layers that feed
-    it (`input_layers`: word embedding, char and casing features) L + 1, everything else 0."""
-    encoder = model.get_layer(encoder_name)
-    num_layers = encoder.num_layers
-    depths = {}
-    for variable in model.trainable_variables:
-        path = variable.path
-        head = path.split("/", 1)[0]
-        if head == encoder_name:
-            index = re.search(r"_(\d+)/", path[len(encoder_name) :])
-            depths[path] = num_layers - int(index.group(1)) if index else 1
-        elif head in input_layers:
-            depths[path] = num_layers + 1
-        else:
-            depths[path] = 0
+def encoder_depths(encoder: keras.layers.Layer, input_layers: Sequence[keras.layers.Layer] = ()) -> dict[str, int]:
+    """Depth of the variables of a `RecurrentEncoder` and of the layers that feed it: encoder layer i of L
+    is L - i below the top, its other variables 1, the `input_layers` (word embedding, char and casing
+    features) L + 1; a variable not listed (the head, a decoder) is at the top, 0."""
+    num_layers = len(encoder.recurrent_layers)
+    depths = {variable.path: 1 for variable in encoder.trainable_variables}
+    for index in range(num_layers):
+        for direction in encoder.directions(index):
+            depths.update({variable.path: num_layers - index for variable in direction.trainable_variables})
+    for layer in input_layers:
+        depths.update({variable.path: num_layers + 1 for variable in layer.trainable_variables})
     return depths
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nlp_lstm.config.registry import register_task
 from nlp_lstm.config.schema import (
@@ -61,3 +61,12 @@ class TranslationConfig(PipelineConfig):
     model: TranslatorModelConfig = TranslatorModelConfig()
     decoding: DecodingConfig = DecodingConfig()
     training: TranslatorTrainingConfig = TranslatorTrainingConfig()
+
+    @model_validator(mode="after")
+    def _init_from_reads_words(self) -> TranslationConfig:
+        if self.model.init_from is not None and self.preprocessing.source.subwords.enabled:
+            raise ValueError(
+                "model.init_from maps a word-level language model's words onto the source words; "
+                "preprocessing.source.subwords splits them into pieces: turn one of them off"
+            )
+        return self

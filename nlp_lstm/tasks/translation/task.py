@@ -22,8 +22,8 @@ from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.pairs import EOS, PairEncoder
 from nlp_lstm.preprocessing.tokenizer import JOINER
 from nlp_lstm.tasks.base import Task, TrainedPipeline, non_blank, warn_truncated
+from nlp_lstm.tasks.transfer import TransferSite
 from nlp_lstm.tasks.translation.config import TranslationConfig
-from nlp_lstm.training.trainer import compile_model
 
 SAMPLE_TRANSLATIONS = 50  # pairs written to the evaluation's translations.tsv
 ATTENTION_PLOTS = 3  # sentences drawn in attention.png
@@ -318,7 +318,16 @@ class TranslationTask(Task[ParallelTexts]):
     def build_model(self, preprocessing: dict[str, Any]) -> TranslatorPipeline:
         config, pairs = self.config, preprocessing["pairs"]
         model = build_translator(len(pairs.source.vocab), len(pairs.target.vocab), config.model)
-        compile_model(model, config.training, loss=SequenceLoss(config.training.label_smoothing))
+        encoder = model.get_layer("encoder")  # a language model over the source language starts it
+        site = TransferSite(
+            embedding=encoder.embedding,
+            encoder=encoder.rnn,
+            inputs=(encoder.embedding,),
+            embedding_key="model.source_embedding_dim",
+            encoder_key="model.encoder",
+        )
+        loss = SequenceLoss(config.training.label_smoothing)
+        self.compile_word_model(model, pairs.source.vocab, loss=loss, site=site)
         return TranslatorPipeline(model, config, pairs)
 
     def encode(self, pipeline: TranslatorPipeline, data: ParallelTexts) -> EncodedExamples:
