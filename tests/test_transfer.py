@@ -33,34 +33,33 @@ def lm_folders(tmp_path_factory) -> dict[int, Path]:
     return {layers: language_model_folder(tmp_path_factory.mktemp(f"lm{layers}"), layers=layers) for layers in (1, 2)}
 
 
-def sentiment_task(tmp_path: Path, model: str, training: str = "{epochs: 2, batch_size: 16, seed: 1}"):
+def task_over(tmp_path: Path, task_name: str, data: str, body: str):
+    """The task `task_name` over the sample files `data` (a YAML mapping) with `body` (YAML lines), and its
+    untrained pipeline."""
     from nlp_lstm.config import load_config
     from nlp_lstm.tasks import get_task
 
-    path = tmp_path / "sentiment.yaml"
+    path = tmp_path / f"{task_name}.yaml"
     path.write_text(
-        f"task: sentiment\ndata: {{train: {SENTIMENT / 'train.csv'}, validation: {SENTIMENT / 'validation.csv'}, "
-        f"test: {SENTIMENT / 'test.csv'}}}\n{model}\ntraining: {training}\n"
-        f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
+        f"task: {task_name}\ndata: {data}\n{body}\noutput_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
         encoding="utf-8",
     )
-    task = get_task("sentiment")(load_config(path))
+    task = get_task(task_name)(load_config(path))
     return task, task.build_pipeline(task.read_splits().train)
+
+
+def sentiment_task(tmp_path: Path, model: str, training: str = "{epochs: 2, batch_size: 16, seed: 1}"):
+    data = (
+        f"{{train: {SENTIMENT / 'train.csv'}, validation: {SENTIMENT / 'validation.csv'}, "
+        f"test: {SENTIMENT / 'test.csv'}}}"
+    )
+    return task_over(tmp_path, "sentiment", data, f"{model}\ntraining: {training}")
 
 
 def ner_task(tmp_path: Path, model: str):
     """The NER task over the sample files with `model` (a YAML line) and its untrained pipeline."""
-    from nlp_lstm.config import load_config
-    from nlp_lstm.tasks import get_task
-
-    path = tmp_path / "ner.yaml"
-    path.write_text(
-        f"task: ner\ndata: {{train: {NER / 'train.conll'}, validation: {NER / 'validation.conll'}, "
-        f"test: {NER / 'test.conll'}}}\n{model}\noutput_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
-        encoding="utf-8",
-    )
-    task = get_task("ner")(load_config(path))
-    return task, task.build_pipeline(task.read_splits().train)
+    data = f"{{train: {NER / 'train.conll'}, validation: {NER / 'validation.conll'}, test: {NER / 'test.conll'}}}"
+    return task_over(tmp_path, "ner", data, model)
 
 
 def lm_weights(folder: Path):
@@ -200,19 +199,12 @@ def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(t
 def translator_task(tmp_path: Path, model: str, preprocessing: str = ""):
     """The translation task over the sample pairs, English to German (the sample LM's language is the source),
     with `model` (a YAML line), and its untrained pipeline."""
-    from nlp_lstm.config import load_config
-    from nlp_lstm.tasks import get_task
-
     prefix = REPO / "data" / "sample" / "translation"
-    path = tmp_path / "translator.yaml"
-    path.write_text(
-        f"task: translation\ndata: {{format: parallel, source_lang: en, target_lang: de, train: {prefix / 'train'}, "
-        f"validation: {prefix / 'validation'}, test: {prefix / 'test'}}}\n{preprocessing}\n{model}\n"
-        f"output_dir: {tmp_path / 'runs'}\ntracking: {{enabled: false}}\n",
-        encoding="utf-8",
+    data = (
+        f"{{format: parallel, source_lang: en, target_lang: de, train: {prefix / 'train'}, "
+        f"validation: {prefix / 'validation'}, test: {prefix / 'test'}}}"
     )
-    task = get_task("translation")(load_config(path))
-    return task, task.build_pipeline(task.read_splits().train)
+    return task_over(tmp_path, "translation", data, f"{preprocessing}\n{model}")
 
 
 def test_the_translators_encoder_starts_from_a_language_model_over_its_source_language(tmp_path: Path, lm_folders):
