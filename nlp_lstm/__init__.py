@@ -34,8 +34,8 @@ from nlp_lstm.version import __version__  # noqa: E402
 
 
 def _register_keras_objects(_keras=None) -> None:
-    """Register every custom layer, cell and loss with Keras, so that `keras.saving.load_model` and
-    `mlflow.keras.load_model` load any nlp_lstm model after `import nlp_lstm`.
+    """Register every custom layer, cell, loss and optimizer with Keras, so that `keras.saving.load_model`
+    and `mlflow.keras.load_model` load any nlp_lstm model after `import nlp_lstm`.
 
     Run when Keras is imported (at once if it already is) rather than by importing Keras here: validating a
     config must not pay for Keras. When an `nlp_lstm.models` module is what imports Keras, the package is
@@ -43,6 +43,7 @@ def _register_keras_objects(_keras=None) -> None:
     """
     if "nlp_lstm.models" not in sys.modules:
         import nlp_lstm.models  # noqa: F401
+    import nlp_lstm.training.layer_rates  # noqa: F401  (the optimizers of fine-tuned models)
 
 
 wrapt.register_post_import_hook(_register_keras_objects, "keras")

@@ -175,6 +175,11 @@ def test_user_errors_are_one_clear_message_without_traceback(trained, tmp_path):
     cases = [
         (("validate", str(trained["config"]), "--set", "training.epocs=2"), 2, "did you mean 'training.epochs'"),
         (("run", str(tmp_path / "missing.yaml")), 2, "configuration file not found"),
+        (  # found before any data is read
+            ("validate", str(trained["config"]), "--set", f"model.init_from={trained['model_dir']}"),
+            2,
+            "holds a sentiment model; it must be a language_model one",
+        ),
         (("predict", str(tmp_path)), 3, "not a saved nlp_lstm pipeline"),
         (("evaluate", str(trained["model_dir"]), "--data", str(tmp_path / "nope.csv")), 3, "file not found"),
     ]

@@ -129,24 +129,78 @@ def test_frozen_epochs_train_only_the_new_variables(tmp_path: Path, lm_folders):
     assert all(not np.allclose(after_frozen[p], after[p]) for p in pretrained)
 
 
+def _two_layers():
+    import keras
+
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(3, name="low")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name="top")(hidden))
+
+
+@pytest.mark.backends
+def test_a_model_saved_with_layer_rates_loads_compiled_with_them(tmp_path: Path):
+    import keras
+
+    from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule, with_layer_rates
+
+    model = _two_layers()
+    depth = {v.path: (2 if v.path.startswith("low") else 0) for v in model.trainable_variables}
+    rates = LayerRates(depth, pretrained={p for p in depth if p.startswith("low")}, freeze_epochs=1, decay=2.6)
+    model.compile(optimizer=with_layer_rates(keras.optimizers.Adam(learning_rate=0.01), rates), loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 1), "float32")
+    model.fit(x, y, epochs=2, callbacks=[LayerRateSchedule()], verbose=0)
+    model.save(tmp_path / "model.keras")
+
+    loaded = keras.saving.load_model(tmp_path / "model.keras")  # compiled: the optimizer class is found
+    assert type(loaded.optimizer).__name__ == "LayerRateAdam"
+    assert loaded.optimizer.layer_rates == rates
+    scales = sorted(float(keras.ops.convert_to_numpy(s)) for s in loaded.optimizer.rate_scales)
+    assert scales == pytest.approx([2.6**-2, 1.0])  # after the frozen epoch: discriminative rates
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_frozen_layers_stay_frozen_under_mixed_float16():
+    """A LossScaleOptimizer builds its inner optimizer twice; the scales the updates read must be the ones
+    the schedule sets."""
+    import keras
+
+    from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule, with_layer_rates
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = _two_layers()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    depth = {v.path: (1 if v.path.startswith("low") else 0) for v in model.trainable_variables}
+    rates = LayerRates(depth, pretrained={p for p in depth if p.startswith("low")}, freeze_epochs=1)
+    optimizer = keras.optimizers.LossScaleOptimizer(with_layer_rates(keras.optimizers.Adam(learning_rate=0.01), rates))
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 1), "float32")
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+    # batches of 1: the loss scale's first steps may overflow and be skipped
+    model.fit(x, y, batch_size=1, epochs=1, callbacks=[LayerRateSchedule()], verbose=0)
+    for variable in model.trainable_variables:
+        changed = not np.allclose(before[variable.path], keras.ops.convert_to_numpy(variable))
+        assert changed == variable.path.startswith("top"), variable.path
+    scales = optimizer.inner_optimizer.rate_scales
+    optimizer.inner_optimizer.build(model.trainable_variables)  # as the LossScaleOptimizer does when it builds
+    assert optimizer.inner_optimizer.rate_scales is scales and len(scales) == 2
+
+
 @pytest.mark.backends
 def test_discriminative_rates_scale_each_layers_update():
     import keras
 
     from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule, with_layer_rates
 
-    def two_layers():
-        inputs = keras.Input((3,))
-        hidden = keras.layers.Dense(3, name="low")(inputs)
-        return keras.Model(inputs, keras.layers.Dense(1, name="top")(hidden))
-
-    model, reference = two_layers(), two_layers()
+    model, reference = _two_layers(), _two_layers()
     depth = {v.path: (2 if v.path.startswith("low") else 0) for v in model.trainable_variables}
     optimizer = with_layer_rates(keras.optimizers.SGD(learning_rate=0.1), LayerRates(depth, decay=2.0))
     model.compile(optimizer=optimizer, loss="mse")
     x, y = np.ones((4, 3), "float32"), np.zeros((4, 1), "float32")
     before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
-    model.fit(x, y, batch_size=4, epochs=1, callbacks=[LayerRateSchedule(LayerRates(depth, decay=2.0))], verbose=0)
+    model.fit(x, y, batch_size=4, epochs=1, callbacks=[LayerRateSchedule()], verbose=0)
     after = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
     # Plain SGD from the same start gives the unscaled steps.
     for target, value in zip(reference.trainable_variables, before):
@@ -156,6 +210,14 @@ def test_discriminative_rates_scale_each_layers_update():
     for variable, start, scaled, plain in zip(model.trainable_variables, before, after, reference.trainable_variables):
         factor = 0.25 if variable.path.startswith("low") else 1.0
         np.testing.assert_allclose(scaled - start, factor * (keras.ops.convert_to_numpy(plain) - start), atol=1e-6)
+
+
+def test_a_weight_decay_of_zero_reaches_the_optimizer():
+    from nlp_lstm.config.schema import OptimizerConfig
+    from nlp_lstm.training.trainer import make_optimizer
+
+    assert make_optimizer(OptimizerConfig(name="adamw", weight_decay=0.0)).weight_decay == 0.0
+    assert make_optimizer(OptimizerConfig(name="adamw")).weight_decay == pytest.approx(0.004)  # Keras's default
 
 
 def test_init_from_mismatches_and_misuse_are_named(tmp_path: Path, lm_folders):
@@ -173,6 +235,8 @@ def test_init_from_mismatches_and_misuse_are_named(tmp_path: Path, lm_folders):
         sentiment_task(tmp_path, "model: {freeze_epochs: 2}")
     with pytest.raises(ConfigError, match="training.optimizer.weight_decay cannot go with"):
         sentiment_task(tmp_path, "model: {discriminative_lr: 2.6}", training="{optimizer: {weight_decay: 0.01}}")
+    with pytest.raises(ConfigError, match="training.optimizer.weight_decay cannot go with"):  # AdamW's default decay
+        sentiment_task(tmp_path, "model: {discriminative_lr: 2.6}", training="{optimizer: {name: adamw}}")
     with pytest.raises(ConfigError, match="folder not found"):
         sentiment_task(tmp_path, f"model: {{init_from: {tmp_path / 'nowhere'}}}")
 
@@ -183,11 +247,20 @@ def test_the_ner_model_starts_from_the_language_model_beside_its_char_features(t
 
     folder = lm_folders[1]
     _, network = lm_weights(folder)
-    _, pipeline = ner_task(
-        tmp_path,
-        f"model: {{init_from: {folder}, embedding_dim: 8, char_features: {{enabled: true, embedding_dim: 4, "
-        "filters: 3}, rnn: {units: 12, layers: 1}}",
-    )
+    for encoder in ("lstm", "cnn"):
+        task, pipeline = ner_task(
+            tmp_path,
+            f"model: {{init_from: {folder}, discriminative_lr: 2.6, embedding_dim: 8, casing: {{enabled: true}}, "
+            f"char_features: {{enabled: true, encoder: {encoder}, embedding_dim: 4, filters: 3, lstm_units: 3}}, "
+            "rnn: {units: 12, layers: 1}}",
+        )
+        # the char and casing features read the words beside the embedding: they learn as slowly
+        input_layers = [
+            layer for layer in pipeline.model.layers if layer.name.startswith(("char_", "casing_")) and layer.weights
+        ]
+        assert len(input_layers) == 2
+        for variable in (v for layer in input_layers for v in layer.trainable_variables):
+            assert task.layer_rates.depth[variable.path] == 2, variable.path
     forward = pipeline.model.get_layer("encoder").directions(0)[0]
     kernel = keras.ops.convert_to_numpy(forward.weights[0])
     lm_kernel = keras.ops.convert_to_numpy(network.encoder.directions(0)[0].weights[0])
@@ -263,10 +336,12 @@ def test_the_translators_encoder_starts_from_a_language_model_over_its_source_la
 
 def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path, lm_folders):
     """Through the runner: the frozen epoch, then all layers; the run logs init_from and saves a loadable model."""
+    import keras
     import mlflow
 
     import nlp_lstm
     from nlp_lstm.config import load_config
+    from nlp_lstm.model_dir import MODEL
     from nlp_lstm.pipeline import run_pipeline
 
     folder = lm_folders[1]
@@ -287,6 +362,10 @@ def test_a_fine_tuned_run_trains_logs_and_saves(tmp_path: Path, lm_folders):
     assert int(run.data.params["init_from_words_found"]) > 0
     loaded = nlp_lstm.load(result.model_dir)
     assert loaded.predict(["a wonderful film"])[0]["label"] in set(loaded.labels.classes)
+    # the Keras model alone loads compiled, with the optimizer it trained with
+    compiled = keras.saving.load_model(Path(result.model_dir) / MODEL)
+    assert type(compiled.optimizer).__name__ == "LayerRateAdam"
+    assert compiled.optimizer.layer_rates.freeze_epochs == 1
 
 
 def test_a_language_model_fine_tunes_from_another_on_new_text(tmp_path: Path, lm_folders):
@@ -320,6 +399,27 @@ def test_a_language_model_fine_tunes_from_another_on_new_text(tmp_path: Path, lm
     for mine, theirs in zip(network.encoder.weights, old_network.encoder.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
     assert 0 < task.transfer.words_found < len(vocab) - 3
+
+    from nlp_lstm.errors import ConfigError
+
+    data = f"data: {{train: {other}, validation: {sample / 'validation.txt'}, test: {sample / 'test.txt'}}}"
+    with pytest.raises(
+        ConfigError,
+        match=r"model.init_from: embedding/embeddings is \(\d+, 8\) in .*, \(\d+, 16\) here: the same model.embedding_dim",
+    ):
+        untrained_pipeline(
+            tmp_path,
+            preprocessing="preprocessing: {tokenizer: spacy, lowercase: true, sequence_length: 12}",
+            model=f"model: {{init_from: {folder}, embedding_dim: 16, rnn: {{units: 12, layers: 2, bidirectional: false}}}}",
+            data=data,
+        )
+    with pytest.raises(ConfigError, match="is a word-level language model; this model needs a char-level one"):
+        untrained_pipeline(
+            tmp_path,
+            preprocessing="preprocessing: {level: char, sequence_length: 12}",
+            model=f"model: {{init_from: {folder}, embedding_dim: 8, rnn: {{units: 12, layers: 2, bidirectional: false}}}}",
+            data=data,
+        )
 
 
 def test_a_language_model_reads_the_text_of_a_table_or_a_conll_file(tmp_path: Path):

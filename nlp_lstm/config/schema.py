@@ -40,6 +40,11 @@ def skip_file_checks() -> Iterator[None]:
         _CHECK_FILES.reset(token)
 
 
+def file_checks_enabled() -> bool:
+    """Whether files named in the config are checked (not within `skip_file_checks`)."""
+    return _CHECK_FILES.get()
+
+
 def _existing_file(path: Path) -> Path:
     path = Path(path).expanduser()
     if not _CHECK_FILES.get():
@@ -56,6 +61,37 @@ def _existing_directory(path: Path) -> Path:
     if _CHECK_FILES.get() and not path.is_dir():
         raise ValueError(f"folder not found: {path.resolve()}")
     return path
+
+
+def _language_model_folder(path: Path) -> Path:
+    """The output folder of a language_model run, told from its manifest (no model loaded)."""
+    from nlp_lstm.errors import ModelDirError
+    from nlp_lstm.model_dir import read_manifest
+
+    path = _existing_directory(path)
+    if not _CHECK_FILES.get():
+        return path
+    try:
+        task = read_manifest(path)["task"]
+    except ModelDirError as exc:
+        raise ValueError(f"{exc} (give the output folder of a language_model run)") from None
+    if task != "language_model":
+        raise ValueError(f"{path} holds a {task} model; it must be a language_model one")
+    return path
+
+
+def saved_unit_level(folder: Path) -> str | None:
+    """`preprocessing.level` of the language model saved in `folder` (None where its config is unreadable:
+    loading it says why)."""
+    import yaml
+
+    from nlp_lstm.model_dir import CONFIG
+
+    try:
+        saved = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
+        return (saved.get("preprocessing") or {}).get("level", "word")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+        return None
 
 
 def _spacy_language(code: str) -> str:
@@ -85,6 +121,7 @@ def _spacy_ships_language(code: str) -> bool:
 SpacyLanguage = Annotated[str, AfterValidator(_spacy_language)]
 ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
 ExistingDirectory = Annotated[Path, AfterValidator(_existing_directory)]
+LanguageModelFolder = Annotated[Path, AfterValidator(_language_model_folder)]
 ColumnRef = int | str
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -470,7 +507,7 @@ class WordFeaturesConfig(WordEmbeddingConfig):
 class FineTuningConfig(Section):
     """Starting from a trained language model (ULMFiT): what is taken and how fast each layer then learns."""
 
-    init_from: ExistingDirectory | None = Field(
+    init_from: LanguageModelFolder | None = Field(
         None,
         description="output folder of a word-level language_model run: its word embeddings and recurrent "
         "layers initialise this model's (same cell and units; its embedding size)",
@@ -481,6 +518,14 @@ class FineTuningConfig(Section):
         ge=1.0,
         description="each layer below the head learns at the rate of the one above divided by this (ULMFiT: 2.6)",
     )
+
+    @field_validator("init_from")
+    @classmethod
+    def _over_words(cls, folder: Path | None) -> Path | None:
+        level = saved_unit_level(folder) if folder is not None and file_checks_enabled() else None
+        if level not in (None, "word"):
+            raise ValueError(f"{folder} is a {level}-level language model; this model needs a word-level one")
+        return folder
 
     @model_validator(mode="after")
     def _freezing_needs_a_pretrained_model(self):
@@ -776,7 +821,10 @@ class PipelineConfig(Section):
     def _decay_follows_no_layer_rates(self) -> PipelineConfig:
         """Keras applies weight decay outside the per-layer rates: frozen layers would still shrink."""
         fine_tuning = getattr(self.model, "freeze_epochs", 0) or getattr(self.model, "discriminative_lr", 1.0) != 1.0
-        if fine_tuning and self.training.optimizer.weight_decay:
+        optimizer = self.training.optimizer
+        # AdamW decays by 0.004 unless told otherwise
+        decays = optimizer.weight_decay if optimizer.weight_decay is not None else optimizer.name == "adamw"
+        if fine_tuning and decays:
             raise ValueError(
                 "training.optimizer.weight_decay cannot go with model.freeze_epochs or model.discriminative_lr "
                 "(the decay would not follow the per-layer rates); set weight_decay: 0 or turn those off"

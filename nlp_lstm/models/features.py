@@ -78,6 +78,10 @@ class CharBiLSTM(layers.Layer):
         }
 
 
+# The layers `word_features` concatenates, by name (what reads the text's words, below the encoder).
+WORD_INPUT_LAYERS = ("embedding", "char_cnn", "char_lstm_features", "casing_embedding")
+
+
 def char_features_layer(config: CharFeaturesConfig, vocab_size: int) -> layers.Layer:
     if config.encoder == "lstm":
         length_aware = length_aware_here("auto", bidirectional=True)

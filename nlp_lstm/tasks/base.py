@@ -467,7 +467,7 @@ class Task(ABC, Generic[Dataset]):
         if keys:
             task_callbacks.append(ValidationMetrics(lambda: self.validation_scores(pipeline, splits.validation), keys))
         if self.layer_rates is not None and self.layer_rates.active:
-            task_callbacks.append(LayerRateSchedule(self.layer_rates))
+            task_callbacks.append(LayerRateSchedule())
         return task_callbacks
 
     def word_features(self, word_inputs: WordInputs) -> dict[str, Any]:

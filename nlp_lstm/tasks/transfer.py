@@ -21,10 +21,9 @@ import keras
 import numpy as np
 
 from nlp_lstm.errors import ConfigError, NlpLstmError
+from nlp_lstm.models.features import WORD_INPUT_LAYERS
 from nlp_lstm.preprocessing.vocab import Vocabulary
 from nlp_lstm.training.layer_rates import LayerRates, encoder_depths
-
-INPUT_LAYERS = ("embedding", "char_features", "casing_embedding")
 
 
 @dataclass
@@ -64,7 +63,7 @@ class TransferSite:
         return cls(
             embedding=model.get_layer("embedding"),
             encoder=model.get_layer("encoder"),
-            inputs=tuple(model.get_layer(name) for name in INPUT_LAYERS if name in names),
+            inputs=tuple(model.get_layer(name) for name in WORD_INPUT_LAYERS if name in names),
             uses_vectors=model_config.embeddings.source is not None,
         )
 
@@ -80,7 +79,8 @@ def _forward_rnn(layer):
     return getattr(layer, "forward_layer", layer)
 
 
-def _load_language_model(directory: Path):
+def _load_language_model(directory: Path, level: str = "word"):
+    """The language model saved in `directory`, over units of `level` (its rows are mapped by their text)."""
     from nlp_lstm.tasks import load_folder
 
     if not directory.is_dir():
@@ -91,8 +91,10 @@ def _load_language_model(directory: Path):
         raise _problem(f"{directory}: {exc}") from exc
     if pipeline.task != "language_model":
         raise _problem(f"{directory} holds a {pipeline.task} model; it must be a language_model one")
-    if pipeline.units.level != "word":
-        raise _problem(f"{directory} is a {pipeline.units.level}-level language model; words need level: word")
+    if pipeline.units.level != level:
+        raise _problem(
+            f"{directory} is a {pipeline.units.level}-level language model; this model needs a {level}-level one"
+        )
     return pipeline
 
 
@@ -154,7 +156,7 @@ def initialize_language_model(model: keras.Model, units, model_config) -> Transf
     from nlp_lstm.models.language_model import language_model_layer, path_within
 
     source = Path(model_config.init_from)
-    old = _load_language_model(source)
+    old = _load_language_model(source, units.level)
     old_network, network = language_model_layer(old.model), language_model_layer(model)
     for adaptive in (network.adaptive, old_network.adaptive):
         if adaptive is not None and not adaptive.tied:
@@ -184,11 +186,15 @@ def initialize_language_model(model: keras.Model, units, model_config) -> Transf
                 "softmax (full and sampled share their weights) are needed"
             )
             continue
-        value = keras.ops.convert_to_numpy(old_weights[key])
+        old_value = keras.ops.convert_to_numpy(old_weights[key])
+        value = old_value
         if id(variable) in by_vocabulary:
-            value = np.take(value, rows, axis=by_vocabulary[id(variable)])
-        elif value.shape != tuple(variable.shape):
-            problems.append(f"{key} is {value.shape} in {source}, {tuple(variable.shape)} here")
+            value = np.take(old_value, rows, axis=by_vocabulary[id(variable)])
+        if value.shape != tuple(variable.shape):  # a weight taken unit by unit must agree on its other axes
+            problems.append(
+                f"{key} is {old_value.shape} in {source}, {tuple(variable.shape)} here: the same "
+                "model.embedding_dim and model.rnn (cell, units, layers) are needed"
+            )
             continue
         variable.assign(value.astype(variable.dtype))
         initialised.add(variable.path)

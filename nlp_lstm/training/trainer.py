@@ -35,7 +35,7 @@ def make_optimizer(config: OptimizerConfig) -> keras.optimizers.Optimizer:
     kwargs: dict[str, Any] = {"learning_rate": config.learning_rate}
     if config.clipnorm:
         kwargs["clipnorm"] = config.clipnorm
-    if config.weight_decay:
+    if config.weight_decay is not None:  # 0 included: AdamW's own default is 0.004
         kwargs["weight_decay"] = config.weight_decay
     if config.ema_momentum:
         kwargs.update(use_ema=True, ema_momentum=config.ema_momentum)

@@ -12,7 +12,7 @@ from nlp_lstm.config.schema import (
     ColumnRef,
     DataConfig,
     EarlyStoppingConfig,
-    ExistingDirectory,
+    LanguageModelFolder,
     PipelineConfig,
     PreprocessingCacheConfig,
     RecurrentConfig,
@@ -21,6 +21,8 @@ from nlp_lstm.config.schema import (
     TrainingConfig,
     VocabConfig,
     WordEmbeddingConfig,
+    file_checks_enabled,
+    saved_unit_level,
 )
 
 
@@ -98,7 +100,7 @@ class LanguageModelNetworkConfig(WordEmbeddingConfig):
     """Embedding (optionally from pretrained word vectors: `embeddings`) -> forward recurrent encoder ->
     softmax over the vocabulary (tied to the embedding)."""
 
-    init_from: ExistingDirectory | None = Field(
+    init_from: LanguageModelFolder | None = Field(
         None,
         description="output folder of another language_model run to start from (fine-tuning it on this "
         "text: ULMFiT's second stage); same embedding_dim and rnn, units mapped by their text",
@@ -202,6 +204,17 @@ class LanguageModelConfig(PipelineConfig):
     model: LanguageModelNetworkConfig = LanguageModelNetworkConfig()
     training: LanguageModelTrainingConfig = LanguageModelTrainingConfig()
     generation: GenerationConfig = GenerationConfig()
+
+    @model_validator(mode="after")
+    def _init_from_the_same_units(self) -> LanguageModelConfig:
+        folder = self.model.init_from
+        level = saved_unit_level(folder) if folder is not None and file_checks_enabled() else None
+        if level not in (None, self.preprocessing.level):
+            raise ValueError(
+                f"model.init_from: {folder} is a {level}-level language model; this model needs a "
+                f"{self.preprocessing.level}-level one (preprocessing.level; units are mapped by their text)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _word_vectors_for_words(self) -> LanguageModelConfig:
