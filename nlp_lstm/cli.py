@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--temperature", type=_non_negative_float, default=None, help="0 = greedy")
     generate.add_argument("--top-k", type=_non_negative_int, default=None, help="sample among the k likeliest (0: all)")
     generate.add_argument("--top-p", type=_probability, default=None, help="nucleus sampling: smallest set with mass p")
-    generate.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    generate.add_argument("--seed", type=_non_negative_int, default=None, help="makes sampling reproducible")
     generate.add_argument("--json", action="store_true", help="one {prompt, continuation} JSON object per line")
 
     evaluate = commands.add_parser(
@@ -395,7 +395,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     pipeline = load_pipeline(args.model_dir)
     if not isinstance(pipeline, LanguageModelPipeline):
-        raise UsageError(f"{args.model_dir}: a {pipeline.task} model; generate needs a language model")
+        raise ModelDirError(f"{args.model_dir}: a {pipeline.task} model; generate needs a language model")
     continuations = pipeline.generate(
         prompts,
         max_tokens=args.max_tokens,

@@ -124,12 +124,16 @@ def test_sampling_is_seeded_and_temperature_zero_is_greedy(tmp_path: Path):
     assert sample_next(logits, rng, temperature=0, top_k=0, top_p=1.0) == 2  # padding (id 0) is never drawn
     drawn = {sample_next(logits, rng, temperature=1.0, top_k=0, top_p=0.6) for _ in range(200)}
     assert drawn == {2, 3}  # the smallest set of units holding 60% of the mass (padding excluded)
+    unknown_first = np.array([0.0, 9.0, 3.0, 2.9, -1.0])  # nor is the unknown unit (id 1), however likely
+    assert sample_next(unknown_first, rng, temperature=0, top_k=0, top_p=1.0) == 2
+    assert 1 not in {sample_next(unknown_first, rng, temperature=5.0, top_k=0, top_p=1.0) for _ in range(200)}
     from nlp_lstm.errors import UsageError
 
-    with pytest.raises(UsageError):
-        pipeline.generate("the", top_p=0)
+    for bad in ({"top_p": 0}, {"seed": -1}, {"seed": 1.5}, {"max_tokens": 2.5}, {"top_k": True}):
+        with pytest.raises(UsageError, match="generate takes whole numbers"):
+            pipeline.generate("the", **bad)
     for temperature in (1e-300, 1e300):  # no overflow, no NaN: greedy-like, or near uniform
-        assert 1 <= sample_next(logits, rng, temperature=temperature, top_k=0, top_p=1.0) <= 4
+        assert 2 <= sample_next(logits, rng, temperature=temperature, top_k=0, top_p=1.0) <= 4
     with pytest.raises(UsageError, match="finite"):
         sample_next(logits, rng, temperature=float("inf"), top_k=0, top_p=1.0)
 
@@ -229,7 +233,14 @@ def test_a_trained_language_model_scores_and_generates_alike_in_a_new_process(tm
 
 
 def test_language_model_mistakes_are_named(tmp_path: Path):
-    from nlp_lstm.errors import ConfigError
+    from nlp_lstm.errors import ConfigError, UsageError
+
+    _, lines_model = untrained_pipeline(
+        tmp_path, preprocessing="preprocessing: {tokenizer: whitespace, mode: lines, sequence_length: 12}"
+    )
+    assert lines_model.score(["the baker"])[0]["units"] == 3
+    with pytest.raises(UsageError, match="text 1 is blank"):  # lines mode never read a blank line
+        lines_model.score(["the baker", "  "])
 
     with pytest.raises(ConfigError) as exc:
         tiny_config(tmp_path, model="model: {rnn: {bidirectional: true}}")
@@ -292,7 +303,9 @@ def test_the_saved_model_carries_no_state_and_takes_any_number_of_rows(tmp_path:
 def test_generate_refuses_a_model_of_another_task():
     fixture = REPO / "tests" / "fixtures" / "saved_pipelines_v1" / "translation"
     result = run_cli("generate", str(fixture), "--prompt", "Ein Mann")
-    assert result.returncode == 2 and "generate needs a language model" in result.stderr
+    assert result.returncode == 3 and "generate needs a language model" in result.stderr
+    result = run_cli("generate", str(fixture), "--prompt", "Ein Mann", "--seed", "-1")
+    assert result.returncode == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_folder_of_an_unfinished_stream_run_predicts_with_its_best_epoch(tmp_path: Path):
@@ -332,6 +345,10 @@ def test_the_served_model_generates_like_the_pipeline_and_refuses_bad_options(tm
         with pytest.raises(MlflowException) as exc:
             wrapper.predict(None, prompts, bad)
         assert exc.value.get_http_status_code() == 400
+    pipeline.config.generation.top_k = 20  # top_k 0 (every unit) is taken whatever the model's default
+    assert wrapper.predict(None, prompts, params) == pipeline.generate(prompts, max_tokens=5, temperature=0)
+    with pytest.raises(MlflowException, match="max_tokens must be a whole number >= 1"):
+        wrapper.predict(None, prompts, {"max_tokens": 0})
 
 
 @pytest.mark.backends

@@ -271,6 +271,11 @@ class TrainedPipeline(ABC):
         """The keyword options of `predict` a served model takes (as MLflow params), with their defaults."""
         return {"batch_size": 256}
 
+    def least_option_value(self, name: str) -> int:
+        """The least value the whole-number option `name` takes: 1 for a count (batch_size, beam_size), 0 for
+        an option off by default (a seed)."""
+        return 1 if self.predict_options()[name] else 0
+
     @abstractmethod
     def prediction_type(self):
         """The MLflow type of one answer of `predict` (a model signature's output)."""

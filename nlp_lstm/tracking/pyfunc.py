@@ -68,8 +68,7 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
         chosen = {name: value for name, value in (params or {}).items() if value is not None}
         for name, value in chosen.items():
             default = options[name]
-            # a count (batch_size, beam_size), an option where 0 means "off" (top_k), or a seed (default None)
-            least = 1 if default else 0
+            least = self.pipeline.least_option_value(name)
             if (
                 (default is None or isinstance(default, int))
                 and not isinstance(default, bool)

@@ -75,14 +75,19 @@ def text_reader(config: LanguageModelConfig, path: str | Path) -> RowReader[tupl
     return RowReader(rows, lambda lines: TextLines.from_rows(lines, str(path)))
 
 
+def _whole(value: Any, least: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= least
+
+
 def sample_next(logits: np.ndarray, rng: np.random.Generator, *, temperature: float, top_k: int, top_p: float) -> int:
     """One unit id drawn from `logits` (vocab,): greedy at temperature 0, else from the softmax at that
     temperature restricted to the `top_k` most likely units and to the smallest set whose probabilities
-    reach `top_p`. Padding (id 0) is never drawn."""
+    reach `top_p`. Neither padding (id 0) nor the unknown unit (id 1: a placeholder for the units cut from
+    the vocabulary, written as `<unk>`) is drawn."""
     if not (math.isfinite(temperature) and temperature >= 0):
         raise UsageError(f"temperature must be a finite number >= 0, got {temperature}")
     logits = logits.astype("float64").copy()
-    logits[Vocabulary.pad_id] = -np.inf
+    logits[[Vocabulary.pad_id, Vocabulary.oov_id]] = -np.inf
     if temperature == 0:
         return int(np.argmax(logits))
     with np.errstate(over="ignore"):
@@ -229,6 +234,12 @@ class LanguageModelPipeline(TrainedPipeline):
         """Per text: `log_likelihood` (natural log, its units and the end of the line), `units` and
         `perplexity`, the text read on its own."""
         texts = [texts] if isinstance(texts, str) else list(texts)
+        if self.config.preprocessing.mode == "lines":
+            blank = next((i for i, text in enumerate(texts) if not text.strip()), None)
+            if blank is not None:  # its score would be that of an end of line alone, which training never read
+                raise UsageError(
+                    f"score: text {blank} is blank; a language model trained on lines scores no blank text"
+                )
         nll, counts = self._lines_nll(texts, batch_size)
         return [
             {"log_likelihood": -n, "units": c, "perplexity": math.exp(min(n / c, 700.0))} for n, c in zip(nll, counts)
@@ -267,8 +278,17 @@ class LanguageModelPipeline(TrainedPipeline):
         temperature = settings.temperature if temperature is None else temperature
         top_k = settings.top_k if top_k is None else top_k
         top_p = settings.top_p if top_p is None else top_p
-        if max_tokens < 1 or not (math.isfinite(temperature) and temperature >= 0) or top_k < 0 or not 0 < top_p <= 1:
-            raise UsageError("generate takes max_tokens >= 1, a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+        if (
+            not _whole(max_tokens, 1)
+            or not (math.isfinite(temperature) and temperature >= 0)
+            or not _whole(top_k, 0)
+            or not 0 < top_p <= 1
+            or not (seed is None or _whole(seed, 0))
+        ):
+            raise UsageError(
+                "generate takes whole numbers max_tokens >= 1, top_k >= 0 and seed >= 0 (or none), a finite "
+                "temperature >= 0 and 0 < top_p <= 1"
+            )
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         generators = np.random.SeedSequence(seed).spawn(len(prompts))
         end = self.units.end_id
@@ -304,6 +324,9 @@ class LanguageModelPipeline(TrainedPipeline):
             "top_p": settings.top_p,
             "seed": None,  # unseeded unless given: a served model samples anew for each request
         }
+
+    def least_option_value(self, name: str) -> int:
+        return 0 if name in ("top_k", "seed") else super().least_option_value(name)  # top_k 0: every unit
 
     def prediction_type(self):
         return "string"
