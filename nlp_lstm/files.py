@@ -14,6 +14,10 @@ from typing import Any
 
 from nlp_lstm.errors import ModelDirError
 
+# The two files of a saved pipeline folder that validating a config may read (`model_dir` owns the folder).
+MANIFEST = "pipeline.json"
+CONFIG = "config.yaml"
+
 
 def _current_umask() -> int:
     mask = os.umask(0)

@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nlp_lstm.errors import ConfigError, ModelDirError
-from nlp_lstm.files import atomic_write_text, read_json, read_saved_text
+from nlp_lstm.files import CONFIG, MANIFEST, atomic_write_text, read_json, read_saved_text
 
 PIPELINE_FORMAT = 1
-MANIFEST = "pipeline.json"
-CONFIG = "config.yaml"
 MODEL = "model.keras"
 CHECKPOINTS = "checkpoints"
 BEST_WEIGHTS = "best.weights.h5"  # in CHECKPOINTS: the best epoch so far

@@ -29,6 +29,18 @@ def _examples() -> dict[str, object]:
     from nlp_lstm.models.seq2seq import Attention, AttentionDecoder, SequenceLoss, SourceEncoder
     from nlp_lstm.models.tagger import CRFLoss, MaskedTagLoss, TagDecoder
     from nlp_lstm.models.weight_drop import WeightDropGRU, WeightDropLSTM, WeightDropRNN
+    from nlp_lstm.training.layer_rates import (
+        LayerRateAdam,
+        LayerRateAdamW,
+        LayerRateNadam,
+        LayerRateRMSprop,
+        LayerRates,
+        LayerRateSGD,
+    )
+
+    rates = LayerRates(
+        {"encoder/kernel": 2, "head/kernel": 0}, pretrained={"encoder/kernel"}, freeze_epochs=1, decay=2.6
+    )
 
     def decoder():
         return AttentionDecoder(
@@ -103,6 +115,11 @@ def _examples() -> dict[str, object]:
             max_length_offset=4,
             return_attention=True,
         ),
+        "LayerRateAdam": LayerRateAdam(learning_rate=0.01, clipnorm=0.5, layer_rates=rates),
+        "LayerRateAdamW": LayerRateAdamW(weight_decay=0.0, layer_rates=rates),
+        "LayerRateNadam": LayerRateNadam(learning_rate=0.02, layer_rates=rates),
+        "LayerRateRMSprop": LayerRateRMSprop(rho=0.8, layer_rates=rates),
+        "LayerRateSGD": LayerRateSGD(learning_rate=0.1, momentum=0.9, layer_rates=rates),
         "WeightDropGRU": WeightDropGRU(5, weight_drop=0.3, weight_drop_seed=2, return_sequences=True),
         "WeightDropLSTM": WeightDropLSTM(5, weight_drop=0.4, weight_drop_seed=1, return_state=True),
         "WeightDropRNN": WeightDropRNN(CIFGLSTMCell(4, name="cell"), weight_drop=0.2, return_sequences=True),

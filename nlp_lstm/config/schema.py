@@ -66,15 +66,21 @@ def _existing_directory(path: Path) -> Path:
 def _language_model_folder(path: Path) -> Path:
     """The output folder of a language_model run, told from its manifest (no model loaded)."""
     from nlp_lstm.errors import ModelDirError
-    from nlp_lstm.model_dir import read_manifest
+    from nlp_lstm.files import MANIFEST, read_json
 
     path = _existing_directory(path)
-    if not _CHECK_FILES.get():
+    if not file_checks_enabled():
         return path
+    hint = "give the output folder of a language_model run"
+    if not (path / MANIFEST).is_file():
+        raise ValueError(f"{path}: not a saved nlp_lstm pipeline ({MANIFEST} missing; {hint})")
     try:
-        task = read_manifest(path)["task"]
+        manifest = read_json(path / MANIFEST)
     except ModelDirError as exc:
-        raise ValueError(f"{exc} (give the output folder of a language_model run)") from None
+        raise ValueError(f"{exc} ({hint})") from None
+    task = manifest.get("task") if isinstance(manifest, dict) else None
+    if not isinstance(task, str):
+        raise ValueError(f"{path / MANIFEST}: not an nlp_lstm manifest (no task); {hint}")
     if task != "language_model":
         raise ValueError(f"{path} holds a {task} model; it must be a language_model one")
     return path
@@ -85,7 +91,7 @@ def saved_unit_level(folder: Path) -> str | None:
     loading it says why)."""
     import yaml
 
-    from nlp_lstm.model_dir import CONFIG
+    from nlp_lstm.files import CONFIG
 
     try:
         saved = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
