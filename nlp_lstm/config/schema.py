@@ -86,18 +86,24 @@ def _language_model_folder(path: Path) -> Path:
     return path
 
 
-def saved_unit_level(folder: Path) -> str | None:
-    """`preprocessing.level` of the language model saved in `folder` (None where its config is unreadable:
-    loading it says why)."""
+def init_from_level_problem(folder: Path | None, level: str) -> str | None:
+    """Why the language model saved in `folder` cannot start a model over `level` units (its units are
+    mapped by their text); None when it can, when files go unchecked, or when its config is unreadable
+    (loading it says why)."""
     import yaml
 
     from nlp_lstm.files import CONFIG
 
+    if folder is None or not file_checks_enabled():
+        return None
     try:
         saved = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8"))
-        return (saved.get("preprocessing") or {}).get("level", "word")
+        saved_level = (saved.get("preprocessing") or {}).get("level", "word")
     except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
         return None
+    if saved_level == level:
+        return None
+    return f"{folder} is a {saved_level}-level language model; this model needs a {level}-level one"
 
 
 def _spacy_language(code: str) -> str:
@@ -528,9 +534,9 @@ class FineTuningConfig(Section):
     @field_validator("init_from")
     @classmethod
     def _over_words(cls, folder: Path | None) -> Path | None:
-        level = saved_unit_level(folder) if folder is not None and file_checks_enabled() else None
-        if level not in (None, "word"):
-            raise ValueError(f"{folder} is a {level}-level language model; this model needs a word-level one")
+        problem = init_from_level_problem(folder, "word")
+        if problem:
+            raise ValueError(problem)
         return folder
 
     @model_validator(mode="after")

@@ -21,8 +21,7 @@ from nlp_lstm.config.schema import (
     TrainingConfig,
     VocabConfig,
     WordEmbeddingConfig,
-    file_checks_enabled,
-    saved_unit_level,
+    init_from_level_problem,
 )
 
 
@@ -207,13 +206,9 @@ class LanguageModelConfig(PipelineConfig):
 
     @model_validator(mode="after")
     def _init_from_the_same_units(self) -> LanguageModelConfig:
-        folder = self.model.init_from
-        level = saved_unit_level(folder) if folder is not None and file_checks_enabled() else None
-        if level not in (None, self.preprocessing.level):
-            raise ValueError(
-                f"model.init_from: {folder} is a {level}-level language model; this model needs a "
-                f"{self.preprocessing.level}-level one (preprocessing.level; units are mapped by their text)"
-            )
+        problem = init_from_level_problem(self.model.init_from, self.preprocessing.level)
+        if problem:
+            raise ValueError(f"model.init_from: {problem} (preprocessing.level)")
         return self
 
     @model_validator(mode="after")
