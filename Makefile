@@ -1,4 +1,5 @@
-# nlp_lstm: `make run` trains the default pipeline on the shipped sample data; `make test` runs the tests.
+# nlp_lstm: `make run` trains the sample pipelines on the shipped sample data; `make test` runs the tests;
+# `make docs` builds the documentation site (site/), `make docs-serve` serves it at http://127.0.0.1:8000.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,10 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 PORT ?= 5000
 
-.PHONY: install run test lint format serve notebooks mlflow-ui clean
+# MkDocs Material prints a notice about MkDocs 2 at every build.
+export NO_MKDOCS_2_WARNING := 1
+
+.PHONY: install run test lint format docs docs-serve reference dist serve mlflow-ui clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,15 +31,32 @@ run: install
 	done
 	@echo "Browse the runs with: $(BIN)/mlflow ui   (then open http://127.0.0.1:5000)"
 
-# Lint and format checks (ruff), the whole suite on TensorFlow, then the model, layer and CRF tests again on
-# JAX so that no backend-specific code creeps in.
-test: install lint
+# Lint and format checks (ruff), the docs built strictly (a broken link or reference fails), the whole suite on
+# TensorFlow, then the model, layer and CRF tests again on JAX so that no backend-specific code creeps in.
+test: install lint docs
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The site: its reference pages are generated from the code (`make reference` rewrites them; a test fails when
+# they are out of date), the notebooks are shown as stored, executed.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet
+
+docs-serve: install
+	$(BIN)/mkdocs serve
+
+reference: install
+	$(BIN)/python scripts/docs_reference.py
+
+# A wheel and an sdist in dist/, checked with twine.
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -50,4 +71,4 @@ mlflow-ui: install
 	$(BIN)/mlflow ui
 
 clean:
-	rm -rf outputs build *.egg-info .pytest_cache
+	rm -rf outputs build dist site *.egg-info .pytest_cache

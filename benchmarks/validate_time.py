@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/validate_time.py [--data-dir ../shared/data] [--repeats 5]
 
 With `--data-dir` the real-data pipelines validate against the corpora there (their YAML paths, which name
-`../shared/data/...`, are moved under it); without it their data paths are pointed at the sample files
-(validation reads no data, it only checks that the files exist).
+`data/<corpus>/...` of the repository, are moved under it); without it their data paths are pointed at the
+sample files (validation reads no data, it only checks that the files exist).
 """
 
 from __future__ import annotations
@@ -37,15 +37,16 @@ SAMPLE = {
 
 
 def _data_paths(pipeline: Path, data_dir: Path) -> dict[str, str]:
-    """The pipeline's data files with their `../shared/data` prefix replaced by `data_dir`."""
+    """The pipeline's data files with their `../data` prefix (the repository's data folder, from pipelines/)
+    replaced by `data_dir`."""
     import yaml
 
     data = yaml.safe_load(pipeline.read_text(encoding="utf-8")).get("data", {})
-    shipped = "../shared/data/"
+    shipped = "../data/"
     return {
         split: str(data_dir / data[split].removeprefix(shipped))
         for split in ("train", "validation", "test")
-        if isinstance(data.get(split), str) and data[split].startswith(shipped)
+        if isinstance(data.get(split), str) and data[split].startswith(shipped) and "/sample/" not in data[split]
     }
 
 

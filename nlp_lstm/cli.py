@@ -1,4 +1,5 @@
-"""`nlp-lstm` command line: run (and resume), validate, predict, evaluate, serve, sweep, compare, info, runs.
+"""`nlp-lstm` command line: init, run (and resume), validate, predict, evaluate, generate, serve, sweep, compare,
+info, runs.
 
 User mistakes (bad YAML, unknown key, missing or malformed file, bad model directory) print one clear
 message and exit non-zero, without a traceback. Exit codes: 0 ok, 1 unexpected error, 2 invalid
@@ -80,6 +81,71 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    init = commands.add_parser(
+        "init",
+        help="draft a complete, commented pipeline YAML for your own data files",
+        description="Look at your data files (format, delimiter, header, which column holds the text and which "
+        "the labels, the label set, a CoNLL file's columns and tag scheme, the two sides of a parallel corpus, "
+        "the language) and write a complete pipeline YAML, every key under its description and the inferred "
+        "ones with how they were inferred, ready for `nlp-lstm run`. What cannot be inferred is refused with "
+        "the option to pass.",
+    )
+    init.add_argument("task", metavar="TASK", help="sentiment, ner, translation or language_model")
+    init.add_argument(
+        "--train",
+        type=Path,
+        required=True,
+        help="training file (translation: PREFIX of PREFIX.de + PREFIX.en, or one of those files, or a table)",
+        metavar="FILE",
+    )
+    init.add_argument(
+        "--validation", type=Path, default=None, help="validation file (default: split off --train)", metavar="FILE"
+    )
+    init.add_argument("--test", type=Path, default=None, help="test file (default: split off --train)", metavar="FILE")
+    init.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="the YAML to write (default: TASK.yaml here; - for stdout)",
+        metavar="FILE",
+    )
+    init.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    told = init.add_argument_group("what to use instead of what init would infer")
+    told.add_argument(
+        "--format",
+        default=None,
+        help="csv, tsv or jsonl (translation also parallel; language model text)",
+        metavar="FORMAT",
+    )
+    told.add_argument("--delimiter", default=None, help="column separator of a csv file, e.g. ';'", metavar="CHAR")
+    told.add_argument(
+        "--header", action=argparse.BooleanOptionalAction, default=None, help="whether the first row holds names"
+    )
+    told.add_argument("--encoding", default=None, help="the files' encoding (default utf-8)", metavar="CODEC")
+    told.add_argument(
+        "--text-column", default=None, help="sentiment, language model: name or 0-based index", metavar="COLUMN"
+    )
+    told.add_argument("--label-column", default=None, help="sentiment: name or 0-based index", metavar="COLUMN")
+    told.add_argument("--token-column", type=int, default=None, help="ner: 0-based column of the tokens", metavar="N")
+    told.add_argument(
+        "--tag-column", type=int, default=None, help="ner: 0-based column of the tags (-1: the last)", metavar="N"
+    )
+    told.add_argument("--scheme", choices=("iob1", "iob2", "iobes"), default=None, help="ner: tag scheme of the files")
+    told.add_argument(
+        "--source-lang", default=None, help="translation: language translated from (spaCy code)", metavar="CODE"
+    )
+    told.add_argument("--target-lang", default=None, help="translation: language translated into", metavar="CODE")
+    told.add_argument(
+        "--source-column", default=None, help="translation tables: column of the source sentences", metavar="COLUMN"
+    )
+    told.add_argument(
+        "--target-column", default=None, help="translation tables: column of the target sentences", metavar="COLUMN"
+    )
+    told.add_argument(
+        "--language", default=None, help="spaCy language code of the texts (default: told from them)", metavar="CODE"
+    )
+
     run = commands.add_parser(
         "run",
         help="validate, train, evaluate, save and log a pipeline to MLflow (or resume one)",
@@ -109,7 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate a pipeline config. Exit 0 if valid, non-zero with every problem listed.",
     )
     _add_config_arguments(validate)
-    validate.add_argument("--print", dest="print_config", action="store_true", help="print the resolved config")
+    validate.add_argument(
+        "--print",
+        dest="print_config",
+        action="store_true",
+        help="print the resolved config as YAML, every key under a comment saying what it is (paths as seen "
+        "from the current folder)",
+    )
 
     predict = commands.add_parser(
         "predict",
@@ -281,12 +353,61 @@ def _version() -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from nlp_lstm.config import config_to_yaml, load_config
+    from nlp_lstm.config import load_config
+    from nlp_lstm.config.describe import commented_yaml
 
     config = load_config(args.config, args.overrides)
     if args.print_config:
-        print(config_to_yaml(config), end="")
+        print(commented_yaml(config), end="")
+    for note in config.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"{args.config}: valid {config.task} pipeline", file=sys.stderr)
+    return EXIT_OK
+
+
+_INIT_OPTIONS = (
+    "format",
+    "delimiter",
+    "header",
+    "encoding",
+    "text_column",
+    "label_column",
+    "token_column",
+    "tag_column",
+    "scheme",
+    "source_lang",
+    "target_lang",
+    "source_column",
+    "target_column",
+    "language",
+)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from nlp_lstm.config.draft import DraftRequest
+    from nlp_lstm.init_config import draft_config, inferred_lines, write_drafted
+
+    to_stdout = str(args.output) == "-"
+    output = Path(f"{args.task}.yaml") if args.output is None else args.output
+    if not to_stdout and output.exists() and not args.force:
+        raise UsageError(f"init: {output} exists; choose another -o or pass --force to replace it")
+    request = DraftRequest(
+        train=args.train,
+        validation=args.validation,
+        test=args.test,
+        options={name: getattr(args, name) for name in _INIT_OPTIONS},
+    )
+    drafted = draft_config(args.task, request, Path(".") if to_stdout else output.parent)
+    for line in inferred_lines(drafted):
+        print(line, file=sys.stderr)
+    if to_stdout:
+        print(drafted.text, end="")
+        return EXIT_OK
+    write_drafted(drafted, output, force=args.force)
+    print(
+        f"wrote {output}; check it with `nlp-lstm validate {output}`, train with `nlp-lstm run {output}`",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -526,6 +647,7 @@ _python_show_warning = warnings.showwarning
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {
+        "init": _cmd_init,
         "run": _cmd_run,
         "validate": _cmd_validate,
         "predict": _cmd_predict,

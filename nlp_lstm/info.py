@@ -114,13 +114,97 @@ def _part_scanning_over_time(config: PipelineConfig) -> str | None:
     return None
 
 
+PACKAGE = "nlp-lstm"
+
+
+def _unmet(requirement, depth: int = 1) -> list[str]:
+    """What of `requirement` is not installed: the distribution, its version, or the extras it asks of it
+    (`jax[cuda12]` needs jax's own cuda12 requirements, followed `depth` levels down)."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    try:
+        version = importlib.metadata.version(requirement.name)
+    except importlib.metadata.PackageNotFoundError:
+        return [requirement.name]
+    if not requirement.specifier.contains(version, prereleases=True):
+        return [f"{requirement.name} {version} (needs {requirement.specifier})"]
+    unmet = []
+    for extra in sorted(requirement.extras) if depth else ():
+        for text in importlib.metadata.requires(requirement.name) or []:
+            needed = Requirement(text)
+            if (
+                needed.marker is not None
+                and needed.marker.evaluate({"extra": extra})
+                and not (needed.marker.evaluate({"extra": ""}))
+            ):
+                unmet += _unmet(needed, depth - 1)
+    return unmet
+
+
+def installed_extras(package: str = PACKAGE) -> dict[str, list[str]]:
+    """Each optional extra of the installed package -> what of it is not installed here (empty: the extra
+    is installed). Requirements whose markers exclude this platform do not count."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    try:
+        requirements = importlib.metadata.requires(package) or []
+        extras = importlib.metadata.metadata(package).get_all("Provides-Extra") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    missing: dict[str, list[str]] = {extra: [] for extra in extras}
+    for text in requirements:
+        requirement = Requirement(text)
+        for extra in extras:
+            if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+                if not requirement.marker.evaluate({"extra": ""}):  # not a requirement of the package itself
+                    missing[extra] += _unmet(requirement)
+    return missing
+
+
+def tensorflow_build() -> str | None:
+    """'CUDA' or 'CPU-only' for the TensorFlow that imports here (None when it is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return None
+    import tensorflow as tf
+
+    return "CUDA" if tf.sysconfig.get_build_info().get("is_cuda_build") else "CPU-only"
+
+
+def packaging_lines(backend: str) -> list[str]:
+    """Which extras are installed, which backend is used, and whether TensorFlow can use a GPU."""
+    extras = installed_extras()
+    if not extras:
+        return [f"extras: unknown ({PACKAGE} is not installed as a package here)"]
+    shown = ", ".join(f"{extra} {'yes' if not missing else 'no'}" for extra, missing in extras.items())
+    lines = [f"extras installed: {shown}"]
+    build = tensorflow_build() if backend == "tensorflow" else None
+    if build is not None:
+        import tensorflow as tf
+
+        lines.append(f"tensorflow {tf.__version__}: {build} build")
+        if build == "CPU-only" and extras.get("gpu") == []:
+            lines.append(
+                "  the gpu extra is installed, but the CPU-only build imports (tensorflow-cpu was installed after "
+                f"tensorflow): pip install --force-reinstall --no-deps tensorflow=={tf.__version__}"
+            )
+    return lines
+
+
 def info_text(config: PipelineConfig | None = None, config_name: str = "") -> str:
     import keras
 
     # First: a split of the CPU into devices (training.cpu_devices) must precede the backend listing them.
     distribution = _replicas(config.training) if config is not None else ""
     backend, devices = backend_devices()
-    lines = [f"backend: {backend} (keras {keras.__version__})", f"devices: {', '.join(devices) or 'none found'}"]
+    lines = [f"backend: {backend} (keras {keras.__version__}; KERAS_BACKEND selects another)"]
+    lines += packaging_lines(backend)
+    lines.append(f"devices: {', '.join(devices) or 'none found'}")
     if not any("GPU" in d for d in devices):
         lines.append("no GPU: the fused kernels below apply when one is present")
     if config is not None:

@@ -140,6 +140,8 @@ def run_pipeline(
     from nlp_lstm.tasks import get_task
     from nlp_lstm.training.trainer import set_seed
 
+    for note in config.notes:
+        log(f"note: {note}")
     task = get_task(config.task)(config)
     set_seed(config.training.seed)
     # Every data error surfaces before a folder or an MLflow run exists, so a typo in a file leaves nothing behind.

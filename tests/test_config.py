@@ -5,6 +5,7 @@ import pytest
 from nlp_lstm.config import flatten_config, load_config, parse_overrides
 from nlp_lstm.errors import ConfigError
 from nlp_lstm.tasks.sentiment.config import SentimentConfig
+from tests.conftest import sentiment_rows, write_csv
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -200,4 +201,56 @@ def test_validating_imports_no_deep_learning_framework():
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("valid") == len(checks)
+    assert result.stderr.count(" pipeline\n") == len(checks)
+
+
+def test_paths_in_a_yaml_are_relative_to_its_folder_and_set_paths_to_the_working_directory(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "configs").mkdir()
+    train = write_csv(project / "data" / "train.csv", sentiment_rows())
+    other = write_csv(tmp_path / "other.csv", sentiment_rows())
+    yaml_path = project / "configs" / "mine.yaml"
+    yaml_path.write_text(
+        "task: sentiment\ndata:\n  train: ../data/train.csv\n  test: ../data/train.csv\noutput_dir: ../runs\n",
+        encoding="utf-8",
+    )
+    for cwd in (tmp_path, project, project / "configs"):
+        monkeypatch.chdir(cwd)
+        config = load_config(yaml_path)
+        assert Path(config.data.train).resolve() == train.resolve(), cwd
+        assert Path(config.output_dir).resolve() == (project / "runs").resolve(), cwd
+        assert config.notes == []
+    # A --set path is the command line's: relative to the working directory.
+    monkeypatch.chdir(tmp_path)
+    config = load_config(yaml_path, ["data.train=other.csv", "output_dir=out"])
+    assert Path(config.data.train).resolve() == other.resolve()
+    assert str(config.output_dir) == "out"
+    # A file missing where the YAML points is named by its full path.
+    yaml_path.write_text("task: sentiment\ndata:\n  train: train.csv\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(yaml_path)
+    assert problems_of(exc) == [f"{yaml_path}:3: data.train: file not found: {project / 'configs' / 'train.csv'}"]
+
+
+def test_another_training_file_does_not_take_the_yamls_evaluation_files(tmp_path, monkeypatch, capsys):
+    """The shipped pipeline with a user's own file: its sample validation and test files are not used."""
+    from nlp_lstm.cli import main
+    from tests.conftest import REPO
+
+    mine = write_csv(tmp_path / "mine.csv", sentiment_rows(), header=("review", "stars"))
+    monkeypatch.chdir(REPO)
+    sets = [f"data.train={mine}", "data.text_column=review", "data.label_column=stars"]
+    config = load_config("pipelines/sentiment.yaml", sets)
+    assert config.data.validation is None and config.data.test is None
+    assert len(config.notes) == 1
+    note = config.notes[0]
+    assert note.startswith("data.validation and data.test of pipelines/sentiment.yaml")
+    assert f"they are split off {mine} instead" in note
+    assert main(["validate", "pipelines/sentiment.yaml", *[arg for s in sets for arg in ("--set", s)]]) == 0
+    assert f"note: {note}" in capsys.readouterr().err
+    # Files given with it are used; the same training file as the YAML's changes nothing.
+    config = load_config("pipelines/sentiment.yaml", [*sets, f"data.test={mine}"])
+    assert config.data.validation is None and Path(config.data.test) == mine and "data.validation of" in config.notes[0]
+    same = load_config("pipelines/sentiment.yaml", ["data.train=data/sample/sentiment/train.csv"])
+    assert same.data.validation is not None and same.notes == []

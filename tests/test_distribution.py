@@ -42,14 +42,25 @@ for overrides in groups:
     print("RESULT " + json.dumps({"history": result.history, "metrics": result.metrics, "params": params}))
 """
 
-# Each sample pipeline on a small training file, without dropout (each replica would draw its own masks),
-# with a global batch the replicas do not always divide (odd), so that padding rows are exercised.
+# Each sample pipeline on a small training file (its own validation and test files kept), without dropout (each
+# replica would draw its own masks), with a global batch the replicas do not always divide (odd), so that padding
+# rows are exercised.
 SAMPLES = {
-    "sentiment": ("sentiment.yaml", ["data.train=data/sample/sentiment/validation.csv", "model.dropout=0"]),
+    "sentiment": (
+        "sentiment.yaml",
+        [
+            "data.train=data/sample/sentiment/validation.csv",
+            "data.validation=data/sample/sentiment/validation.csv",
+            "data.test=data/sample/sentiment/test.csv",
+            "model.dropout=0",
+        ],
+    ),
     "ner": (
         "ner_bilstm_crf.yaml",
         [
             "data.train=data/sample/ner/validation.conll",
+            "data.validation=data/sample/ner/validation.conll",
+            "data.test=data/sample/ner/test.conll",
             "model.word_dropout=0",
             "model.input_dropout=0",
             "model.output_dropout=0",
@@ -59,6 +70,8 @@ SAMPLES = {
         "translator_seq2seq.yaml",
         [
             "data.train=data/sample/translation/validation",
+            "data.validation=data/sample/translation/validation",
+            "data.test=data/sample/translation/test",
             "model.embedding_dropout=0",
             "model.encoder.dropout=0",
             "model.decoder.dropout=0",
@@ -68,6 +81,8 @@ SAMPLES = {
         "language_model.yaml",
         [
             "data.train=data/sample/language_model/validation.txt",
+            "data.validation=data/sample/language_model/validation.txt",
+            "data.test=data/sample/language_model/test.txt",
             "preprocessing.mode=lines",  # stream mode carries each row's state: refused with replicas
             "model.embedding_dropout=0",
             "model.input_dropout=0",

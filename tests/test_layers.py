@@ -21,7 +21,7 @@ LAYERS = [
     {"tasks"},
     {"tracking"},
     {"pipeline"},
-    {"sweep", "info"},
+    {"sweep", "info", "init_config"},
     {"cli"},
     {"__init__"},  # the package's API: `nlp_lstm.load` and the Keras registration hook
 ]

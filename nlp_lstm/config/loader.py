@@ -2,18 +2,26 @@
 
 Each problem names its key path, the YAML file and line (or `--set` when the value came from the command
 line), and for an unknown key the closest valid one.
+
+A relative path written in the YAML is relative to the YAML file's folder, so a pipeline means the same files
+from any working directory; a path given with `--set` (like any command-line path) and the defaults are
+relative to the working directory.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import os
+import types
+import typing
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from nlp_lstm.config.describe import section_class
 from nlp_lstm.config.registry import task_entry, task_names
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import ConfigError
@@ -181,6 +189,98 @@ def _format_errors(
     return problems
 
 
+# ------------------------------------------------------------------------------------------ paths
+def _holds_path(annotation: Any) -> bool:
+    """Whether a field's type is a Path (possibly Annotated, or in a union with None)."""
+    if annotation is Path:
+        return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _holds_path(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_holds_path(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def path_keys(config_cls: type[BaseModel], prefix: KeyPath = ()) -> Iterator[KeyPath]:
+    """The key paths of every path-valued setting of a config class (data files, vectors, folders)."""
+    for name, field in config_cls.model_fields.items():
+        if _holds_path(field.annotation):
+            yield (*prefix, name)
+            continue
+        section = section_class(field.annotation)
+        if section is not None:
+            yield from path_keys(section, (*prefix, name))
+
+
+def _lookup(data: Mapping[str, Any], key: KeyPath) -> Any:
+    node: Any = data
+    for part in key:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _assign(data: dict[str, Any], key: KeyPath, value: Any) -> None:
+    node = data
+    for part in key[:-1]:
+        node = node[part]
+    node[key[-1]] = value
+
+
+def relative_to_yaml(value: str, yaml_folder: Path) -> str:
+    """A path as written in a YAML file in `yaml_folder`, as a path from the working directory."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    joined = yaml_folder / path
+    try:
+        return os.path.normpath(os.path.relpath(joined))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return os.path.normpath(os.path.abspath(joined))
+
+
+def _paths_from_the_yaml(
+    raw: dict[str, Any], config_cls: type[BaseModel], yaml_folder: Path, from_cli: set[KeyPath]
+) -> None:
+    """Rewrite the relative paths the YAML wrote (not those given with --set) to start at its folder."""
+    for key in path_keys(config_cls):
+        value = _lookup(raw, key)
+        if isinstance(value, str) and value and key not in from_cli:
+            _assign(raw, key, relative_to_yaml(value, yaml_folder))
+
+
+_EVALUATION_FILES = (("data", "validation"), ("data", "test"))
+
+
+def _same_file(a: Any, b: Any) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and os.path.abspath(a) == os.path.abspath(b)
+
+
+def _evaluation_files_of_another_training_file(
+    raw: dict[str, Any], yaml_train: Any, from_cli: set[KeyPath], source: str
+) -> list[str]:
+    """When --set replaces the YAML's training file, the YAML's validation and test files belong to the file
+    it replaced (the shipped sample data, say), not to the user's: they are left out, so those splits are taken
+    off the new training file. Returns the notes that say so."""
+    train = _lookup(raw, ("data", "train"))
+    if ("data", "train") not in from_cli or yaml_train is None or _same_file(train, yaml_train):
+        return []
+    dropped = [key for key in _EVALUATION_FILES if key not in from_cli and _lookup(raw, key) not in (None, "")]
+    if not dropped:
+        return []
+    names = " and ".join(".".join(key) for key in dropped)
+    files = ", ".join(str(_lookup(raw, key)) for key in dropped)
+    for key in dropped:
+        _assign(raw, key, None)
+    return [
+        f"{names} of {source} ({files}) not used: they go with the training file that --set data.train "
+        f"replaced; {'they are' if len(dropped) > 1 else 'it is'} split off {train} instead (give "
+        + " ".join(f"--set {'.'.join(key)}=FILE" for key in dropped)
+        + " to use a file)"
+    ]
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
@@ -193,6 +293,10 @@ def load_config(
         overrides: `{"training.epochs": 2}` or `["training.epochs=2"]`.
         data: an already parsed configuration mapping, instead of a file.
 
+    Relative paths written in the YAML are taken from the YAML file's folder; those in `overrides`, from the
+    working directory. When `overrides` replace `data.train` but not the YAML's `data.validation` or
+    `data.test`, those are left out (split off the new training file) and `config.notes` says so.
+
     Raises:
         ConfigError: listing every problem found, each with its key path and file line.
     """
@@ -203,6 +307,7 @@ def load_config(
     else:
         raw, lines, source = dict(data or {}), {}, "<config>"
     raw = _deep_copy(raw)
+    yaml_train = _lookup(raw, ("data", "train"))
     if overrides is not None and not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
     from_cli: set[KeyPath] = set()
@@ -226,11 +331,18 @@ def load_config(
     if path is not None and not raw.get("name"):
         raw["name"] = path.stem
     config_cls = task_entry(task).config_class
+    notes: list[str] = []
+    if path is not None:
+        if isinstance(yaml_train, str):
+            yaml_train = relative_to_yaml(yaml_train, path.parent)
+        _paths_from_the_yaml(raw, config_cls, path.parent, from_cli)
+        notes = _evaluation_files_of_another_training_file(raw, yaml_train, from_cli, source)
     try:
         config = config_cls.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, config_cls, source, lines, from_cli), source) from None
     config._overrides = dict(overrides or {})
+    config._notes = notes
     return config
 
 

@@ -3,7 +3,7 @@
 A task is a package (`nlp_lstm/tasks/<name>/`, or any installed package named by an `nlp_lstm.tasks` entry
 point) whose `config` module declares the task's config and registers it:
 
-    @register_task("sentiment", implementation=".task:SentimentTask")
+    @register_task("sentiment", implementation=".task:SentimentTask", draft=".draft:draft")
     class SentimentConfig(PipelineConfig): ...
 
 The config loader reads the config class from here without importing Keras (validating a config stays
@@ -35,16 +35,39 @@ ConfigClass = TypeVar("ConfigClass", bound=type)
 
 @dataclass(frozen=True)
 class TaskEntry:
-    """A registered task: its name, config class and where its `Task` subclass lives ("module:Class")."""
+    """A registered task: its name, config class, where its `Task` subclass lives ("module:Class") and, when
+    it can draft a config from a user's files (`nlp-lstm init`), where its drafter lives."""
 
     name: str
     config_class: type[PipelineConfig]
     implementation: str
+    draft: str | None = None
 
     def load(self) -> type:
         """The task's `Task` subclass (imports its module, and with it Keras)."""
-        module, _, attribute = self.implementation.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _attribute(self.implementation)
+
+    def drafter(self) -> Callable | None:
+        """The task's config drafter (a function from a DraftRequest to a Draft), or None."""
+        return None if self.draft is None else _attribute(self.draft)
+
+
+def _attribute(reference: str):
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _absolute(reference: str, config_class: type) -> str:
+    """ "module:attribute", a module starting with "." taken relative to the config class's package."""
+    module, _, attribute = reference.partition(":")
+    if not attribute:
+        raise ValueError(f"{reference!r}: expected 'module:Class' (or 'module:function')")
+    if module.startswith("."):
+        package = getattr(sys.modules.get(config_class.__module__), "__package__", None)
+        if not package:
+            raise ValueError(f"{reference!r} is relative, but {config_class.__module__} is not in a package")
+        module = importlib.util.resolve_name(module, package)
+    return f"{module}:{attribute}"
 
 
 _REGISTRY: dict[str, TaskEntry] = {}
@@ -52,33 +75,26 @@ _discovered = False
 _discovery_lock = threading.RLock()  # RLock: a config module imported during discovery may ask for names
 
 
-def register_task(name: str, *, implementation: str) -> Callable[[ConfigClass], ConfigClass]:
+def register_task(name: str, *, implementation: str, draft: str | None = None) -> Callable[[ConfigClass], ConfigClass]:
     """Class decorator registering a task's config class under `name`.
 
     Args:
         name: the value of `task:` in a pipeline YAML and in a saved folder's `pipeline.json`.
         implementation: "module:Class" of the task's `Task` subclass; a module starting with "." is relative
             to the config class's package (".task:SentimentTask").
+        draft: "module:function" of the task's config drafter for `nlp-lstm init` (".draft:draft"), if any.
     """
     if not name.isidentifier():
         raise ValueError(f"task name {name!r}: use letters, digits and '_'")
 
     def decorate(config_class: ConfigClass) -> ConfigClass:
-        module, _, attribute = implementation.partition(":")
-        if not attribute:
-            raise ValueError(f"implementation {implementation!r}: expected 'module:Class'")
-        if module.startswith("."):
-            package = getattr(sys.modules.get(config_class.__module__), "__package__", None)
-            if not package:
-                raise ValueError(
-                    f"implementation {implementation!r} is relative, but {config_class.__module__} is not in a package"
-                )
-            module = importlib.util.resolve_name(module, package)
+        task_class = _absolute(implementation, config_class)
+        drafter = None if draft is None else _absolute(draft, config_class)
         existing = _REGISTRY.get(name)
         if existing is not None and _where(existing.config_class) != _where(config_class):  # not a re-import
             raise ValueError(f"task {name!r} is registered twice: {existing.config_class} and {config_class}")
         config_class.task_name = name
-        _REGISTRY[name] = TaskEntry(name, config_class, f"{module}:{attribute}")
+        _REGISTRY[name] = TaskEntry(name, config_class, task_class, drafter)
         return config_class
 
     return decorate

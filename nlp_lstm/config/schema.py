@@ -148,20 +148,46 @@ class Section(BaseModel):
 class SplitConfig(Section):
     """How validation/test splits are taken off the training file when they are not given."""
 
-    validation_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    test_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    stratify: bool = True
+    validation_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="share of the training file's examples held out as validation data when data.validation is not "
+        "given",
+    )
+    test_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="share of the training file's examples held out as test data when data.test is not given",
+    )
+    stratify: bool = Field(
+        True,
+        description="classification: stratify the held-out splits by label, so each keeps the label proportions (when "
+        "every label has at least two examples)",
+    )
     seed: int | None = Field(None, description="defaults to training.seed")
 
 
 class DataConfig(Section):
     """Input files shared by every task. Task configs extend it with their columns."""
 
-    train: ExistingFile
-    validation: ExistingFile | None = None
-    test: ExistingFile | None = None
-    encoding: str = "utf-8"
-    split: SplitConfig = SplitConfig()
+    train: ExistingFile = Field(description="training data file (.gz read transparently)")
+    validation: ExistingFile | None = Field(
+        None, description="validation data file; when not given, split.validation_fraction of the training file"
+    )
+    test: ExistingFile | None = Field(
+        None,
+        description="test data file, scored once after training; when not given, split.test_fraction of the training "
+        "file",
+    )
+    encoding: str = Field(
+        "utf-8", description="text encoding of the data files (a Python codec name, e.g. utf-8, latin-1, cp1252)"
+    )
+    split: SplitConfig = Field(
+        SplitConfig(),
+        description="how validation and test data are taken off the training file when their files are not given",
+    )
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataConfig:
@@ -178,7 +204,11 @@ class DataConfig(Section):
 class ConllDataConfig(DataConfig):
     """Token-per-line files (CoNLL-2003, WNUT, WikiANN...): a blank line between sentences."""
 
-    format: Literal["conll"] = "conll"
+    format: Literal["conll"] = Field(
+        "conll",
+        description="conll: one token per line with its columns, a blank line between sentences, -DOCSTART- lines "
+        "between documents",
+    )
     token_column: int = Field(0, description="column of the token; negative counts from the end")
     tag_column: int = Field(-1, description="column of the entity tag; negative counts from the end")
     delimiter: str | None = Field(None, min_length=1, description="column separator; default any whitespace")
@@ -188,9 +218,17 @@ class ConllDataConfig(DataConfig):
 class TableDataConfig(DataConfig):
     """A CSV/TSV/JSONL file with a text column and a label column."""
 
-    format: Literal["auto", "csv", "tsv", "jsonl"] = "auto"
-    text_column: ColumnRef = "text"
-    label_column: ColumnRef = "label"
+    format: Literal["auto", "csv", "tsv", "jsonl"] = Field(
+        "auto",
+        description="auto: from the file name (.csv, .tsv or .tab, .jsonl or .ndjson; .gz ignored); else csv, tsv or "
+        "jsonl",
+    )
+    text_column: ColumnRef = Field(
+        "text", description="column of the text: a header name or a 0-based index (jsonl: the key)"
+    )
+    label_column: ColumnRef = Field(
+        "label", description="column of the label: a header name or a 0-based index (jsonl: the key)"
+    )
     header: bool = Field(True, description="first row holds column names (csv/tsv)")
     delimiter: str | None = Field(None, min_length=1, max_length=1, description="overrides the format's")
     label_names: dict[str, str] | None = Field(None, description="renames raw labels, e.g. {'0': negative}")
@@ -212,9 +250,16 @@ class ParallelDataConfig(DataConfig, _LanguagePair):
     With `format: parallel`, `train: data/train` reads `data/train.de` and `data/train.en`.
     """
 
-    train: Path
-    validation: Path | None = None
-    test: Path | None = None
+    train: Path = Field(
+        description="parallel: the training files' path prefix (PREFIX.<source_lang>, PREFIX.<target_lang>); else the "
+        "training table",
+    )
+    validation: Path | None = Field(
+        None, description="validation prefix or table, like train; when not given, split off the training pairs"
+    )
+    test: Path | None = Field(
+        None, description="test prefix or table, like train; when not given, split off the training pairs"
+    )
     source_column: ColumnRef = Field(0, description="table formats: column (index or header name) of the source")
     target_column: ColumnRef = Field(1, description="table formats: column of the target")
     header: bool = Field(False, description="table formats: first row holds column names")
@@ -256,7 +301,14 @@ def parallel_file(prefix: str | Path, lang: str) -> Path:
 
 # ------------------------------------------------------------------------------------- preprocessing
 class VocabConfig(Section):
-    min_frequency: int = Field(1, ge=1)
+    """Vocabulary learned from the training data: which tokens get an id of their own."""
+
+    min_frequency: int = Field(
+        1,
+        ge=1,
+        description="occurrences in the training data a token needs for an id of its own; rarer tokens map to the "
+        "unknown token",
+    )
     max_size: int | None = Field(None, ge=1, description="most frequent tokens kept, specials excluded")
 
 
@@ -281,11 +333,19 @@ class PreprocessingConfig(PreprocessingCacheConfig):
     """Tokenization, normalisation, vocabulary and batching, shared by every pipeline."""
 
     language: SpacyLanguage = Field("en", description="spaCy language code for spacy.blank()")
-    lowercase: bool = True
-    unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFKC"
+    lowercase: bool = Field(
+        True,
+        description="lowercase tokens before the word lookup (character and casing features still see the text as "
+        "written)",
+    )
+    unicode_normalization: Literal["NFC", "NFKC", "none"] = Field(
+        "NFKC",
+        description="Unicode normal form each token is put in before the word lookup: NFC (composed), NFKC (also folds "
+        "compatibility forms such as ligatures and full-width letters), or none",
+    )
     replace_digits: bool = Field(False, description="map every digit to 0")
     max_length: int = Field(128, ge=1, description="tokens kept per text; longer texts are truncated")
-    vocab: VocabConfig = VocabConfig()
+    vocab: VocabConfig = Field(VocabConfig(), description="the word vocabulary learned from the training data")
     bucket_by_length: bool = Field(True, description="batch texts of similar length together")
     pad_to_multiple: int = Field(8, ge=1, description="pad batch length up to a multiple (fewer shapes)")
 
@@ -316,35 +376,52 @@ class TaggingPreprocessingConfig(PreprocessingConfig):
 class SubwordConfig(Section):
     """SentencePiece pieces learned from the training side: rare words are spelled, not unknown."""
 
-    enabled: bool = False
-    method: Literal["bpe", "unigram"] = "bpe"
+    enabled: bool = Field(
+        False, description="split this side's words into SentencePiece pieces learned from its training text"
+    )
+    method: Literal["bpe", "unigram"] = Field(
+        "bpe",
+        description="SentencePiece model: bpe (byte-pair merges) or unigram (a unigram language model over pieces)",
+    )
     vocab_size: int = Field(8000, ge=50, description="pieces to learn (fewer on a corpus that has fewer)")
 
 
 class LanguageSideConfig(Section):
     """Tokenization and vocabulary of one side of a translation pair (language from data.*_lang)."""
 
-    lowercase: bool = False
+    lowercase: bool = Field(
+        False, description="lowercase this side's tokens (a lowercased target is also scored case-insensitively)"
+    )
     max_length: int = Field(
         50, ge=1, description="tokens (subword pieces, if enabled) per sentence; see long_pairs for training pairs"
     )
-    subwords: SubwordConfig = SubwordConfig()
-    vocab: VocabConfig = VocabConfig(min_frequency=2)
+    subwords: SubwordConfig = Field(SubwordConfig(), description="subword segmentation of this side")
+    vocab: VocabConfig = Field(
+        VocabConfig(min_frequency=2), description="this side's vocabulary, learned from its training text"
+    )
 
 
 class TranslationPreprocessingConfig(PreprocessingCacheConfig):
     """spaCy blank tokenizers per language, separate vocabularies, BOS/EOS on the target side."""
 
-    unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFC"
-    source: LanguageSideConfig = LanguageSideConfig()
-    target: LanguageSideConfig = LanguageSideConfig()
+    unicode_normalization: Literal["NFC", "NFKC", "none"] = Field(
+        "NFC",
+        description="Unicode normal form every token of both sides is put in: NFC (composed), NFKC (also folds "
+        "compatibility forms), or none",
+    )
+    source: LanguageSideConfig = Field(
+        LanguageSideConfig(), description="tokenization and vocabulary of the source side"
+    )
+    target: LanguageSideConfig = Field(
+        LanguageSideConfig(), description="tokenization and vocabulary of the target side"
+    )
     long_pairs: Literal["filter", "truncate"] = Field(
         "filter",
         description="training pairs over a max_length: dropped, or cut to fit. At inference, sources "
         "are cut to source.max_length and references are never cut",
     )
-    bucket_by_length: bool = True
-    pad_to_multiple: int = Field(8, ge=1)
+    bucket_by_length: bool = Field(True, description="batch pairs of similar source length together")
+    pad_to_multiple: int = Field(8, ge=1, description="pad batch length up to a multiple (fewer shapes)")
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -352,11 +429,19 @@ class RecurrentConfig(Section):
     """A stacked (bi)directional recurrent encoder. Defaults keep the layers eligible for cuDNN."""
 
     cell: Literal[CELLS] = Field(
-        "lstm", description="peephole_lstm, cifg_lstm and mlstm have no fused kernel (generic loop)"
+        "lstm",
+        description="the recurrent cell: lstm, gru, or the LSTM variants peephole_lstm, cifg_lstm and mlstm (these have no "
+        "fused kernel: they run Keras's generic loop)",
     )
-    units: int = Field(128, ge=1)
-    layers: int = Field(1, ge=1)
-    bidirectional: bool = True
+    units: int = Field(
+        128,
+        ge=1,
+        description="hidden units of each recurrent layer, per direction (a bidirectional layer outputs twice as many)",
+    )
+    layers: int = Field(1, ge=1, description="number of stacked recurrent layers")
+    bidirectional: bool = Field(
+        True, description="also read each sequence right to left, concatenating both directions' outputs"
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout between stacked layers")
     recurrent_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="> 0 disables cuDNN")
     weight_drop: float = Field(
@@ -365,10 +450,19 @@ class RecurrentConfig(Section):
         lt=1.0,
         description="DropConnect on the recurrent kernels (one mask per batch, AWD-LSTM); keeps cuDNN",
     )
-    activation: str = "tanh"
-    recurrent_activation: str = "sigmoid"
-    use_bias: bool = True
-    unroll: bool = False
+    activation: str = Field(
+        "tanh",
+        description="Keras activation of the cell's candidate and output; other than tanh rules out the fused (cuDNN) "
+        "kernel",
+    )
+    recurrent_activation: str = Field(
+        "sigmoid", description="Keras activation of the gates; other than sigmoid rules out the fused (cuDNN) kernel"
+    )
+    use_bias: bool = Field(True, description="give the cell's gates a bias; false rules out the fused (cuDNN) kernel")
+    unroll: bool = Field(
+        False,
+        description="unroll the time loop (memory grows with sequence length); true rules out the fused (cuDNN) kernel",
+    )
     fused: Literal["auto", "require", "off"] = Field(
         "auto",
         description="require: length-aware layers without masks, fusable on every backend (fails unless the "
@@ -397,9 +491,9 @@ class RecurrentConfig(Section):
 class CharFeaturesConfig(Section):
     """Character-level word features from each token as written, concatenated to the word embeddings."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="add features of each token's characters to its word vector")
     encoder: Literal["cnn", "lstm"] = Field("cnn", description="char CNN (Ma & Hovy) or char BiLSTM (Lample et al.)")
-    embedding_dim: int = Field(32, ge=1)
+    embedding_dim: int = Field(32, ge=1, description="size of each character's embedding, read by the char encoder")
     filters: int = Field(64, ge=1, description="cnn: number of filters")
     kernel_size: list[PositiveInt] = Field(
         [3],
@@ -420,8 +514,8 @@ class CharFeaturesConfig(Section):
 class CasingFeaturesConfig(Section):
     """A learned embedding of each token's shape class (lower, Title, UPPER, numeric, punctuation...)."""
 
-    enabled: bool = False
-    embedding_dim: int = Field(8, ge=1)
+    enabled: bool = Field(False, description="add a learned embedding of each token's shape class to its word vector")
+    embedding_dim: int = Field(8, ge=1, description="size of the shape-class embedding")
 
 
 class EmbeddingsConfig(Section):
@@ -438,7 +532,10 @@ class EmbeddingsConfig(Section):
         description="add the N most frequent pretrained words to the vocabulary (words unseen in training "
         "keep their vectors instead of sharing the OOV one)",
     )
-    trainable: bool = True
+    trainable: bool = Field(
+        True,
+        description="update the word embedding in training; false keeps it as initialised (the pretrained vectors)",
+    )
     lowercase_fallback: bool = Field(True, description="look up the lowercased word when the word is missing")
 
     @field_validator("vectors")
@@ -482,8 +579,14 @@ class EmbeddingsConfig(Section):
 class WordEmbeddingConfig(Section):
     """A word embedding, optionally initialised from pretrained vectors (which then set its size)."""
 
-    embeddings: EmbeddingsConfig = EmbeddingsConfig()  # before embedding_dim, whose check reads it
-    embedding_dim: int = Field(128, ge=1)
+    # before embedding_dim, whose check reads it
+    embeddings: EmbeddingsConfig = Field(
+        EmbeddingsConfig(),
+        description="pretrained word vectors that initialise the word embedding (none: random initialisation)",
+    )
+    embedding_dim: int = Field(
+        128, ge=1, description="size of the word embedding; when omitted with pretrained vectors, their dimension"
+    )
 
     @field_validator("embedding_dim")
     @classmethod
@@ -512,8 +615,13 @@ class WordFeaturesConfig(WordEmbeddingConfig):
     """How each token becomes a vector: word embedding (+ pretrained vectors, chars, casing)."""
 
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="training: replace tokens by OOV at this rate")
-    char_features: CharFeaturesConfig = CharFeaturesConfig()
-    casing: CasingFeaturesConfig = CasingFeaturesConfig()
+    char_features: CharFeaturesConfig = Field(
+        CharFeaturesConfig(), description="features from each token's characters, concatenated to its word embedding"
+    )
+    casing: CasingFeaturesConfig = Field(
+        CasingFeaturesConfig(),
+        description="a learned embedding of each token's shape class, concatenated to its word embedding",
+    )
 
 
 class FineTuningConfig(Section):
@@ -550,30 +658,54 @@ class ClassifierModelConfig(WordFeaturesConfig, FineTuningConfig):
     """Embedding -> recurrent encoder -> pooling -> dense head -> softmax."""
 
     embedding_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="drops whole embedding channels")
-    rnn: RecurrentConfig = RecurrentConfig()
-    pooling: Literal["max", "mean", "last", "attention"] = "max"
-    hidden_units: list[PositiveInt] = Field(default_factory=list)
+    rnn: RecurrentConfig = Field(RecurrentConfig(), description="the recurrent encoder over the word features")
+    pooling: Literal["max", "mean", "last", "attention"] = Field(
+        "max",
+        description="how the encoder's outputs become one vector: max or mean over the tokens, last (the final states "
+        "of each direction), or attention (a learned weighting of the tokens)",
+    )
+    hidden_units: list[PositiveInt] = Field(
+        default_factory=list,
+        description="widths of ReLU dense layers between the pooled vector and the output softmax, each after dropout; "
+        "empty: none",
+    )
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout before each dense layer")
 
 
 class TaggerCharFeaturesConfig(CharFeaturesConfig):
-    enabled: bool = True
+    """Character features of the tagger, on unless turned off."""
+
+    enabled: bool = Field(True, description="add features of each token's characters to its word vector")
 
 
 class TaggerCasingFeaturesConfig(CasingFeaturesConfig):
-    enabled: bool = True
+    """Casing features of the tagger, on unless turned off."""
+
+    enabled: bool = Field(True, description="add a learned embedding of each token's shape class to its word vector")
 
 
 class TaggerModelConfig(WordFeaturesConfig, FineTuningConfig):
     """Word features -> dropout -> stacked BiLSTM -> dropout -> per-tag scores -> CRF (or softmax)."""
 
-    embedding_dim: int = Field(100, ge=1)
-    char_features: TaggerCharFeaturesConfig = TaggerCharFeaturesConfig()
-    casing: TaggerCasingFeaturesConfig = TaggerCasingFeaturesConfig()
+    embedding_dim: int = Field(
+        100, ge=1, description="size of the word embedding; when omitted with pretrained vectors, their dimension"
+    )
+    char_features: TaggerCharFeaturesConfig = Field(
+        TaggerCharFeaturesConfig(),
+        description="features from each token's characters, concatenated to its word embedding",
+    )
+    casing: TaggerCasingFeaturesConfig = Field(
+        TaggerCasingFeaturesConfig(),
+        description="a learned embedding of each token's shape class, concatenated to its word embedding",
+    )
     input_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on the word features")
-    rnn: RecurrentConfig = RecurrentConfig(units=128)
+    rnn: RecurrentConfig = Field(RecurrentConfig(units=128), description="the recurrent encoder over the word features")
     output_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on the BiLSTM outputs")
-    decoder: Literal["crf", "softmax"] = "crf"
+    decoder: Literal["crf", "softmax"] = Field(
+        "crf",
+        description="crf: a CRF scores whole tag sequences (Viterbi decoding); softmax: each token's tag is chosen on "
+        "its own",
+    )
     constrain_transitions: bool = Field(True, description="crf: forbid transitions invalid in the tag scheme")
 
 
@@ -583,8 +715,18 @@ ATTENTION_SCORES = ("dot", "general", "additive")  # nlp_lstm/models/seq2seq.py'
 class DecoderConfig(Section):
     """LSTM decoder initialised from the encoder, attending over the encoder states (Luong et al. 2015)."""
 
-    units: int = Field(256, ge=1)
-    layers: int = Field(1, ge=1)
+    units: int = Field(
+        256,
+        ge=1,
+        description="hidden units of each decoder LSTM layer (attention dot needs them equal to the encoder's output "
+        "size)",
+    )
+    layers: int = Field(
+        1,
+        ge=1,
+        description="number of stacked decoder LSTM layers, each started from the encoder's final states through a "
+        "tanh bridge",
+    )
     attention: Literal[ATTENTION_SCORES] = Field(
         "general", description="score: dot h.s, general h.W.s (Luong), additive v.tanh(W[h;s]) (Bahdanau)"
     )
@@ -597,8 +739,15 @@ class TranslatorModelConfig(FineTuningConfig):
     """Source embedding -> stacked BiLSTM encoder -> attentional LSTM decoder -> target vocabulary; `init_from`
     starts the source embedding and the encoder from a language model over the source language."""
 
-    source_embedding_dim: int = Field(256, ge=1)
-    target_embedding_dim: int = Field(256, ge=1)
+    source_embedding_dim: int = Field(
+        256, ge=1, description="size of the source word embedding (with init_from: the language model's embedding size)"
+    )
+    target_embedding_dim: int = Field(
+        256,
+        ge=1,
+        description="size of the target word embedding (with decoder.tie_embeddings, also the attentional vector's "
+        "width)",
+    )
     embedding_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="on the source embeddings")
     source_word_dropout: float = Field(
         0.0,
@@ -614,8 +763,11 @@ class TranslatorModelConfig(FineTuningConfig):
         description="training: replace the decoder's input tokens (not the predicted ones) by "
         "<unk> at this rate, so it leans on the source rather than on its own history",
     )
-    encoder: RecurrentConfig = RecurrentConfig(units=256, layers=2, dropout=0.3)
-    decoder: DecoderConfig = DecoderConfig()
+    encoder: RecurrentConfig = Field(
+        RecurrentConfig(units=256, layers=2, dropout=0.3),
+        description="the recurrent encoder over the source embeddings",
+    )
+    decoder: DecoderConfig = Field(DecoderConfig(), description="the attentional LSTM decoder")
 
     @model_validator(mode="after")
     def _dot_attention_dimensions(self) -> TranslatorModelConfig:
@@ -630,9 +782,20 @@ class TranslatorModelConfig(FineTuningConfig):
 
 # ------------------------------------------------------------------------------------------ training
 class OptimizerConfig(Section):
-    name: Literal["adam", "adamw", "nadam", "rmsprop", "sgd"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0.0)
-    weight_decay: float | None = Field(None, ge=0.0)
+    """The Keras optimizer, its learning rate, gradient clipping and weight averaging."""
+
+    name: Literal["adam", "adamw", "nadam", "rmsprop", "sgd"] = Field(
+        "adam", description="Keras optimizer: adam, adamw (Adam with decoupled weight decay), nadam, rmsprop or sgd"
+    )
+    learning_rate: float = Field(
+        1e-3, gt=0.0, description="the optimizer's step size at the start of training (lr_schedule may lower it)"
+    )
+    weight_decay: float | None = Field(
+        None,
+        ge=0.0,
+        description="decoupled weight decay of the optimizer; unset: the optimizer's own (adamw 0.004, none for the "
+        "others); set 0 with model.freeze_epochs or model.discriminative_lr, whose per-layer rates it would not follow",
+    )
     clipnorm: float | None = Field(5.0, gt=0.0, description="gradient clipping by norm")
     momentum: float | None = Field(None, ge=0.0, lt=1.0, description="sgd only")
     ema_momentum: float | None = Field(
@@ -651,20 +814,42 @@ class OptimizerConfig(Section):
 
 
 class EarlyStoppingConfig(Section):
-    enabled: bool = True
-    monitor: str = "val_loss"
-    mode: Literal["auto", "min", "max"] = "auto"
-    patience: int = Field(3, ge=0)
-    min_delta: float = Field(0.0, ge=0.0)
+    """The validation metric that selects the kept epoch, and when training stops early."""
+
+    enabled: bool = Field(
+        True,
+        description="stop training once the monitored metric stops improving; off, every epoch runs (the best epoch is "
+        "still kept)",
+    )
+    monitor: str = Field(
+        "val_loss",
+        description="the validation metric that selects the kept epoch and drives early stopping and lr_schedule "
+        "(val_loss or val_accuracy)",
+    )
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto",
+        description="whether the monitored metric is better lower (min) or higher (max); auto guesses from the metric "
+        "(a loss: min, accuracy: max), so set it for any other",
+    )
+    patience: int = Field(
+        3, ge=0, description="epochs without improvement of the monitored metric before training stops"
+    )
+    min_delta: float = Field(
+        0.0, ge=0.0, description="smallest change of the monitored metric that counts as an improvement"
+    )
 
 
 class LRScheduleConfig(Section):
     """Reduce the learning rate when the monitored validation metric stops improving."""
 
-    reduce_on_plateau: bool = False
-    factor: float = Field(0.5, gt=0.0, lt=1.0)
-    patience: int = Field(1, ge=0)
-    min_learning_rate: float = Field(1e-6, ge=0.0)
+    reduce_on_plateau: bool = Field(
+        False,
+        description="multiply the learning rate by factor after patience epochs without improvement of "
+        "early_stopping.monitor",
+    )
+    factor: float = Field(0.5, gt=0.0, lt=1.0, description="what the learning rate is multiplied by at each reduction")
+    patience: int = Field(1, ge=0, description="epochs without improvement of the monitored metric before a reduction")
+    min_learning_rate: float = Field(1e-6, ge=0.0, description="the learning rate is never reduced below this")
     start_epoch: int = Field(
         1, ge=1, description="no reduction before this epoch's end (early decoded metrics are noisy)"
     )
@@ -688,12 +873,29 @@ class DistributionOptions(Section):
 
 
 class TrainingConfig(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
-    seed: int = 42
-    optimizer: OptimizerConfig = OptimizerConfig()
-    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
-    lr_schedule: LRScheduleConfig = LRScheduleConfig()
+    """Epochs, batches, optimizer, epoch selection, precision and the devices training runs on."""
+
+    epochs: int = Field(
+        10,
+        ge=1,
+        description="most passes over the training data (early stopping or time_limit_minutes may end training sooner)",
+    )
+    batch_size: int = Field(
+        64, ge=1, description="examples per training batch; with distribution, the global batch split over the devices"
+    )
+    seed: int = Field(
+        42,
+        description="seeds weight initialisation, dropout and batch order (and the held-out splits, unless "
+        "data.split.seed)",
+    )
+    optimizer: OptimizerConfig = Field(OptimizerConfig(), description="the optimizer and its learning rate")
+    early_stopping: EarlyStoppingConfig = Field(
+        EarlyStoppingConfig(),
+        description="which validation metric selects the kept epoch, and when training stops early",
+    )
+    lr_schedule: LRScheduleConfig = Field(
+        LRScheduleConfig(), description="lower the learning rate when the monitored metric stops improving"
+    )
     verbose: Literal["auto", 0, 1, 2] = Field("auto", description="Keras progress: 1 bar, 2 line/epoch")
     time_limit_minutes: float | None = Field(
         None,
@@ -770,19 +972,25 @@ class TrainingConfig(Section):
 
 # ------------------------------------------------------------------------------------------ tracking
 class TrackingConfig(Section):
-    enabled: bool = True
+    """MLflow tracking of each run: params, metrics, artifacts, datasets and models."""
+
+    enabled: bool = Field(True, description="log the run to MLflow (params, metrics, artifacts, datasets, models)")
     uri: str | None = Field(None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI or sqlite")
     experiment: str | None = Field(None, description="defaults to 'nlp_lstm-<task>'")
     run_name: str | None = Field(None, description="defaults to '<pipeline name>-<timestamp>'")
-    log_model: bool = True
-    log_datasets: bool = True
+    log_model: bool = Field(
+        True, description="log the Keras model and the pipeline model (raw text in, predictions out) to the run"
+    )
+    log_datasets: bool = Field(
+        True, description="log the train, validation and test data as the run's MLflow dataset inputs"
+    )
     register_model: str | None = Field(
         None,
         min_length=1,
         description="register the run's pipeline model under this name in the MLflow model "
         "registry (then load it as models:/NAME/VERSION, models:/NAME/latest or models:/NAME@alias)",
     )
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict, description="extra tags set on the MLflow run, name: value")
 
     @field_validator("register_model")
     @classmethod
@@ -811,16 +1019,24 @@ class PipelineConfig(Section):
     # Metrics a task computes itself on the validation data after each epoch (logged as `val_<name>`).
     validation_metrics: ClassVar[tuple[str, ...]] = ()
 
-    task: str
+    task: str = Field(description="what the pipeline learns: sentiment, ner, translation or language_model")
     name: str | None = Field(None, description="defaults to the YAML file's stem")
-    data: DataConfig
-    preprocessing: PreprocessingConfig = PreprocessingConfig()
-    model: Section
-    training: TrainingConfig = TrainingConfig()
-    tracking: TrackingConfig = TrackingConfig()
-    output_dir: Path = Path("outputs")
+    data: DataConfig = Field(description="the data files and how they are read")
+    preprocessing: PreprocessingConfig = Field(
+        PreprocessingConfig(), description="tokenization, normalisation, vocabulary and batching"
+    )
+    model: Section = Field(description="the network: its layers and their sizes")
+    training: TrainingConfig = Field(
+        TrainingConfig(), description="epochs, batches, optimizer, epoch selection and devices"
+    )
+    tracking: TrackingConfig = Field(TrackingConfig(), description="MLflow tracking of the run")
+    output_dir: Path = Field(
+        Path("outputs"), description="folder under which each run saves its trained pipeline, in a folder of its own"
+    )
     # The `--set` values applied on top of the YAML, dotted key -> value (what a run changes; not saved).
     _overrides: dict = PrivateAttr(default_factory=dict)
+    # What the loader did that a user should hear of (evaluation files left out with another training file).
+    _notes: list = PrivateAttr(default_factory=list)
 
     @field_validator("task")
     @classmethod
@@ -846,3 +1062,8 @@ class PipelineConfig(Section):
     @property
     def overrides(self) -> dict:
         return self._overrides
+
+    @property
+    def notes(self) -> list[str]:
+        """What loading this config changed that its YAML does not say (printed by `validate` and `run`)."""
+        return self._notes

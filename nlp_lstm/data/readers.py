@@ -141,7 +141,7 @@ def _column_index(header: list[str] | None, column: int | str, path: Path, what:
         raise DataError(f"{path}:1: {what} {column!r} not in the header (columns: {', '.join(header)})") from None
 
 
-def _iter_rows(handle: TextIO, path: Path, delimiter: str, quoting: int) -> Iterator[tuple[int, int, list[str]]]:
+def iter_rows(handle: TextIO, path: Path, delimiter: str, quoting: int) -> Iterator[tuple[int, int, list[str]]]:
     """(first line, last line, fields) per row. Strict quoting: a quote that is never closed, or text after
     a closing quote, is an error naming the line where the quoted field opened, not a silent merge of the
     lines that follow into one field."""
@@ -229,7 +229,7 @@ def read_labelled_texts(path: str | Path, **settings: Any) -> LabelledTexts:
 
 def _delimited_rows(handle, path, sep, quoting, header, columns, keys, label_noun) -> Iterator[tuple]:
     text_column, label_column = columns
-    rows = (row for row in _iter_rows(handle, path, sep, quoting) if not _blank(row[2]))
+    rows = (row for row in iter_rows(handle, path, sep, quoting) if not _blank(row[2]))
     names = None
     expected = None  # columns per row: the header's, else the first row's
     if header:
@@ -271,7 +271,9 @@ def _blank(row: list[str]) -> bool:
     return not row or (len(row) == 1 and not row[0].strip())
 
 
-def _jsonl_rows(handle, path, text_column, label_column, label_noun) -> Iterator[tuple]:
+def json_records(handle: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, object) for each non-blank line of a JSONL file; a line that is not a JSON object is an error
+    naming it."""
     for line, raw in enumerate(handle, start=1):
         if not raw.strip():
             continue
@@ -283,6 +285,11 @@ def _jsonl_rows(handle, path, text_column, label_column, label_noun) -> Iterator
             raise DataError(f"{path}:{line}: invalid JSON (nested too deeply)") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{line}: expected a JSON object per line, got {type(record).__name__}")
+        yield line, record
+
+
+def _jsonl_rows(handle, path, text_column, label_column, label_noun) -> Iterator[tuple]:
+    for line, record in json_records(handle, path):
         for key in (text_column, label_column):
             if key is not None and str(key) not in record:
                 raise DataError(f"{path}:{line}: key {str(key)!r} missing (keys: {', '.join(record)})")

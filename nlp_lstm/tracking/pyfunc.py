@@ -49,6 +49,11 @@ def input_texts(model_input: Any) -> list[str]:
 class PipelinePyfunc(mlflow.pyfunc.PythonModel):
     """Loads the pipeline directory logged as the `pipeline` artifact."""
 
+    # MLflow wraps a PythonModel's `predict` for validation by its type hints when the class is defined, and
+    # without hints asks for them in a coloured warning at every import; the logged signature describes this
+    # model instead (without hints MLflow's wrapper only passes the call through).
+    _skip_type_hint_validation = True
+
     def load_context(self, context) -> None:
         from nlp_lstm.tasks import load_folder
 

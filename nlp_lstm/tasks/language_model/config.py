@@ -32,7 +32,11 @@ class TextDataConfig(DataConfig):
     a sentiment or NER model will then learn from. Validation and test text not given are split off the
     training file by line."""
 
-    format: Literal["text", "csv", "tsv", "jsonl", "conll"] = "text"
+    format: Literal["text", "csv", "tsv", "jsonl", "conll"] = Field(
+        "text",
+        description="text: plain text, a paragraph or sentence a line (.txt or .gz); csv/tsv/jsonl: a table's "
+        "text_column; conll: a CoNLL file's tokens, a sentence a line",
+    )
     text_column: ColumnRef = Field("text", description="csv/tsv/jsonl: column (name or index) of the text")
     header: bool = Field(True, description="csv/tsv: first row holds column names")
     token_column: int = Field(0, description="conll: column of the token; negative counts from the end")
@@ -44,7 +48,10 @@ class TextDataConfig(DataConfig):
 class UnitSubwordConfig(Section):
     """SentencePiece pieces learned from the training text (`level: subword`)."""
 
-    method: Literal["bpe", "unigram"] = "bpe"
+    method: Literal["bpe", "unigram"] = Field(
+        "bpe",
+        description="SentencePiece model: bpe (byte-pair merges) or unigram (a unigram language model over pieces)",
+    )
     vocab_size: int = Field(8000, ge=50, description="pieces to learn (fewer on a corpus that has fewer)")
 
 
@@ -60,10 +67,18 @@ class LanguageModelPreprocessingConfig(PreprocessingCacheConfig):
         "WikiText, whose <unk> then is the unknown word)",
     )
     language: SpacyLanguage = Field("en", description="spaCy language code of the tokenizer")
-    lowercase: bool = False
-    unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFC"
-    vocab: VocabConfig = VocabConfig()
-    subwords: UnitSubwordConfig = UnitSubwordConfig()
+    lowercase: bool = Field(False, description="lowercase every unit (generated text is then lowercase too)")
+    unicode_normalization: Literal["NFC", "NFKC", "none"] = Field(
+        "NFC",
+        description="Unicode normal form the units are put in: NFC (composed), NFKC (also folds compatibility forms), "
+        "or none",
+    )
+    vocab: VocabConfig = Field(
+        VocabConfig(), description="the units' vocabulary, learned from the training text; units left out map to <unk>"
+    )
+    subwords: UnitSubwordConfig = Field(
+        UnitSubwordConfig(), description="level subword: the SentencePiece pieces learned from the training text"
+    )
     mode: Literal["stream", "lines"] = Field(
         "stream",
         description="stream: the text as one sequence (an end-of-line unit after each line), read in "
@@ -83,15 +98,15 @@ class LanguageModelPreprocessingConfig(PreprocessingCacheConfig):
         "from a fresh state; fewer rows, more context)",
     )
     bucket_by_length: bool = Field(True, description="lines: batch lines of similar length together")
-    pad_to_multiple: int = Field(8, ge=1)
+    pad_to_multiple: int = Field(8, ge=1, description="lines: pad batch length up to a multiple (fewer shapes)")
 
 
 class LanguageModelRecurrentConfig(RecurrentConfig):
     """The shared recurrent encoder with a language model's defaults: forward, two layers."""
 
-    units: int = Field(512, ge=1)
-    layers: int = Field(2, ge=1)
-    bidirectional: bool = False
+    units: int = Field(512, ge=1, description="hidden units of each recurrent layer")
+    layers: int = Field(2, ge=1, description="number of stacked recurrent layers")
+    bidirectional: bool = Field(False, description="must stay false: a language model reads left to right")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout between stacked layers")
 
 
@@ -104,8 +119,12 @@ class LanguageModelNetworkConfig(WordEmbeddingConfig):
         description="output folder of another language_model run to start from (fine-tuning it on this "
         "text: ULMFiT's second stage); same embedding_dim and rnn, units mapped by their text",
     )
-    embedding_dim: int = Field(256, ge=1)
-    rnn: LanguageModelRecurrentConfig = LanguageModelRecurrentConfig()
+    embedding_dim: int = Field(
+        256, ge=1, description="size of each unit's embedding; when omitted with pretrained vectors, their dimension"
+    )
+    rnn: LanguageModelRecurrentConfig = Field(
+        LanguageModelRecurrentConfig(), description="the forward recurrent encoder"
+    )
     tie_embeddings: bool = Field(
         True,
         description="the output layer shares the embedding matrix (a projection to embedding_dim first "
@@ -164,17 +183,36 @@ class LanguageModelNetworkConfig(WordEmbeddingConfig):
 
 
 class PerplexityEarlyStoppingConfig(EarlyStoppingConfig):
-    monitor: str = "val_perplexity"
-    mode: Literal["auto", "min", "max"] = "min"
-    patience: int = Field(3, ge=0)
+    """Epoch selection and early stopping on validation perplexity."""
+
+    monitor: str = Field(
+        "val_perplexity",
+        description="the validation metric that selects the kept epoch and drives early stopping and lr_schedule "
+        "(val_perplexity, val_bits_per_char or val_loss)",
+    )
+    mode: Literal["auto", "min", "max"] = Field(
+        "min",
+        description="whether the monitored metric is better lower (min) or higher (max); auto guesses from the metric "
+        "(a loss: min, accuracy: max), so set it for any other",
+    )
+    patience: int = Field(
+        3, ge=0, description="epochs without improvement of the monitored metric before training stops"
+    )
 
 
 class LanguageModelTrainingConfig(TrainingConfig):
     """Epochs selected on validation perplexity."""
 
-    epochs: int = Field(20, ge=1)
+    epochs: int = Field(
+        20,
+        ge=1,
+        description="most passes over the training text (early stopping or time_limit_minutes may end training sooner)",
+    )
     batch_size: int = Field(32, ge=1, description="stream: parallel streams the text is read in")
-    early_stopping: PerplexityEarlyStoppingConfig = PerplexityEarlyStoppingConfig()
+    early_stopping: PerplexityEarlyStoppingConfig = Field(
+        PerplexityEarlyStoppingConfig(),
+        description="which validation metric selects the kept epoch, and when training stops early",
+    )
 
 
 class GenerationConfig(Section):
@@ -191,18 +229,28 @@ class GenerationConfig(Section):
     )
 
 
-@register_task("language_model", implementation=".task:LanguageModelTask")
+@register_task("language_model", implementation=".task:LanguageModelTask", draft=".draft:draft")
 class LanguageModelConfig(PipelineConfig):
     """Language modelling with a forward LSTM over plain text, and text generation."""
 
     metric = "perplexity"
     validation_metrics = ("perplexity", "bits_per_char")
 
-    data: TextDataConfig
-    preprocessing: LanguageModelPreprocessingConfig = LanguageModelPreprocessingConfig()
-    model: LanguageModelNetworkConfig = LanguageModelNetworkConfig()
-    training: LanguageModelTrainingConfig = LanguageModelTrainingConfig()
-    generation: GenerationConfig = GenerationConfig()
+    data: TextDataConfig = Field(description="the text to learn from: plain text, or the text of another task's files")
+    preprocessing: LanguageModelPreprocessingConfig = Field(
+        LanguageModelPreprocessingConfig(),
+        description="the units predicted, their vocabulary, and how the text is cut into training sequences",
+    )
+    model: LanguageModelNetworkConfig = Field(
+        LanguageModelNetworkConfig(), description="the LSTM language model: embedding, forward encoder, softmax"
+    )
+    training: LanguageModelTrainingConfig = Field(
+        LanguageModelTrainingConfig(),
+        description="epochs, batches, optimizer, epoch selection (validation perplexity) and devices",
+    )
+    generation: GenerationConfig = Field(
+        GenerationConfig(), description="defaults of generate (each can be given per call)"
+    )
 
     @model_validator(mode="after")
     def _init_from_the_same_units(self) -> LanguageModelConfig:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from nlp_lstm.config.registry import register_task
 from nlp_lstm.config.schema import ClassifierModelConfig, PipelineConfig, TableDataConfig
 
 
-@register_task("sentiment", implementation=".task:SentimentTask")
+@register_task("sentiment", implementation=".task:SentimentTask", draft=".draft:draft")
 class SentimentConfig(PipelineConfig):
     """Text classification (sentiment analysis) with an LSTM classifier."""
 
     metric = "accuracy"
 
-    data: TableDataConfig
-    model: ClassifierModelConfig = ClassifierModelConfig()
+    data: TableDataConfig = Field(description="the table of labelled texts")
+    model: ClassifierModelConfig = Field(ClassifierModelConfig(), description="the LSTM classifier")
