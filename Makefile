@@ -67,7 +67,9 @@ serve: install
 	@test -n "$(MODEL)" || { echo "usage: make serve MODEL=outputs/sentiment/<run> [PORT=5000]"; exit 2; }
 	$(BIN)/nlp-lstm serve $(MODEL) --port $(PORT)
 
+# MLflow 3.18 opens experiments in its GenAI view: open the printed link (or choose "Model training" once).
 mlflow-ui: install
+	@echo "open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
 	$(BIN)/mlflow ui
 
 clean:

@@ -1,6 +1,7 @@
 """Look at a sweep in the MLflow UI as a user would: start `mlflow ui` on loopback over a store, open the
-experiment's runs table, the compare view of the sweep's trials and a trial's learning-curve artifact in headless
-Chromium (Debian's `chromium` package), and save a screenshot of each.
+experiment as MLflow opens it, its runs table in nlp_lstm's view with the sweep expanded, a trial's run page,
+the compare view of the sweep's trials and a trial's learning-curve artifact in headless Chromium (Debian's
+`chromium` package), and save a screenshot of each.
 
     .venv/bin/python benchmarks/mlflow_ui_screenshots.py --tracking-uri sqlite:///mlflow.db --experiment NAME \\
         [--out screenshots] [--port 5055]
@@ -38,15 +39,23 @@ def _wait_for(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
 
 
 def _screenshot(browser: str, url: str, path: Path) -> None:
+    import tempfile
+
     subprocess.run(
         [
             browser,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",  # a new browser: no choice remembered
             "--hide-scrollbars",
             "--window-size=1600,1000",
-            "--virtual-time-budget=20000",
+            "--virtual-time-budget=40000",
             f"--screenshot={path}",
             url,
         ],
@@ -102,8 +111,13 @@ def main() -> None:
     try:
         _wait_for(f"{base}/health", server)
         runs = json.dumps([t.info.run_id for t in trials])
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from nlp_lstm.tracking.ui import ui_link
+
         views = {
-            "runs_table": f"{base}/#/experiments/{experiment.experiment_id}/runs",
+            "experiment_as_opened": f"{base}/#/experiments/{experiment.experiment_id}",
+            "runs_table": ui_link(experiment.experiment_id, server=base),
+            "trial_run_page": ui_link(experiment.experiment_id, shown.info.run_id, server=base),
             "compare_trials": f"{base}/#/compare-runs?runs={urllib.parse.quote(runs)}"
             f"&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}",
             "learning_curves": f"{base}/#/experiments/{experiment.experiment_id}/runs/{shown.info.run_id}"

@@ -27,6 +27,7 @@ from nlp_lstm.errors import (
     InputWarning,
     ModelDirError,
     NlpLstmError,
+    StorageError,
     Terminated,
     UsageError,
 )
@@ -69,6 +70,7 @@ def _number(convert: Callable[[str], float], accept: Callable[[float], bool], ex
 
 
 _positive_int = _number(int, lambda v: v >= 1, "a whole number >= 1")
+_port = _number(int, lambda v: 1 <= v <= 65535, "a port number from 1 to 65535")
 _non_negative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
 _non_negative_float = _number(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 _probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
@@ -257,16 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="serve a pipeline over HTTP with MLflow's scoring server (POST /invocations)",
-        description="Serve a pipeline with MLflow's scoring server: POST JSON to /invocations "
-        '({"inputs": ["a text", ...]} or {"dataframe_split": {"columns": ["text"], "data": [...]}}, '
-        'optionally {"params": {"beam_size": 1}}) and get {"predictions": [...]}, one answer per text, as '
-        "`predict` gives it. GET /ping answers when the model is loaded.",
+        help="serve a pipeline over HTTP: MLflow's scoring protocol (POST /invocations), strictly checked",
+        description="Serve a pipeline over HTTP with MLflow's scoring protocol: POST JSON to /invocations "
+        '({"inputs": ["a text", ...]}, or {"dataframe_split": {"columns": ["text"], "data": [[...]]}}, '
+        'dataframe_records or instances; optionally "params": {"beam_size": 1}) and get {"predictions": '
+        "[...]}, one answer per text, as `predict` gives it. GET /ping answers when the model is loaded. A model "
+        "from an MLflow store is downloaded and served with the installed nlp_lstm: no code stored with it runs.",
     )
     serve.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    serve.add_argument("--port", type=_positive_int, default=5000, help="port (default 5000)")
-    serve.add_argument("--workers", type=_positive_int, default=1, help="server processes (default 1)")
+    serve.add_argument("--port", type=_port, default=5000, help="port (default 5000)")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="server processes, each with the model")
+    serve.add_argument(
+        "--max-request-mb",
+        type=_number(float, lambda v: math.isfinite(v) and v > 0, "a number of megabytes > 0"),
+        default=10.0,
+        help="the largest request body accepted (default 10 MB); a larger one is answered 413",
+    )
 
     sweep = commands.add_parser(
         "sweep",
@@ -436,7 +445,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"run name:    {result.run_name}")
     print(f"model saved: {result.model_dir}")
     if result.tracking_uri:
+        from nlp_lstm.tracking.ui import ui_link
+
         print(f"tracking:    {result.tracking_uri}  (browse with: mlflow ui --backend-store-uri {result.tracking_uri})")
+        if result.experiment_id and result.tracking_uri.startswith(("sqlite:", "file:", "/")):
+            print(f"in the UI:   {ui_link(result.experiment_id, result.run_id)}")
     print("test metrics:")
     for name, value in result.metrics.items():
         print(f"  {name:<28} {value:.4f}")
@@ -541,22 +554,52 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import signal
+    import subprocess
     import tempfile
 
-    from nlp_lstm.tracking.models import check_pipeline_uri, is_mlflow_uri, save_pipeline_pyfunc, serve
+    from nlp_lstm.server import check_port
 
+    check_port(args.host, args.port)  # a busy or impossible address before anything is loaded
     with tempfile.TemporaryDirectory(prefix="nlp-lstm-serve-") as scratch:
-        model = args.model
-        if is_mlflow_uri(model):
-            check_pipeline_uri(model)  # a wrong URI is one line here, not the server's traceback
-        else:
-            from nlp_lstm.pipeline import load_pipeline
+        folder = _served_folder(args.model, Path(scratch))
+        # The model is loaded in child processes only: this one holds none while it waits for them.
+        child = [sys.executable, "-m", "nlp_lstm.server"]
+        if args.workers > 1:
+            checked = subprocess.run([*child, "check", str(folder)])
+            if checked.returncode != 0:
+                return checked.returncode
+        settings = [str(folder), args.model, args.host, str(args.port), str(args.workers), str(args.max_request_mb)]
+        return _wait_for(subprocess.Popen([*child, "serve", *settings]))
 
-            model = str(save_pipeline_pyfunc(Path(model), load_pipeline(model), Path(scratch) / "model"))
-        print(f"serving {args.model} on http://{args.host}:{args.port}/invocations (Ctrl-C stops)", flush=True)
-        status = serve(model, host=args.host, port=args.port, workers=args.workers)
-        return {-signal.SIGTERM: 143, -signal.SIGINT: 130}.get(status, status)
+
+def _served_folder(model: str, scratch: Path) -> Path:
+    """The pipeline folder to serve: a local folder as it is; a model in an MLflow store downloaded (only its
+    pipeline folder: data, not code)."""
+    from nlp_lstm.tracking.models import is_mlflow_uri
+
+    if is_mlflow_uri(model):
+        from nlp_lstm.tracking.models import download_pipeline
+
+        return download_pipeline(model, scratch)
+    folder = Path(model)
+    if not folder.is_dir():
+        raise ModelDirError(f"{folder}: no such folder (give the folder `nlp-lstm run` printed, or an MLflow URI)")
+    return folder
+
+
+def _wait_for(server) -> int:
+    """The server process's exit status, passing Ctrl-C and SIGTERM on to it."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        status = server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        status = server.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return {-signal.SIGTERM: 143, -signal.SIGINT: 130}.get(status, status)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -606,7 +649,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from nlp_lstm.tracking.liveness import HOST_TAG, PID_TAG, process_alive
+    from nlp_lstm.tracking.liveness import HOST_TAG, PID_TAG, process_alive, process_of
     from nlp_lstm.tracking.mlflow_run import mark_dead_runs_killed, running_runs
 
     running = running_runs(args.tracking_uri)
@@ -614,7 +657,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         print("no run is marked RUNNING")
     for run, experiment in running:
         state = {True: "alive", False: "process gone", None: "not of this host"}[process_alive(run.data.tags)]
-        where = f"pid {run.data.tags.get(PID_TAG, '?')} on {run.data.tags.get(HOST_TAG, '?')}"
+        process = process_of(run.data.tags)
+        where = f"pid {process[PID_TAG] or '?'} on {process[HOST_TAG] or '?'}"
         print(f"{run.info.run_id}  {run.info.run_name:<40} {experiment}: {where}, {state}")
     if args.cleanup:
         marked = mark_dead_runs_killed(args.tracking_uri)
@@ -633,6 +677,61 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What TensorFlow's C++ runtime (before its logging is set up, so whatever TF_CPP_MIN_LOG_LEVEL says) and
+# MLflow's store migrations print at start-up: notes about the CPU and absent GPU drivers, not about the run.
+_STARTUP_NOISE = (
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|oneDNN custom operations are on"
+    r"|oneDNN supports DT_BOOL only on platforms with AVX-512"
+    r"|This TensorFlow binary is optimized to use available CPU instructions"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|Could not find cuda drivers on your machine, GPU will not be used"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation placer already registered"
+    r"|TF-TRT Warning: Could not find TensorRT"
+    r"|^INFO  \[alembic\.runtime\.migration\]"
+)
+# A separate process, so that nothing is lost if this one dies hard (its output is still drained and shown).
+_FILTER = f"""
+import re, sys
+noise = re.compile({_STARTUP_NOISE!r})
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    if not noise.search(line.decode("utf-8", "replace")):
+        out.write(line)
+        out.flush()
+"""
+
+
+def _filter_startup_noise() -> None:
+    """Send this process's standard error (and its children's) through a filter that drops the start-up
+    noise, keeping every other line as it comes."""
+    import atexit
+    import os
+    import subprocess
+
+    if os.environ.get("NLP_LSTM_VERBOSE_STARTUP"):
+        return
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+        filter_process = subprocess.Popen([sys.executable, "-c", _FILTER], stdin=subprocess.PIPE, stdout=original)
+    except OSError:
+        return  # no filter: the noise shows, nothing else changes
+    os.dup2(filter_process.stdin.fileno(), 2)
+    filter_process.stdin.close()
+
+    def restore() -> None:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # this process's last copy of the pipe goes: the filter sees its end
+        try:
+            filter_process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass  # a child (a server) still writes to it; the filter ends with that child
+
+    atexit.register(restore)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings about the user's inputs as one line each; others as Python prints them."""
     if issubclass(category, InputWarning):
@@ -644,8 +743,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_show_warning = warnings.showwarning
 
 
+# Commands that load TensorFlow or MLflow, whose start-up noise the CLI filters out.
+_HEAVY_COMMANDS = ("run", "predict", "evaluate", "generate", "info", "serve", "sweep", "compare", "runs")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None and args.command in _HEAVY_COMMANDS:  # the command line itself, not a call from Python
+        import os
+
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines: store migrations, new experiments
+        _filter_startup_noise()
     handler = {
         "init": _cmd_init,
         "run": _cmd_run,
@@ -668,7 +776,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (DataError, ModelDirError) as exc:
+    except (DataError, ModelDirError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
     except NlpLstmError as exc:
@@ -682,6 +790,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        from nlp_lstm.files import storage_error
+
+        error = storage_error(exc)  # a full disk or a folder that cannot be written: the user's to fix
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DATA
     finally:
         warnings.showwarning = previous
 

@@ -31,6 +31,11 @@ class ModelDirError(NlpLstmError):
     """A saved model directory is missing or incomplete."""
 
 
+class StorageError(NlpLstmError):
+    """A file could not be written: the disk is full, or the folder is read-only or not the user's. The
+    message names the path and the free space; what was written before (the last checkpoint) is intact."""
+
+
 class UsageError(NlpLstmError):
     """A command asked for something that cannot be done (resume a finished run, a bad option value)."""
 
@@ -46,6 +51,18 @@ class ChiefFailed(NlpLstmError):
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_DATA, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
+EXCERPT = 60  # characters of a user's input an error message quotes at most
+
+
+def excerpt(value: object, limit: int = EXCERPT) -> str:
+    """`repr(value)`, cut to about `limit` characters (with the full length said): an error message names
+    what is wrong without echoing a 20 MB line or request back."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    length = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters as text"
+    return f"{text[: limit - 1]}… ({length})"
+
 
 def exit_status(exc: BaseException | None) -> int:
     """The exit status the CLI gives for `exc` (None: success)."""
@@ -55,7 +72,7 @@ def exit_status(exc: BaseException | None) -> int:
         return exc.status
     if isinstance(exc, (ConfigError, UsageError)):
         return EXIT_CONFIG
-    if isinstance(exc, (DataError, ModelDirError)):
+    if isinstance(exc, (DataError, ModelDirError, StorageError)):
         return EXIT_DATA
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED

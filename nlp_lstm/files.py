@@ -3,16 +3,18 @@ creating run folders that concurrent runs never share. Plain Python: no Keras, n
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nlp_lstm.errors import ModelDirError
+from nlp_lstm.errors import ModelDirError, StorageError
 
 # The two files of a saved pipeline folder that validating a config may read (`model_dir` owns the folder).
 MANIFEST = "pipeline.json"
@@ -29,11 +31,15 @@ _UMASK = _current_umask()
 
 
 @contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = "", needed: int | None = None) -> Iterator[Path]:
     """A temporary path beside `path` to write to; it replaces `path` (one `rename`) only if the block ends
-    without an exception. `suffix` ends the temporary name (Keras requires `.weights.h5` for weights)."""
+    without an exception. `suffix` ends the temporary name (Keras requires `.weights.h5` for weights). With
+    `needed` (bytes), a disk with less free space is a `StorageError` before anything is written: some writers
+    (HDF5's) do not survive a full disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if needed is not None:
+        ensure_space(path, needed)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(handle)
     temporary = Path(name)
@@ -45,6 +51,50 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         _fsync_directory(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def free_bytes(path: str | Path) -> int | None:
+    """Free space on the disk `path` is (or would be) on; None when it cannot be told."""
+    path = Path(path).absolute()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 2**20:,.1f} MB"
+
+
+def ensure_space(path: str | Path, needed: int) -> None:
+    """A `StorageError` naming `path` when its disk has less than `needed` bytes free."""
+    free = free_bytes(path)
+    if free is not None and free < needed:
+        raise StorageError(
+            f"{path}: cannot write: about {_megabytes(needed)} needed, {_megabytes(free)} free on its disk"
+        )
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """The one-line `StorageError` for a failed write (a full disk, a read-only or foreign folder), naming
+    the file and the free space; None for any other error."""
+    if isinstance(exc, StorageError):
+        return exc
+    message = str(exc)
+    full = "No space left on device" in message or "database or disk is full" in message
+    if not (isinstance(exc, OSError) and exc.errno in _WRITE_ERRORS) and not full:
+        return None
+    path = getattr(exc, "filename", None) or "a file of the run"
+    reason = getattr(exc, "strerror", None) or ("No space left on device" if full else type(exc).__name__)
+    free = free_bytes(path) if path != "a file of the run" else None
+    space = f"; {_megabytes(free)} free on its disk" if free is not None else ""
+    return StorageError(f"{path}: cannot write: {reason}{space}")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -137,15 +187,26 @@ def exclusive_lock(path: str | Path, wait: bool = True) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+# Larger than any text file a pipeline saves (a vocabulary of millions of words is tens of MB): a bigger one is
+# damage or a substitution, refused before it is read into memory.
+MAX_SAVED_TEXT_BYTES = 1 << 30
+
+
 def read_saved_text(path: str | Path) -> str:
-    """A text file saved with a model; a missing or unreadable one is a `ModelDirError` naming it."""
+    """A text file saved with a model; a missing, oversized, unreadable or undecodable one is a `ModelDirError`
+    naming it."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SAVED_TEXT_BYTES:
+            raise ModelDirError(f"{path}: {size:,} bytes, larger than any file a pipeline saves; the folder is damaged")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ModelDirError(f"{path}: missing; the folder is incomplete") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelDirError(f"{path}: unreadable ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ModelDirError(f"{path}: not UTF-8 text (byte {exc.start}); the folder is damaged") from None
+    except OSError as exc:
+        raise ModelDirError(f"{path}: unreadable ({exc.strerror or exc})") from None
 
 
 def read_json(path: str | Path) -> Any:
@@ -154,3 +215,5 @@ def read_json(path: str | Path) -> Any:
         return json.loads(read_saved_text(path))
     except json.JSONDecodeError as exc:
         raise ModelDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the folder is damaged") from None
+    except RecursionError:
+        raise ModelDirError(f"{path}: not valid JSON (nested too deeply); the folder is damaged") from None

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from nlp_lstm.config.loader import flatten_config, load_config
 from nlp_lstm.config.schema import PipelineConfig
-from nlp_lstm.errors import ChiefFailed, DataError, InputWarning, ModelDirError, Terminated, UsageError
+from nlp_lstm.errors import ChiefFailed, DataError, InputWarning, ModelDirError, StorageError, Terminated, UsageError
 from nlp_lstm.files import (
     atomic_write_text,
     create_unique_directory,
     exclusive_lock,
     remove_temporaries,
+    storage_error,
 )
 from nlp_lstm.model_dir import (
     CHECKPOINTS,
@@ -75,6 +76,7 @@ class RunResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_value: float | None = None  # the monitored validation metric at the kept epoch
     worker: int = 0  # a multi_worker run's other workers return after training; the chief (0) has the rest
+    experiment_id: str | None = None
 
 
 @dataclass
@@ -88,7 +90,7 @@ class ResumePoint:
 
 
 def _safe_name(text: str) -> str:
-    return re.sub(r"[^\w.,=-]+", "_", text).strip("_") or "run"
+    return re.sub(r"[^\w.,=+-]+", "_", text).strip("_") or "run"
 
 
 # Overrides that say where data and results go rather than what the model is: left out of run names.
@@ -183,6 +185,14 @@ def run_pipeline(
             every_worker = " (on every worker)" if config.training.distribution == "multi_worker" else ""
             log(f"\ninterrupted; continue with: nlp-lstm run --resume {model_dir}{every_worker}")
         raise
+    except Exception as exc:
+        error = storage_error(exc)
+        if error is None or not (model_dir / MANIFEST).exists():
+            raise
+        raise StorageError(
+            f"{error}; the last checkpoint is intact: free some space, then continue with: "
+            f"nlp-lstm run --resume {model_dir}"
+        ) from None
     finally:
         if resume is None and not (model_dir / MANIFEST).exists():
             shutil.rmtree(model_dir, ignore_errors=True)  # stopped before training started: nothing to keep
@@ -231,8 +241,9 @@ def _training_in(model_dir: Path):
 def _new_run_folder(config: PipelineConfig) -> Path:
     """A folder of its own for this run (exclusive creation: concurrent runs with one name get `-2`, `-3`...);
     the run name follows the folder's."""
+    # What the run changed comes first: the MLflow UI's runs table shows only the start of a name.
     changes = changes_in_short(config.overrides)
-    stem = f"{config.name or config.task}-{changes}" if changes else (config.name or config.task)
+    stem = f"{changes}-{config.name or config.task}" if changes else (config.name or config.task)
     requested = config.tracking.run_name or f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     base = _safe_name(requested)
     model_dir = create_unique_directory(config.output_dir, base)
@@ -407,6 +418,7 @@ def _run(
             timings=timings,
             history=outcome.history,
             best_value=best_value,
+            experiment_id=tracker.experiment_id,
         )
 
 
@@ -534,10 +546,10 @@ def _locate_run(target: str | Path, tracking_uri: str | None) -> Path:
 
 
 def _refuse_if_running(model_dir: Path, run: Mapping[str, Any]) -> None:
-    from nlp_lstm.tracking.liveness import PID_TAG
+    from nlp_lstm.tracking.liveness import PID_TAG, process_of
 
-    process = run.get("process", {})
-    if process.get(PID_TAG) != str(os.getpid()) and process_alive(process):
+    process = process_of(run.get("process", {}))
+    if process[PID_TAG] != str(os.getpid()) and process_alive(process):
         raise UsageError(
             f"--resume {model_dir}: its run is still going (process {process[PID_TAG]} on this host); stop it first"
         )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -283,6 +286,7 @@ def test_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(traine
         assert_keras_model_loads_in_a_fresh_process,
         assert_requirements_are_complete,
         assert_serves_like_predict,
+        post,
         scoring_server,
     )
 
@@ -295,6 +299,39 @@ def test_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(traine
     texts = ["a wonderful film", "", "a dull mess " * 40]  # an empty text and one cut to max_length
     with scoring_server("models:/e2e-sentiment/1", trained["uri"], tmp_path) as url:
         assert_serves_like_predict(url, texts, pipeline.predict(texts))
+        status, answer = post(url, {"inputs": [["a", "token", "list"]]})
+        assert status == 400 and answer["message"] == "input 0 is a list (['a', 'token', 'list']), not a text"
+
+
+def test_serving_a_model_from_the_store_runs_no_code_stored_with_it(trained, tmp_path):
+    """The pyfunc file and the package copy logged with a pipeline model are code in the artifact store: anyone
+    who can write there could change them. `nlp-lstm serve` reads only the pipeline folder's data."""
+    import mlflow
+
+    from tests.helpers.mlflow_models import post, scoring_server
+
+    root = Path(
+        mlflow.MlflowClient(trained["uri"]).get_experiment_by_name("e2e").artifact_location.removeprefix("file://")
+    )
+    marker = tmp_path / "stored-code-ran"
+    planted = 0
+    for path in [*root.rglob("pyfunc.py"), *root.rglob("code/nlp_lstm/__init__.py")]:
+        path.write_text(path.read_text() + f"\nopen({str(marker)!r}, 'a').write({str(path)!r} + '\\n')\n")
+        planted += 1
+    assert planted >= 2
+    with scoring_server("models:/e2e-sentiment/1", trained["uri"], tmp_path) as url:
+        assert post(url, {"inputs": ["a wonderful film"]})[0] == 200
+    assert not marker.exists(), marker.read_text()
+    # MLflow's own loader runs the stored code: the planted lines are live.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import mlflow, sys; mlflow.pyfunc.load_model(sys.argv[1])", "models:/e2e-sentiment/1"],
+        env={**os.environ, "MLFLOW_TRACKING_URI": trained["uri"]},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert marker.exists(), loaded.stderr[-3000:]
 
 
 def test_runs_say_what_they_changed_and_plot_their_learning_curves(trained):
@@ -304,7 +341,7 @@ def test_runs_say_what_they_changed_and_plot_their_learning_curves(trained):
     run = client.get_run(trained["run_id"])
     # the name says what differs from the YAML (where results go is left out), and the folder has the name
     assert (
-        re.fullmatch(r"tiny-epochs=1-\d{8}-\d{6}", run.info.run_name) and trained["model_dir"].name == run.info.run_name
+        re.fullmatch(r"epochs=1-tiny-\d{8}-\d{6}", run.info.run_name) and trained["model_dir"].name == run.info.run_name
     )
     assert run.data.tags["mlflow.note.content"].startswith(
         f"tiny (sentiment pipeline from {trained['config']}); --set training.epochs=1, tracking.uri="
@@ -327,3 +364,21 @@ def test_runs_say_what_they_changed_and_plot_their_learning_curves(trained):
     )
     assert (trained["model_dir"] / "evaluation" / "learning_curves.png").stat().st_size > 1000
     assert "evaluation/learning_curves.png" in {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+
+
+def test_the_command_line_filters_tensorflow_start_up_noise_and_keeps_errors(trained, tmp_path):
+    import re as regex
+
+    from nlp_lstm.cli import _STARTUP_NOISE
+
+    noise = regex.compile(_STARTUP_NOISE)
+    quiet = run_cli("predict", str(trained["model_dir"]), stdin="a wonderful film\n")
+    assert quiet.returncode == 0 and quiet.stdout.count("\n") == 1
+    assert not [line for line in quiet.stderr.splitlines() if noise.search(line)], quiet.stderr
+    loud = run_cli(
+        "predict", str(trained["model_dir"]), stdin="a wonderful film\n", env={"NLP_LSTM_VERBOSE_STARTUP": "1"}
+    )
+    if not [line for line in loud.stderr.splitlines() if noise.search(line)]:
+        pytest.skip("this TensorFlow build prints none of the start-up notes the filter drops")
+    failed = run_cli("predict", str(tmp_path / "missing"))
+    assert failed.returncode == 3 and failed.stderr.startswith("error: ")

@@ -21,7 +21,7 @@ LAYERS = [
     {"tasks"},
     {"tracking"},
     {"pipeline"},
-    {"sweep", "info", "init_config"},
+    {"sweep", "info", "init_config", "server"},
     {"cli"},
     {"__init__"},  # the package's API: `nlp_lstm.load` and the Keras registration hook
 ]

@@ -111,7 +111,31 @@ BROKEN = {
         lambda f: (_manifest(f, status="training"), shutil.rmtree(f / "checkpoints")),
         "an unfinished run that has not finished an epoch yet",
     ),
+    "pipeline.json nested 100,000 deep": (
+        lambda f: (f / "pipeline.json").write_text("[" * 100_000),
+        "pipeline.json: not valid JSON (nested too deeply)",
+    ),
+    "pipeline.json not UTF-8": (
+        lambda f: (f / "pipeline.json").write_bytes(b'{"task": "sentiment\xff"}'),
+        "pipeline.json: not UTF-8 text",
+    ),
+    "a bad language in tokenizer.json": (
+        lambda f: _edit_json(f / "preprocessing" / "tokenizer.json", language="klingon"),
+        "preprocessing/tokenizer.json: language 'klingon' is not one spaCy has; the folder is damaged",
+    ),
+    "a setting of another kind in tokenizer.json": (
+        lambda f: _edit_json(f / "preprocessing" / "tokenizer.json", max_length="long"),
+        "preprocessing/tokenizer.json: max_length must be a whole number >= 1 or null, got 'long'",
+    ),
+    "an unknown setting in tokenizer.json": (
+        lambda f: _edit_json(f / "preprocessing" / "tokenizer.json", stemming=True),
+        "preprocessing/tokenizer.json: unknown settings ['stemming']",
+    ),
 }
+
+
+def _edit_json(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
 @pytest.mark.parametrize("case", list(BROKEN))

@@ -800,6 +800,7 @@ def test_ner_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(ne
         assert_keras_model_loads_in_a_fresh_process,
         assert_requirements_are_complete,
         assert_serves_like_predict,
+        post,
         scoring_server,
     )
 
@@ -811,8 +812,17 @@ def test_ner_logged_models_load_anywhere_and_the_pipeline_serves_like_predict(ne
     )
     assert_requirements_are_complete(ner_run["uri"], ner_run["run_id"])
     texts = ["Karsten Holm flew to Nairobi.", "", "   "]
+    tokens = [["Karsten", "Holm", "visited", "Nairobi", "."], ["Paris"]]
     with scoring_server(f"runs:/{ner_run['run_id']}/pipeline", ner_run["uri"], tmp_path) as url:
         assert_serves_like_predict(url, texts, pipeline.predict(texts))
+        # Pre-tokenized sentences are tagged whole, one tag per token, as `predict` tags them.
+        assert post(url, {"inputs": tokens}) == (200, {"predictions": pipeline.predict(tokens)})
+        status, answer = post(url, {"inputs": ["Paris", ["Paris"]]})
+        assert (
+            status == 400 and answer["message"] == "the inputs mix texts and lists of tokens: send one kind per request"
+        )
+        status, answer = post(url, {"inputs": [["Paris", 3]]})
+        assert status == 400 and answer["message"] == "input 0: token 1 is a number, not a text"
 
 
 def test_speed_benchmark_reads_the_ner_figures_of_both_benchmarks():

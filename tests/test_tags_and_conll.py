@@ -125,3 +125,34 @@ def test_empty_tag_with_explicit_delimiter(tmp_path):
     path.write_text("NRU\tI-ORG\nbacks\t\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"t.conll:2: empty tag"):
         read_conll(path, delimiter="\t")
+
+
+@pytest.mark.parametrize("tag", ["B-", "I-", "S- ", "U-"])
+def test_a_prefix_without_a_type_is_named_as_such(tag):
+    from nlp_lstm.preprocessing.tags import split_tag
+
+    with pytest.raises(ValueError, match=f"invalid tag '{tag}': no entity type after {tag.strip()[0]}-"):
+        split_tag(tag)
+
+
+def test_a_b_prefix_without_a_type_in_a_file_is_an_error_naming_its_line(tmp_path):
+    from nlp_lstm.tasks.ner.config import NerConfig
+    from nlp_lstm.tasks.ner.task import tagged_reader
+
+    path = tmp_path / "train.conll"
+    path.write_text("EU B-ORG\nrejects O\n\nPeter B-\nBlackburn I-PER\n", encoding="utf-8")
+    config = NerConfig.model_validate({"task": "ner", "data": {"train": str(path)}})
+    with pytest.raises(DataError) as exc:
+        tagged_reader(config, path).read()
+    assert str(exc.value) == f"{path}:4: invalid tag 'B-': no entity type after B- (e.g. B-PER) (data.tag_column is -1)"
+
+
+def test_errors_quote_an_excerpt_of_a_huge_line(tmp_path):
+    """A 20 MB line (a file without newlines, a stray binary) is named by its line, not echoed back whole."""
+    path = tmp_path / "train.conll"
+    path.write_text("EU B-ORG\nrejects O\n" + "x " * 10_000_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        read_conll(path)
+    message = str(exc.value)
+    assert message.startswith(f"{path}:3: expected 2 columns like the first token line, found 10000000: 'x x x")
+    assert len(message) < 300 and "(20,000,000 characters)" in message

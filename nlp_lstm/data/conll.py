@@ -14,7 +14,7 @@ from typing import Any
 
 from nlp_lstm.data.readers import reading
 from nlp_lstm.data.streamed import RowReader
-from nlp_lstm.errors import DataError
+from nlp_lstm.errors import DataError, excerpt
 
 
 @dataclass
@@ -98,7 +98,7 @@ def conll_reader(
                 elif len(columns) != expected_columns:
                     raise DataError(
                         f"{path}:{line_number}: expected {expected_columns} columns like the first token line, "
-                        f"found {len(columns)}: {line!r}"
+                        f"found {len(columns)}: {excerpt(line)}"
                     )
                 if not sentence_tokens:
                     start_line = line_number

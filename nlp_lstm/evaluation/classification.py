@@ -38,15 +38,25 @@ def _metric_name(label: str) -> str:
 def evaluate_classification(
     y_true: Sequence[str], y_pred: Sequence[str], class_names: Sequence[str]
 ) -> ClassificationEvaluation:
+    """Accuracy, and per-class and macro/weighted precision, recall and F1 over the classes present in `y_true`:
+    a class of the model that the evaluated data lacks has no recall or F1 to count (counting it as 0 would pull
+    the macro average down for nothing the model got wrong). The report names the absent classes."""
     class_names = list(class_names)
-    report = classification_report(y_true, y_pred, labels=class_names, output_dict=True, zero_division=0)
-    text = classification_report(y_true, y_pred, labels=class_names, digits=4, zero_division=0)
+    gold = set(y_true)
+    present = [name for name in class_names if name in gold] or class_names
+    absent = [name for name in class_names if name not in gold]
+    report = classification_report(y_true, y_pred, labels=present, output_dict=True, zero_division=0)
+    text = classification_report(y_true, y_pred, labels=present, digits=4, zero_division=0)
+    if absent:
+        predicted = {name: sum(p == name for p in y_pred) for name in absent}
+        listed = ", ".join(f"{name} (predicted {count} times)" for name, count in predicted.items())
+        text += f"\nnot in this data, so left out of the averages above: {listed}\n"
     metrics = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=class_names, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=class_names, average="weighted", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
     }
-    for name in class_names:
+    for name in present:
         for stat in ("precision", "recall", "f1-score"):
             metrics[f"{_metric_name(name)}_{stat.replace('-score', '')}"] = float(report[name][stat])
     confusion = confusion_matrix(y_true, y_pred, labels=class_names)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_lstm.errors import DataError
+from nlp_lstm.errors import DataError, excerpt
 from nlp_lstm.files import read_json
 from nlp_lstm.preprocessing.tags import split_tag
 
@@ -37,7 +37,7 @@ class LabelEncoder:
             except KeyError:
                 where = f"{source}:{lines[i]}: " if source and lines else (f"{source}: " if source else "")
                 raise DataError(
-                    f"{where}label {label!r} was not seen in training (known: {', '.join(self.classes)})"
+                    f"{where}label {excerpt(label)} was not seen in training (known: {', '.join(self.classes)})"
                 ) from None
         return ids
 
@@ -97,7 +97,7 @@ class TagEncoder:
                 bad = next(j for j, t in enumerate(tags) if t not in self.index)
                 where = f"{source}:{lines[i] + bad}: " if source and lines else ""
                 raise DataError(
-                    f"{where}tag {tags[bad]!r} was not seen in training (known: {', '.join(self.tags)})"
+                    f"{where}tag {excerpt(tags[bad])} was not seen in training (known: {', '.join(self.tags)})"
                 ) from None
         return encoded
 

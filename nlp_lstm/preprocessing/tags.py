@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from nlp_lstm.errors import excerpt
+
 SCHEMES = ("iob1", "iob2", "iobes")
 Span = tuple[str, int, int]  # (type, start, end) with end exclusive
 
@@ -21,7 +23,9 @@ def split_tag(tag: str) -> tuple[str, str]:
         return "O", ""
     prefix, sep, kind = tag.partition("-")
     if not sep or prefix.upper() not in {"B", "I", "E", "S", "U", "L"}:
-        raise ValueError(f"invalid tag {tag!r}: expected O or a prefix B-, I-, E-, S- (or L-, U-) and a type")
+        raise ValueError(f"invalid tag {excerpt(tag)}: expected O or a prefix B-, I-, E-, S- (or L-, U-) and a type")
+    if not kind.strip():
+        raise ValueError(f"invalid tag {excerpt(tag)}: no entity type after {prefix}- (e.g. {prefix}-PER)")
     prefix = prefix.upper()
     return _BILOU.get(prefix, prefix), kind
 

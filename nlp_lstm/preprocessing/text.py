@@ -84,7 +84,10 @@ class TextEncoder:
         settings = directory / f"{prefix}tokenizer.json"
         if not settings.exists():
             raise ModelDirError(f"{settings}: missing (the tokenizer settings); the folder is incomplete")
-        tokenizer = Tokenizer.from_config(read_json(settings))
+        try:
+            tokenizer = Tokenizer.from_config(read_json(settings))
+        except (TypeError, ValueError) as exc:
+            raise ModelDirError(f"{settings}: {exc}; the folder is damaged") from None
         pieces = directory / f"{prefix}subwords.model"
         subwords = SubwordSegmenter.load(pieces) if pieces.exists() else None
         return cls(tokenizer, Vocabulary.load(directory / f"{prefix}vocab.txt"), subwords)

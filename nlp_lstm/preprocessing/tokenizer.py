@@ -95,7 +95,29 @@ class Tokenizer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Tokenizer:
-        return cls(**config)
+        """The tokenizer saved settings describe; settings of another kind, or a language spaCy does not have,
+        are a ValueError naming the setting (a damaged file, found when it is loaded, not at the first text)."""
+        if not isinstance(config, dict):
+            raise ValueError(f"expected an object of settings, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}")
+        tokenizer = cls(**config)
+        if not isinstance(tokenizer.language, str):
+            raise ValueError(f"language must be a spaCy language code, got {tokenizer.language!r}")
+        for flag in ("lowercase", "replace_digits"):
+            if not isinstance(getattr(tokenizer, flag), bool):
+                raise ValueError(f"{flag} must be true or false, got {getattr(tokenizer, flag)!r}")
+        if tokenizer.unicode_normalization not in ("NFC", "NFKC", "NFD", "NFKD", "none"):
+            raise ValueError(f"unknown unicode_normalization {tokenizer.unicode_normalization!r}")
+        length = tokenizer.max_length
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+            raise ValueError(f"max_length must be a whole number >= 1 or null, got {length!r}")
+        try:
+            tokenizer._nlp  # noqa: B018 (spaCy checks the language here, once, instead of at the first text)
+        except NlpLstmError:
+            raise ValueError(f"language {tokenizer.language!r} is not one spaCy has") from None
+        return tokenizer
 
 
 def detokenize(tokens: Iterable[str]) -> str:

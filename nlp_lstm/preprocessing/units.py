@@ -136,6 +136,9 @@ class UnitEncoder:
         if not settings.exists():
             raise ModelDirError(f"{settings}: missing (the language model's unit settings); the folder is incomplete")
         units = read_json(settings)
-        tokenizer = Tokenizer.from_config(read_json(directory / "tokenizer.json"))
+        try:
+            tokenizer = Tokenizer.from_config(read_json(directory / "tokenizer.json"))
+        except (TypeError, ValueError) as exc:
+            raise ModelDirError(f"{directory / 'tokenizer.json'}: {exc}; the folder is damaged") from None
         subwords = SubwordSegmenter.load(directory / "subwords.model") if units["level"] == "subword" else None
         return cls(units["level"], tokenizer, Vocabulary.load(directory / "vocab.txt"), subwords, units["whitespace"])

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -24,7 +25,7 @@ from nlp_lstm.config.loader import config_to_yaml
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.data.splits import split_off
 from nlp_lstm.data.streamed import SLICE_EXAMPLES, RowReader, StreamedSplit
-from nlp_lstm.errors import InputWarning, ModelDirError, UsageError
+from nlp_lstm.errors import InputWarning, ModelDirError, UsageError, excerpt
 from nlp_lstm.files import atomic_path, atomic_write_text, file_fingerprint
 from nlp_lstm.model_dir import (
     CONFIG,
@@ -51,6 +52,7 @@ from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.vocab import Vocabulary
 from nlp_lstm.tasks.transfer import Transfer, TransferSite, fine_tuning
 from nlp_lstm.training.callbacks import ValidationMetrics
+from nlp_lstm.training.checkpoints import weights_bytes
 from nlp_lstm.training.layer_rates import LayerRates, LayerRateSchedule
 from nlp_lstm.training.trainer import compile_model
 from nlp_lstm.version import __version__
@@ -114,6 +116,8 @@ class TrainedPipeline(ABC):
     task: ClassVar[str]  # set from the task's registration (see `Task`)
     dataset_type: ClassVar[type]  # what `read_file` returns
     output_name: ClassVar[str]  # what the Keras model's output is called in its logged signature
+    # Whether `predict` also takes pre-tokenized inputs (a list of token strings per input; NER tags them).
+    takes_tokens: ClassVar[bool] = False
 
     def __init__(self, model: keras.Model, config: PipelineConfig):
         self.model = model
@@ -220,8 +224,9 @@ class TrainedPipeline(ABC):
             (directory / "preprocessing").mkdir(parents=True, exist_ok=True)
             self.save_preprocessing(directory / "preprocessing")
         atomic_write_text(directory / CONFIG, config_to_yaml(self.config))  # a resumed run may train longer
-        with atomic_path(directory / MODEL, suffix=".keras") as temporary:
-            self.export_model().save(temporary)
+        model = self.export_model()
+        with atomic_path(directory / MODEL, suffix=".keras", needed=weights_bytes(model)) as temporary:
+            model.save(temporary)
         self.runtime_arrays = self.save_runtime_arrays(directory)
         self.manifest = self.manifest_for(status, run)
         write_manifest(directory, self.manifest)
@@ -275,6 +280,30 @@ class TrainedPipeline(ABC):
         """The least value the whole-number option `name` takes: 1 for a count (batch_size, beam_size), 0 for
         an option off by default (a seed)."""
         return 1 if self.predict_options()[name] else 0
+
+    def checked_options(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A request's prediction options, checked against `predict_options`: an unknown name, or a value of
+        another kind than the option's default (a whole number below its least value, a fraction where a
+        count goes, a text where a flag goes) is a UsageError naming it. A None value keeps the default."""
+        options = self.predict_options()
+        unknown = sorted(set(params or {}) - set(options))
+        if unknown:
+            raise UsageError(f"unknown params {unknown}; this {self.task} model takes {sorted(options)}")
+        chosen = {name: value for name, value in (params or {}).items() if value is not None}
+        for name, value in chosen.items():
+            default = options[name]
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise UsageError(f"param {name} must be true or false, got {excerpt(value)}")
+            elif default is None or isinstance(default, int):
+                least = self.least_option_value(name)
+                if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                    raise UsageError(f"param {name} must be a whole number >= {least}, got {excerpt(value)}")
+            elif isinstance(default, float) and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise UsageError(f"param {name} must be a number, got {excerpt(value)}")
+        return chosen
 
     @abstractmethod
     def prediction_type(self):

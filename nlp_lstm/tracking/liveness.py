@@ -12,11 +12,20 @@ import os
 import socket
 from pathlib import Path
 
-HOST_TAG = "nlp_lstm.host"
-PID_TAG = "nlp_lstm.pid"
-START_TAG = "nlp_lstm.process_start"
-BOOT_TAG = "nlp_lstm.boot_id"
-NAMESPACE_TAG = "nlp_lstm.pid_namespace"  # containers sharing a host name and boot id number pids apart
+# Bookkeeping for finding a run's process, not for the user: MLflow's UI lists a run's tags except those under
+# `mlflow.`, so these stay out of the way of the tags a user reads.
+HOST_TAG = "mlflow.nlp_lstm.host"
+PID_TAG = "mlflow.nlp_lstm.pid"
+START_TAG = "mlflow.nlp_lstm.process_start"
+BOOT_TAG = "mlflow.nlp_lstm.boot_id"
+NAMESPACE_TAG = "mlflow.nlp_lstm.pid_namespace"  # containers sharing a host name and boot id number pids apart
+# What runs and folders of nlp_lstm 0.1 called them.
+_LEGACY = {tag: tag.removeprefix("mlflow.") for tag in (HOST_TAG, PID_TAG, START_TAG, BOOT_TAG, NAMESPACE_TAG)}
+
+
+def process_of(tags: dict[str, str]) -> dict[str, str]:
+    """The process tags of a run (or of a folder's manifest), under today's names whatever version wrote them."""
+    return {tag: tags[tag] if tag in tags else tags.get(legacy, "") for tag, legacy in _LEGACY.items()}
 
 
 def _boot_id() -> str:
@@ -60,12 +69,13 @@ def process_tags(pid: int | None = None) -> dict[str, str]:
 
 
 def on_this_host(tags: dict[str, str]) -> bool:
-    return tags.get(HOST_TAG) == socket.gethostname()
+    return process_of(tags)[HOST_TAG] == socket.gethostname()
 
 
 def process_alive(tags: dict[str, str]) -> bool | None:
     """Whether the process the tags name is still running: None if they name no process this one can see
     (another host, another container's pid namespace)."""
+    tags = process_of(tags)
     if not on_this_host(tags) or not tags.get(PID_TAG, "").isdigit():
         return None
     if tags.get(NAMESPACE_TAG, "") != _pid_namespace():

@@ -35,7 +35,9 @@ from nlp_lstm.tracking.tags import (
     RESUMED_TAG,
     STUDY_TAG,
     SWEEP_PARENT_TAG,
+    VIEW_TAG,
 )
+from nlp_lstm.tracking.ui import runs_table_view, with_run_expanded
 from nlp_lstm.version import __version__
 
 _MAX_PARAM_LENGTH = 6000
@@ -396,13 +398,20 @@ def end_active_run(exc_type, exc) -> None:
 
 
 def describe_experiment(experiment, task: str) -> None:
-    """MLflow 3's UI opens an experiment in its GenAI view unless it is marked as model development; a
-    description the user wrote is kept."""
+    """Set up an experiment for its user (what the user set is kept): a description; the kind MLflow 3's UI
+    showed it as (3.18 reads the browser's workflow type instead: see `ui_link`); and a shared view of its runs
+    table whose columns are the task's main metrics, which MLflow's default view leaves to be picked by hand."""
     import mlflow
+
+    from nlp_lstm.config.registry import task_entry
 
     client = mlflow.MlflowClient()
     if EXPERIMENT_KIND_TAG not in experiment.tags:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    if VIEW_TAG not in experiment.tags:
+        client.set_experiment_tag(
+            experiment.experiment_id, VIEW_TAG, runs_table_view(task_entry(task).config_class.metric)
+        )
     if NOTE_TAG not in experiment.tags:
         client.set_experiment_tag(
             experiment.experiment_id,
@@ -439,6 +448,15 @@ def register_run_pipeline(run_id: str, name: str) -> Any:
         for version in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
             return version
         return mlflow.register_model(f"models:/{model.model_id}", name, tags=tags)
+
+
+def _expand_in_view(client, experiment, run_id: str) -> None:
+    """Show a sweep's trials in the experiment's shared runs-table view, under their parent run (a view the user
+    replaced with one of their own is left as it is)."""
+    current = client.get_experiment(experiment.experiment_id).tags.get(VIEW_TAG)
+    view = with_run_expanded(current, run_id) if current else None
+    if view is not None and view != current:
+        client.set_experiment_tag(experiment.experiment_id, VIEW_TAG, view)
 
 
 class SweepParent:
@@ -482,6 +500,7 @@ class SweepParent:
                 f"{self.study_name}; each nested run is one trial",
             )
         self.run_id = run.info.run_id
+        _expand_in_view(client, experiment, self.run_id)
         self._logged = dict(client.get_run(self.run_id).data.params)
         self._previous_sigterm = signal.signal(signal.SIGTERM, raise_terminated) if threading_main() else None
         return self

@@ -63,27 +63,9 @@ class PipelinePyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None) -> list[Any]:
         from nlp_lstm.errors import UsageError
 
-        options = self.pipeline.predict_options()
-        unknown = sorted(set(params or {}) - set(options))
-        if unknown:
-            raise MlflowException(
-                f"unknown params {unknown}; this {self.pipeline.task} model takes {sorted(options)}",
-                error_code=BAD_REQUEST,
-            )
-        chosen = {name: value for name, value in (params or {}).items() if value is not None}
-        for name, value in chosen.items():
-            default = options[name]
-            least = self.pipeline.least_option_value(name)
-            if (
-                (default is None or isinstance(default, int))
-                and not isinstance(default, bool)
-                and (isinstance(value, bool) or not isinstance(value, int) or value < least)
-            ):
-                raise MlflowException(
-                    f"param {name} must be a whole number >= {least}, got {value!r}", error_code=BAD_REQUEST
-                )
         try:
-            return self.pipeline.predict(input_texts(model_input), **chosen)
+            options = self.pipeline.checked_options(params)
+            return self.pipeline.predict(input_texts(model_input), **options)
         except UsageError as exc:  # an option out of range (e.g. a negative temperature): the request's fault
             raise MlflowException(f"{exc}", error_code=BAD_REQUEST) from None
 

@@ -66,6 +66,17 @@ class TrainingState:
         return best.get("best_epoch", -1) + 1 if best.get("best") is not None else None
 
 
+def weights_bytes(model) -> int:
+    """About the bytes a file of `model`'s weights (and its optimizer's, when it has one) takes: the arrays,
+    plus the format's headers (HDF5 keeps a few kB per variable)."""
+    variables = list(model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and getattr(optimizer, "built", False):
+        variables += list(optimizer.variables)
+    arrays = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return arrays + (64 << 10) + (8 << 10) * len(variables)
+
+
 def _numpy(variables: Sequence[Any]) -> list[np.ndarray]:
     return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
 
@@ -104,7 +115,7 @@ def write_training_state(
         "counts": {"model": len(model.variables), "optimizer": len(model.optimizer.variables)},
     }
     arrays[_STATE_KEY] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
-    with atomic_path(path) as temporary:
+    with atomic_path(path, needed=sum(a.nbytes for a in arrays.values()) + (64 << 10)) as temporary:
         with open(temporary, "wb") as handle:
             np.savez(handle, **arrays)
 
@@ -249,7 +260,7 @@ class BestEpoch(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_end(epoch, logs)
         if self.path is not None and self.best_epoch == epoch and self.best_weights is not None:
-            with atomic_path(self.path, suffix=".weights.h5") as temporary:
+            with atomic_path(self.path, suffix=".weights.h5", needed=weights_bytes(self.model)) as temporary:
                 self.model.save_weights(temporary)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:

@@ -129,23 +129,25 @@ def post(url: str, payload: Any) -> tuple[int, Any]:
 
 
 def assert_serves_like_predict(url: str, texts: list[str], expected: list[Any], params: dict | None = None) -> None:
-    """Both MLflow request formats give `predict`'s answers; a malformed request is a 400 with a one-line reason."""
+    """MLflow's request formats give `predict`'s answers; a malformed request is a 400 with a one-line reason."""
     extra = {"params": params} if params else {}
     for payload in (
         {"inputs": texts, **extra},
-        {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}, **extra},
+        {"instances": texts, **extra},
+        {"dataframe_split": {"columns": ["id", "text"], "data": [[i, t] for i, t in enumerate(texts)]}, **extra},
+        {"dataframe_records": [{"text": t} for t in texts], **extra},
     ):
         status, answer = post(url, payload)
         assert status == 200, answer
         assert answer == {"predictions": json.loads(json.dumps(expected))}
-    # MLflow's server puts its own "Failed to predict data ..." line before the model's one-line reason
     for bad, reason in (
-        ({"inputs": texts, "params": {"batch_size": 0}}, "param batch_size must be a whole number >= 1"),
-        ({"dataframe_split": {"columns": ["text"], "data": [[{"a": 1}]]}}, "input 0 is a dict, not a text"),
-        ({"texts": texts}, "The input must be a JSON dictionary with exactly one of the input fields"),
+        ({"inputs": texts, "params": {"batch_size": 0}}, "param batch_size must be a whole number >= 1, got 0"),
+        ({"dataframe_split": {"columns": ["text"], "data": [[{"a": 1}]]}}, "input 0 is an object ({'a': 1}), not"),
+        ({"texts": texts}, "unknown field(s) 'texts'; expected one of inputs, instances, dataframe_split"),
+        ({"inputs": texts, "params": {"nonsense": 1}}, "unknown params ['nonsense']"),
     ):
         status, answer = post(url, bad)
-        assert status == 400 and reason in answer["message"].strip().splitlines()[-1], answer
+        assert status == 400 and answer["message"].startswith(reason) and "\n" not in answer["message"], answer
 
 
 __all__ = [

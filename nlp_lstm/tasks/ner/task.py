@@ -13,7 +13,7 @@ import numpy as np
 
 from nlp_lstm.data.conll import Sentence, TaggedSentences, conll_reader
 from nlp_lstm.data.streamed import SLICE_EXAMPLES, RowReader, anywhere, column_of
-from nlp_lstm.errors import DataError
+from nlp_lstm.errors import DataError, excerpt
 from nlp_lstm.evaluation.tagging import TaggingEvaluation, evaluate_entities
 from nlp_lstm.files import atomic_path, file_sha256
 from nlp_lstm.models.export import NotExportable, export_tagger
@@ -70,6 +70,7 @@ class NerPipeline(NerPrediction, TrainedPipeline):
     batches_class = PaddedBatches
     dataset_type = TaggedSentences
     output_name = "tag_scores"
+    takes_tokens = True
     file_reader = staticmethod(tagged_reader)
 
     def __init__(
@@ -171,7 +172,7 @@ class NerTask(Task[TaggedSentences]):
                 if kind and kind not in known:
                     where = f"{validation.source}:{validation.lines[i] + j}" if validation.lines else validation.source
                     raise DataError(
-                        f"{where}: entity type {kind!r} (tag {tag!r}) was not seen in training (known: "
+                        f"{where}: entity type {excerpt(kind)} (tag {excerpt(tag)}) was not seen in training (known: "
                         f"{', '.join(sorted(known))})"
                     )
 

@@ -9,8 +9,7 @@ from nlp_lstm.data.readers import labelled_text_reader
 from nlp_lstm.data.sniff import LABEL_NAMES, Column, Table, token_count
 from nlp_lstm.errors import UsageError
 from nlp_lstm.tasks.drafting import by_name, language_of, length_covering, said_about_splits, table_of, text_column
-
-SMALL_CLASS = 10  # training examples below which a class is said to be too small to learn well
+from nlp_lstm.tasks.sentiment.config import SMALL_CLASS_EXAMPLES
 
 
 def label_column(table: Table, given: str | int | None, text: Column | None) -> tuple[Column, str]:
@@ -90,10 +89,10 @@ def draft(request: DraftRequest) -> Draft:
     shown = ", ".join(f"{name!r} ({count:,})" for name, count in labels.most_common(12))
     more = f" and {len(labels) - 12} more" if len(labels) > 12 else ""
     result.said.append(f"{sum(labels.values()):,} training rows, {len(labels)} classes: {shown}{more}")
-    small = [name for name, count in labels.items() if count < SMALL_CLASS]
+    small = [name for name, count in labels.items() if count < SMALL_CLASS_EXAMPLES]
     if small:
         result.warnings.append(
-            f"{len(small)} class(es) with fewer than {SMALL_CLASS} training examples ({', '.join(small[:8])}): "
+            f"{len(small)} class(es) with fewer than {SMALL_CLASS_EXAMPLES} training examples ({', '.join(small[:8])}): "
             "too few to learn; merge or drop them, or add examples"
         )
     for split, path in (("validation", request.validation), ("test", request.test)):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +15,7 @@ import numpy as np
 
 from nlp_lstm.data.readers import LabelledTexts, labelled_text_reader
 from nlp_lstm.data.streamed import RowReader, column_of
-from nlp_lstm.errors import DataError
+from nlp_lstm.errors import DataError, InputWarning, excerpt
 from nlp_lstm.evaluation.classification import ClassificationEvaluation, evaluate_classification
 from nlp_lstm.models.classifier import build_text_classifier
 from nlp_lstm.models.losses import ClassLoss
@@ -22,7 +24,7 @@ from nlp_lstm.preprocessing.cache import EncodedExamples
 from nlp_lstm.preprocessing.inputs import WordInputs
 from nlp_lstm.preprocessing.labels import LabelEncoder
 from nlp_lstm.tasks.base import DataSplits, Task, TrainedPipeline, non_blank, warn_truncated
-from nlp_lstm.tasks.sentiment.config import SentimentConfig
+from nlp_lstm.tasks.sentiment.config import SMALL_CLASS_EXAMPLES, SentimentConfig
 
 
 def _as_texts(inputs: str | Sequence[str]) -> list[str]:
@@ -198,6 +200,18 @@ class SentimentTask(Task[LabelledTexts]):
             )
         for data in (splits.validation, splits.test):
             classes.encode(data.labels, data.source, data.lines)  # a label unseen in training names its line
+        counts = Counter(column_of(splits.train, "labels"))
+        small = sorted(name for name, count in counts.items() if count < SMALL_CLASS_EXAMPLES)
+        if small:
+            listed = ", ".join(f"{excerpt(name, 30)} ({counts[name]})" for name in small[:10])
+            more = f" and {len(small) - 10} more" if len(small) > 10 else ""
+            warnings.warn(
+                InputWarning(
+                    f"{len(small)} class(es) with fewer than {SMALL_CLASS_EXAMPLES} training examples: {listed}{more}; "
+                    "the model can hardly learn them (add examples, or merge or drop those classes)"
+                ),
+                stacklevel=2,
+            )
 
     def fit_preprocessing(self, train: LabelledTexts) -> dict[str, Any]:
         config = self.config
