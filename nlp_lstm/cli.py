@@ -630,6 +630,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print()
     print(f"study:       {summary['study']}")
     print(f"parent run:  {summary['parent_run_id']}")
+    if summary.get("experiment_id"):
+        from nlp_lstm.tracking.ui import sweep_view_key, ui_link
+
+        view = sweep_view_key(summary["parent_run_id"])
+        print(f"in the UI:   {ui_link(summary['experiment_id'], view=view)}  (the trials)")
     print("trials:      " + ", ".join(f"{count} {state}" for state, count in summary["trials"].items()))
     if "best_params" in summary:
         print(f"best trial:  {summary['best_trial']} ({summary['best_value']:.4f}), run {summary['best_run_id']}")

@@ -104,12 +104,15 @@ def _short_value(value: Any) -> str:
     return str(value).replace(" ", "")[:16]
 
 
+# What the most often swept keys are called in run names, where every character shown counts.
+_SHORT_NAMES = {"learning_rate": "lr"}
+
+
 def changes_in_short(overrides: Mapping[str, Any], limit: int = 48) -> str:
-    """The hyperparameters a run's `--set` values change, for its name: `units=64,learning_rate=0.003`. Keys
-    are cut to their last part (two parts where that is ambiguous); past `limit` characters the rest is
-    counted (`+2`)."""
+    """The hyperparameters a run's `--set` values change, for its name: `units=64,lr=0.003`. Keys are cut to
+    their last part (two parts where that is ambiguous); past `limit` characters the rest is counted (`+2`)."""
     keys = [key for key in overrides if not key.startswith(_NOT_IN_NAMES)]
-    last = [key.rsplit(".", 1)[-1] for key in keys]
+    last = [_SHORT_NAMES.get(key.rsplit(".", 1)[-1], key.rsplit(".", 1)[-1]) for key in keys]
     short = [".".join(key.split(".")[-2:]) if last.count(tail) > 1 else tail for key, tail in zip(keys, last)]
     parts = [f"{name}={_short_value(overrides[key])}" for key, name in zip(keys, short)]
     text = ""

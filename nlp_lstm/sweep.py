@@ -186,7 +186,10 @@ class _Sweep:
 
         def run_trial(trial) -> float:
             values = self.suggest(trial)
-            config = load_config(self.settings.config_path, {**self.base, **values})
+            # The trial's own values first: run names start with what tells the trials apart.
+            config = load_config(
+                self.settings.config_path, {**values, **{k: v for k, v in self.base.items() if k not in values}}
+            )
             self.log(f"trial {trial.number}: {', '.join(f'{k}={v}' for k, v in values.items())}")
             try:
                 result = run_pipeline(
@@ -358,7 +361,12 @@ def _summarize(sweep: _Sweep, study, parent, log: Callable[[str], None]) -> dict
     study = optuna.load_study(study_name=sweep.study_name, storage=sweep.storage())  # workers' trials too
     states = [trial.state.name.lower() for trial in study.trials]
     counts = {state: states.count(state) for state in ("complete", "pruned", "fail")}
-    summary: dict[str, Any] = {"study": sweep.study_name, "parent_run_id": parent.run_id, "trials": counts}
+    summary: dict[str, Any] = {
+        "study": sweep.study_name,
+        "parent_run_id": parent.run_id,
+        "experiment_id": parent.experiment_id,
+        "trials": counts,
+    }
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     parent.log_counts(counts)
     if not completed:

@@ -3,6 +3,8 @@ params, plots and config on the parent, registration, and a second run of the co
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import pytest
 import yaml
@@ -91,6 +93,11 @@ def test_a_sweep_nests_its_trials_prunes_records_the_best_and_continues(sweep_fi
     assert best["training"]["optimizer"]["learning_rate"] == 0.05 and best["model"]["rnn"]["units"] == 16
     assert client.get_model_version("swept", "1").run_id == first.info.run_id
     assert "best trial:  0" in out
+    # The trials, with the task's metrics, in the MLflow UI: a shared view of the runs table the summary links to.
+    view = f"sweep-{parent.info.run_id}"
+    assert f"runs?viewStateShareKey={view}&workflowType=machine_learning  (the trials)" in out
+    trials_view = json.loads(client.get_experiment(experiment.experiment_id).tags[f"mlflow.sharedViewState.{view}"])
+    assert trials_view["searchFilter"] == f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
 
     # the same command with more trials continues the study, in two processes, under the same parent run
     code, out = _sweep(capsys, config, space, "--trials", "5", "--jobs", "2")

@@ -70,7 +70,7 @@ def test_the_experiment_opens_on_a_view_of_its_main_metrics_and_bookkeeping_stay
 
     from nlp_lstm.tracking.liveness import PID_TAG, process_alive, process_of, process_tags
     from nlp_lstm.tracking.tags import VIEW_TAG
-    from nlp_lstm.tracking.ui import ui_link, with_run_expanded
+    from nlp_lstm.tracking.ui import trials_view, ui_link
 
     with RunTracker(config) as tracker:
         pass
@@ -78,8 +78,11 @@ def test_the_experiment_opens_on_a_view_of_its_main_metrics_and_bookkeeping_stay
     experiment = client.get_experiment(tracker.experiment_id)
     view = json.loads(experiment.tags[VIEW_TAG])
     assert view["selectedColumns"][:2] == ["metrics.`test_accuracy`", "metrics.`val_accuracy`"]
-    shown = with_run_expanded(experiment.tags[VIEW_TAG], "abc")
-    assert json.loads(shown)["runsExpanded"] == {"abc": True} and with_run_expanded("not json", "abc") is None
+    trials = json.loads(trials_view("accuracy", "abc"))
+    assert (
+        trials["searchFilter"] == "tags.`mlflow.parentRunId` = 'abc'"
+        and trials["selectedColumns"] == view["selectedColumns"]
+    )
     # A view the user set is kept.
     client.set_experiment_tag(tracker.experiment_id, VIEW_TAG, "mine")
     with RunTracker(config):
@@ -113,5 +116,5 @@ def test_run_names_start_with_what_changed_and_folders_carry_the_same_name(tmp_p
     )
     folder = _new_run_folder(config)
     name = config.tracking.run_name
-    assert name.startswith("units=64,learning_rate=0.003,dropout=0.25,") and ",+" in name
+    assert name.startswith("units=64,lr=0.003,dropout=0.25,embedding_dim=32,") and ",+1-reviews-" in name
     assert "-reviews-" in name and folder.name == name

@@ -35,9 +35,10 @@ from nlp_lstm.tracking.tags import (
     RESUMED_TAG,
     STUDY_TAG,
     SWEEP_PARENT_TAG,
+    VIEW_PREFIX,
     VIEW_TAG,
 )
-from nlp_lstm.tracking.ui import runs_table_view, with_run_expanded
+from nlp_lstm.tracking.ui import runs_table_view, sweep_view_key, trials_view
 from nlp_lstm.version import __version__
 
 _MAX_PARAM_LENGTH = 6000
@@ -450,15 +451,6 @@ def register_run_pipeline(run_id: str, name: str) -> Any:
         return mlflow.register_model(f"models:/{model.model_id}", name, tags=tags)
 
 
-def _expand_in_view(client, experiment, run_id: str) -> None:
-    """Show a sweep's trials in the experiment's shared runs-table view, under their parent run (a view the user
-    replaced with one of their own is left as it is)."""
-    current = client.get_experiment(experiment.experiment_id).tags.get(VIEW_TAG)
-    view = with_run_expanded(current, run_id) if current else None
-    if view is not None and view != current:
-        client.set_experiment_tag(experiment.experiment_id, VIEW_TAG, view)
-
-
 class SweepParent:
     """The parent MLflow run of a sweep, found again by its study's name, so that running the sweep again
     continues in it. Its trials are runs nested under it."""
@@ -469,6 +461,7 @@ class SweepParent:
         self.study_name = study_name
         self.tracking_uri = tracking_uri
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
 
     def __enter__(self) -> SweepParent:
         import mlflow
@@ -500,7 +493,10 @@ class SweepParent:
                 f"{self.study_name}; each nested run is one trial",
             )
         self.run_id = run.info.run_id
-        _expand_in_view(client, experiment, self.run_id)
+        self.experiment_id = experiment.experiment_id
+        view = f"{VIEW_PREFIX}{sweep_view_key(self.run_id)}"
+        if view not in experiment.tags:  # the trials in the UI, with the task's metrics
+            client.set_experiment_tag(experiment.experiment_id, view, trials_view(self.config.metric, self.run_id))
         self._logged = dict(client.get_run(self.run_id).data.params)
         self._previous_sigterm = signal.signal(signal.SIGTERM, raise_terminated) if threading_main() else None
         return self

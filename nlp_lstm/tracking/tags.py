@@ -9,5 +9,6 @@ TRIAL_TAG = "nlp_lstm.sweep.trial"  # a trial's number in its study
 PRUNED_TAG = "nlp_lstm.sweep.pruned"  # where Optuna stopped a trial
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 NOTE_TAG = "mlflow.note.content"  # the description the MLflow UI shows
-VIEW_KEY = "nlp_lstm"  # the experiment's shared view of its runs table: ?viewStateShareKey=nlp_lstm
-VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+VIEW_PREFIX = "mlflow.sharedViewState."  # a shared view of the UI's runs table: ?viewStateShareKey=KEY
+VIEW_KEY = "nlp_lstm"  # the experiment's view: its runs with the task's metrics
+VIEW_TAG = f"{VIEW_PREFIX}{VIEW_KEY}"

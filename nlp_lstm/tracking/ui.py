@@ -17,22 +17,23 @@ def runs_table_view(metric: str) -> str:
     return json.dumps({"selectedColumns": selected, "orderByKey": "attributes.start_time", "orderByAsc": False})
 
 
-def with_run_expanded(view: str, run_id: str) -> str | None:
-    """A shared view (as `runs_table_view` wrote it) with the nested runs of `run_id` shown; None for a view of
-    another making."""
-    try:
-        state = json.loads(view)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(state, dict) or not isinstance(state.get("selectedColumns"), list):
-        return None
-    expanded = state.get("runsExpanded") if isinstance(state.get("runsExpanded"), dict) else {}
-    return json.dumps({**state, "runsExpanded": {**expanded, run_id: True}})
+def trials_view(metric: str, parent_run_id: str) -> str:
+    """A sweep's trials as the runs table's shared view: the task's metrics, only the runs nested under the
+    sweep's parent run (MLflow's UI shows nested runs folded under their parent, and a shared view cannot
+    unfold them)."""
+    state = json.loads(runs_table_view(metric))
+    return json.dumps({**state, "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}'"})
 
 
-def ui_link(experiment_id: str, run_id: str | None = None, server: str = "http://127.0.0.1:5000") -> str:
-    """Where `mlflow ui` shows an experiment's runs (or one run) as model training. MLflow 3.18 opens every
-    experiment in its GenAI view unless the browser chose otherwise once; `workflowType` in the link chooses."""
+def sweep_view_key(parent_run_id: str) -> str:
+    return f"sweep-{parent_run_id}"
+
+
+def ui_link(
+    experiment_id: str, run_id: str | None = None, server: str = "http://127.0.0.1:5000", view: str = VIEW_KEY
+) -> str:
+    """Where `mlflow ui` shows an experiment's runs in a shared view (or one run) as model training. MLflow 3.18
+    opens every experiment in its GenAI view unless the browser chose otherwise once; `workflowType` chooses."""
     if run_id is not None:
         return f"{server}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
-    return f"{server}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning"
+    return f"{server}/#/experiments/{experiment_id}/runs?viewStateShareKey={view}&workflowType=machine_learning"
