@@ -71,9 +71,9 @@ def whole_sentences(train: Path, folder: Path) -> Path:
 def language_model_settings(lm_dir: Path) -> list[str]:
     """Stage 3's embedding and recurrent sizes: the language model's (read from its saved config), and its
     pretrained vectors, if it was trained over any (else none: the language model's words replace them)."""
-    from nlp_lstm.config import load_config
+    from nlp_lstm.model_dir import load_saved_config
 
-    lm = load_config(lm_dir / "config.yaml")
+    lm = load_saved_config(lm_dir)
     vectors = vectors_of(lm_dir)
     if vectors:
         embeddings = vectors
@@ -91,9 +91,9 @@ def language_model_settings(lm_dir: Path) -> list[str]:
 def vectors_of(lm_dir: Path) -> list[str]:
     """The `model.embeddings` settings of the pretrained vectors a language model was trained over, following
     its `init_from` chain (a fine-tuned stage 2 takes its embeddings from stage 1); [] when none."""
-    from nlp_lstm.config import load_config
+    from nlp_lstm.model_dir import load_saved_config
 
-    lm = load_config(lm_dir / "config.yaml")
+    lm = load_saved_config(lm_dir)
     embeddings = lm.model.embeddings
     if embeddings.path is not None:
         return [f"model.embeddings.path={embeddings.path}", "model.embeddings.vectors=null"]

@@ -33,6 +33,9 @@ SAMPLE = {
         "validation": "data/sample/translation/validation",
         "test": "data/sample/translation/test",
     },
+    "language_model_wikitext2.yaml": {
+        split: f"data/sample/language_model/{split}.txt" for split in ("train", "validation", "test")
+    },
 }
 
 

@@ -590,13 +590,18 @@ def _served_folder(model: str, scratch: Path) -> Path:
 def _wait_for(server) -> int:
     """The server process's exit status, passing Ctrl-C and SIGTERM on to it."""
     import signal
+    import subprocess
 
     previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         status = server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        status = server.wait()
+    except KeyboardInterrupt:  # from a terminal the server has it too; from `kill -INT` only this process
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            server.wait()
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
     return {-signal.SIGTERM: 143, -signal.SIGINT: 130}.get(status, status)
@@ -697,14 +702,21 @@ _STARTUP_NOISE = (
     r"|^INFO  \[alembic\.runtime\.migration\]"
 )
 # A separate process, so that nothing is lost if this one dies hard (its output is still drained and shown).
+# It outlives every signal the command gets (Ctrl-C goes to the whole terminal group): it ends when the last
+# writer closes the pipe, so what the command says while it stops ("interrupted") is still shown.
 _FILTER = f"""
-import re, sys
+import re, signal, sys
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(number, signal.SIG_IGN)
 noise = re.compile({_STARTUP_NOISE!r})
 out = sys.stdout.buffer
 for line in sys.stdin.buffer:
     if not noise.search(line.decode("utf-8", "replace")):
-        out.write(line)
-        out.flush()
+        try:
+            out.write(line)
+            out.flush()
+        except (BrokenPipeError, OSError):
+            pass
 """
 
 
@@ -720,7 +732,9 @@ def _filter_startup_noise() -> None:
     try:
         sys.stderr.flush()
         original = os.dup(2)
-        filter_process = subprocess.Popen([sys.executable, "-c", _FILTER], stdin=subprocess.PIPE, stdout=original)
+        filter_process = subprocess.Popen(
+            [sys.executable, "-c", _FILTER], stdin=subprocess.PIPE, stdout=original, start_new_session=True
+        )
     except OSError:
         return  # no filter: the noise shows, nothing else changes
     os.dup2(filter_process.stdin.fileno(), 2)

@@ -53,7 +53,8 @@ def atomic_path(path: str | Path, suffix: str = "", needed: int | None = None) -
         temporary.unlink(missing_ok=True)
 
 
-_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+_SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_WRITE_ERRORS = _SPACE_ERRORS | {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def free_bytes(path: str | Path) -> int | None:
@@ -76,25 +77,31 @@ def ensure_space(path: str | Path, needed: int) -> None:
     """A `StorageError` naming `path` when its disk has less than `needed` bytes free."""
     free = free_bytes(path)
     if free is not None and free < needed:
-        raise StorageError(
+        error = StorageError(
             f"{path}: cannot write: about {_megabytes(needed)} needed, {_megabytes(free)} free on its disk"
         )
+        error.full = True
+        raise error
 
 
 def storage_error(exc: BaseException) -> StorageError | None:
     """The one-line `StorageError` for a failed write (a full disk, a read-only or foreign folder), naming
-    the file and the free space; None for any other error."""
+    the file and the free space; None for any other error. Its `full` says whether room is what is missing."""
     if isinstance(exc, StorageError):
         return exc
     message = str(exc)
     full = "No space left on device" in message or "database or disk is full" in message
-    if not (isinstance(exc, OSError) and exc.errno in _WRITE_ERRORS) and not full:
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRORS:
+        full = exc.errno in _SPACE_ERRORS
+    elif not full:
         return None
     path = getattr(exc, "filename", None) or "a file of the run"
     reason = getattr(exc, "strerror", None) or ("No space left on device" if full else type(exc).__name__)
     free = free_bytes(path) if path != "a file of the run" else None
-    space = f"; {_megabytes(free)} free on its disk" if free is not None else ""
-    return StorageError(f"{path}: cannot write: {reason}{space}")
+    space = f"; {_megabytes(free)} free on its disk" if free is not None and full else ""
+    error = StorageError(f"{path}: cannot write: {reason}{space}")
+    error.full = full
+    return error
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

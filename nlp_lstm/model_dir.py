@@ -78,10 +78,12 @@ def load_saved_config(directory: Path, task: str | None = None):
         raise ModelDirError(f"{path}: not a pipeline config (task {found!r})")
     if task is not None and raw["task"] != task:
         raise ModelDirError(f"{path}: a {raw['task']} config, but {MANIFEST} says {task}; the folder mixes two runs")
-    from nlp_lstm.config.loader import load_config
+    from nlp_lstm.config.loader import PATHS_FROM_FILE, load_config
 
     try:
         with skip_file_checks():
+            if read_saved_text(path).startswith(PATHS_FROM_FILE):
+                return load_config(path)  # its paths from its folder, as the working directory sees them
             return load_config(data=raw)
     except ConfigError as exc:
         raise ModelDirError(f"{path}: invalid saved config: {exc.problems[0].removeprefix('<config>: ')}") from None

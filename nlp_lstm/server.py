@@ -27,6 +27,8 @@ from nlp_lstm.errors import UsageError, excerpt
 TEXT_COLUMN = "text"
 INPUT_FORMATS = ("inputs", "instances", "dataframe_split", "dataframe_records")
 DEFAULT_MAX_REQUEST_MB = 10.0
+# Connections one server process takes at once; more are answered 503 (each may buffer a request body).
+CONCURRENCY = 32
 
 
 class RequestError(Exception):
@@ -63,14 +65,23 @@ def _kind(value: Any) -> str:
 def _checked_row(index: int, value: Any, takes_tokens: bool) -> Any:
     """A text, or (for a task that tags tokens) a non-empty list of token texts; anything else refused."""
     if isinstance(value, str):
-        return value
+        return _encodable(index, value)
     if takes_tokens and isinstance(value, list):
         bad = next((i for i, token in enumerate(value) if not isinstance(token, str)), None)
         if bad is not None:
             raise RequestError(f"input {index}: token {bad} is {_kind(value[bad])}, not a text")
-        return value
+        return [_encodable(index, token) for token in value]
     what = "a text or a list of token texts" if takes_tokens else "a text"
     raise RequestError(f"input {index} is {_kind(value)} ({excerpt(value, 40)}), not {what}")
+
+
+def _encodable(index: int, text: str) -> str:
+    """A text that UTF-8 can carry (JSON lets a lone surrogate through, which no answer could send back)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(f"input {index} holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    return text
 
 
 def _rows_of(name: str, payload: Any) -> list[Any]:
@@ -119,6 +130,8 @@ def parse_request(body: bytes, check_params: Callable[[Mapping[str, Any]], dict]
         raise RequestError(f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise RequestError("the body is not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise RequestError(f"the body cannot be read as JSON ({excerpt(str(exc), 80)})") from None
     if not isinstance(document, dict):
         raise RequestError(f"the body must be a JSON object with one of {', '.join(INPUT_FORMATS)}")
     given = [name for name in INPUT_FORMATS if name in document]
@@ -190,7 +203,10 @@ class ScoringApp:
                     "UNSUPPORTED_MEDIA_TYPE",
                 )
             body = await self._body(headers, receive)
-            request = parse_request(body, self.pipeline.checked_options, self.pipeline.takes_tokens)
+            # Off the event loop: a large body's JSON takes time, and /ping must still answer meanwhile.
+            request = await run_in_threadpool(
+                parse_request, body, self.pipeline.checked_options, self.pipeline.takes_tokens
+            )
         except RequestError as exc:
             await _error(send, exc)
             return
@@ -203,7 +219,13 @@ class ScoringApp:
             print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             await _error(send, RequestError(f"internal error ({type(exc).__name__})", 500, "INTERNAL_ERROR"))
             return
-        await _respond_json(send, 200, {"predictions": predictions})
+        try:
+            answer = _json_bytes({"predictions": predictions})
+        except (TypeError, ValueError, UnicodeEncodeError) as exc:  # an answer JSON cannot carry: ours to fix
+            print(f"error: the answer cannot be sent as JSON: {exc}", file=sys.stderr, flush=True)
+            await _error(send, RequestError("internal error (the answer is not JSON)", 500, "INTERNAL_ERROR"))
+            return
+        await _respond(send, 200, answer, "application/json")
 
     def _predict(self, request: Request) -> list[Any]:
         if not request.rows:
@@ -265,9 +287,12 @@ async def _respond(send, status: int, body: bytes, content_type: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _json_bytes(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, default=_plain).encode("utf-8")
+
+
 async def _respond_json(send, status: int, document: Any) -> None:
-    body = json.dumps(document, ensure_ascii=False, allow_nan=False, default=_plain).encode("utf-8")
-    await _respond(send, status, body, "application/json")
+    await _respond(send, status, _json_bytes(document), "application/json")
 
 
 def _plain(value: Any) -> Any:
@@ -314,7 +339,9 @@ def serve_folder(folder: str, name: str, host: str, port: int, max_request_mb: f
 
     app = ScoringApp(_load(folder), int(max_request_mb * 2**20), folder)
     _serving(name, host, port, f"a {app.pipeline.task} model")
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host=host, port=port, workers=1, log_level="warning", access_log=False, limit_concurrency=CONCURRENCY
+    )
 
 
 def _load(folder: str):
@@ -352,6 +379,7 @@ def serve_workers(folder: str, name: str, host: str, port: int, workers: int, ma
         workers=workers,
         log_level="warning",
         access_log=False,
+        limit_concurrency=CONCURRENCY,
     )
 
 

@@ -383,7 +383,7 @@ def _summarize(sweep: _Sweep, study, parent, log: Callable[[str], None]) -> dict
     with tempfile.TemporaryDirectory() as scratch:
         plots = _plots(study, Path(scratch))
         best_yaml = Path(scratch) / "best_config.yaml"
-        best_yaml.write_text(config_to_yaml(best_config), encoding="utf-8")
+        best_yaml.write_text(config_to_yaml(best_config, absolute=True), encoding="utf-8")
         parent.log_best(
             best.params,
             {f"best_{sweep.monitor}": best.value},

@@ -254,3 +254,30 @@ def test_another_training_file_does_not_take_the_yamls_evaluation_files(tmp_path
     assert config.data.validation is None and Path(config.data.test) == mine and "data.validation of" in config.notes[0]
     same = load_config("pipelines/sentiment.yaml", ["data.train=data/sample/sentiment/train.csv"])
     assert same.data.validation is not None and same.notes == []
+
+
+def test_a_saved_config_means_the_same_files_from_anywhere_and_as_the_run_read_them(tmp_path, monkeypatch):
+    """A run's config.yaml is written with its paths from its own folder (under a first line saying so): loaded
+    by path from anywhere it names the run's files, and a resume (from the run's working directory) reads the
+    same strings the run had, so nothing looks changed."""
+    from nlp_lstm.config.loader import PATHS_FROM_FILE, config_to_yaml
+    from nlp_lstm.model_dir import load_saved_config
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    write_csv(project / "data" / "train.csv", sentiment_rows())
+    monkeypatch.chdir(project)
+    config = load_config(data={"task": "sentiment", "data": {"train": "data/train.csv"}, "output_dir": "outputs/x"})
+    folder = project / "outputs" / "x" / "run-1"
+    folder.mkdir(parents=True)
+    text = config_to_yaml(config, folder)
+    assert text.startswith(PATHS_FROM_FILE + "\n") and "train: ../../../data/train.csv" in text
+    (folder / "config.yaml").write_text(text, encoding="utf-8")
+    assert str(load_saved_config(folder).data.train) == "data/train.csv"  # as the run read it
+    assert str(load_saved_config(folder).output_dir) == "outputs/x"
+    monkeypatch.chdir(tmp_path)
+    assert Path(load_config(folder / "config.yaml").data.train).resolve() == (project / "data" / "train.csv")
+    # A config saved by nlp_lstm 0.1 (paths from the run's working directory, no first line) still loads so.
+    (folder / "config.yaml").write_text(config_to_yaml(config), encoding="utf-8")
+    monkeypatch.chdir(project)
+    assert str(load_saved_config(folder).data.train) == "data/train.csv"

@@ -191,6 +191,14 @@ def test_a_conll_2003_file_takes_its_last_tag_column_and_iob1(tmp_path, monkeypa
     assert config.data.delimiter is None
 
 
+def test_a_bad_tag_in_the_validation_file_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    (tmp_path / "train.txt").write_text(CONLL_2003, encoding="utf-8")
+    (tmp_path / "dev.txt").write_text("EU NNP B-NP I-ORG\nrejects VBZ B-VP FOO\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert init("ner", "--train", "train.txt", "--validation", "dev.txt", "-o", "-") == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: dev.txt:1: invalid tag 'FOO'")
+
+
 def test_a_conll_file_without_tags_is_refused(tmp_path, monkeypatch, capsys):
     (tmp_path / "words.conll").write_text("the DT\ncat NN\n\nsat VBD\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)

@@ -96,6 +96,33 @@ def test_a_refusal_quotes_only_an_excerpt_of_the_request():
     assert len(refusal({huge: 1})) < 300
 
 
+def test_json_python_cannot_take_and_text_no_answer_could_carry_are_refused():
+    assert refusal(b'{"inputs": [' + b"9" * 5000 + b"]}").startswith("the body cannot be read as JSON")
+    assert refusal(b'{"inputs": ["a \\ud800 b"]}').startswith("input 0 holds a lone surrogate")
+
+
+def test_counts_a_request_asks_for_are_bounded_and_huge_numbers_refused():
+    from nlp_lstm.tasks.base import OPTION_LIMITS, TrainedPipeline
+
+    class Options:
+        task = "language_model"
+
+        def predict_options(self):
+            return {"max_tokens": 50, "temperature": 1.0, "beam_size": 5, "batch_size": 64}
+
+        def least_option_value(self, name):
+            return 1
+
+    options = Options()
+    check = lambda params: TrainedPipeline.checked_options(options, params)  # noqa: E731
+    assert check({"max_tokens": OPTION_LIMITS["max_tokens"]}) == {"max_tokens": OPTION_LIMITS["max_tokens"]}
+    for name in ("max_tokens", "beam_size", "batch_size"):
+        with pytest.raises(UsageError, match=f"param {name} must be at most {OPTION_LIMITS[name]}, got 1000000000"):
+            check({name: 10**9})
+    with pytest.raises(UsageError, match="param temperature must be a number"):
+        check({"temperature": 10**400})
+
+
 def test_tokens_are_taken_only_by_a_task_that_tags_them():
     tokens = [["Angela", "Merkel", "visited", "Paris", "."], ["Berlin"]]
     assert parse({"inputs": tokens}, takes_tokens=True).rows == tokens
@@ -244,3 +271,30 @@ def test_several_workers_serve_alike(model_dir: Path):
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_ctrl_c_to_the_whole_group_stops_the_server_with_status_130_and_no_traceback(model_dir: Path):
+    """A terminal's Ctrl-C reaches every process of the group, the stderr filter included: it must outlive it."""
+    import signal
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nlp_lstm.cli", "serve", str(model_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 180
+    while True:
+        assert server.poll() is None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.time() < deadline
+            time.sleep(0.5)
+    os.killpg(server.pid, signal.SIGINT)
+    _, err = server.communicate(timeout=60)
+    assert server.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err

@@ -355,9 +355,25 @@ def _deep_copy(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------- exporting
-def config_to_yaml(config: PipelineConfig) -> str:
-    """The fully resolved configuration (defaults included) as YAML."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+# The first line of a config nlp_lstm saves beside files (a run's config.yaml, a sweep's best_config.yaml): its
+# relative paths are written from its folder, like those of any YAML the loader reads. Saved configs without it
+# (nlp_lstm 0.1) hold paths from the run's working directory.
+PATHS_FROM_FILE = "# nlp_lstm pipeline config: relative paths are relative to this file's folder"
+
+
+def config_to_yaml(config: PipelineConfig, folder: str | Path | None = None, absolute: bool = False) -> str:
+    """The fully resolved configuration (defaults included) as YAML. With `folder` (where the YAML will be
+    saved), its relative paths are written from there, or with `absolute` as absolute paths (a file that travels,
+    an MLflow artifact), under a first line saying so: the file means the same files read from anywhere."""
+    data = config.model_dump(mode="json")
+    if folder is None and not absolute:
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    for key in path_keys(type(config)):
+        value = _lookup(data, key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            resolved = os.path.abspath(value)
+            _assign(data, key, resolved if absolute else os.path.relpath(resolved, os.path.abspath(folder)))
+    return PATHS_FROM_FILE + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def flatten_config(config: PipelineConfig | Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

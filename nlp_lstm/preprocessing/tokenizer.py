@@ -113,11 +113,25 @@ class Tokenizer:
         length = tokenizer.max_length
         if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
             raise ValueError(f"max_length must be a whole number >= 1 or null, got {length!r}")
-        try:
-            tokenizer._nlp  # noqa: B018 (spaCy checks the language here, once, instead of at the first text)
-        except NlpLstmError:
-            raise ValueError(f"language {tokenizer.language!r} is not one spaCy has") from None
+        if not _spacy_has_language(tokenizer.language):
+            raise ValueError(f"language {tokenizer.language!r} is not one spaCy has")
         return tokenizer
+
+
+def _spacy_has_language(code: str) -> bool:
+    """Whether spaCy knows the language `code`, without building its tokenizer (which for some languages needs
+    another package, only wanted when raw text is tokenized)."""
+    import importlib.util
+
+    if code.isidentifier() and importlib.util.find_spec(f"spacy.lang.{code}") is not None:
+        return True
+    import spacy.util
+
+    try:
+        spacy.util.get_lang_class(code)  # a language another package registers
+    except Exception:
+        return False
+    return True
 
 
 def detokenize(tokens: Iterable[str]) -> str:

@@ -110,6 +110,20 @@ class Evaluation(Protocol):
     def save(self, directory: Path, prefix: str = "") -> dict[str, Path]: ...
 
 
+# The most a request may ask of a count, so that one request cannot hold a server (a billion generated units,
+# a model compiled per beam width, a batch that does not fit in memory).
+OPTION_LIMITS = {"batch_size": 4096, "beam_size": 64, "max_tokens": 4096}
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 class TrainedPipeline(ABC):
     """A Keras model together with its preprocessing and config: raw inputs in, predictions out."""
 
@@ -223,7 +237,7 @@ class TrainedPipeline(ABC):
         if preprocessing:
             (directory / "preprocessing").mkdir(parents=True, exist_ok=True)
             self.save_preprocessing(directory / "preprocessing")
-        atomic_write_text(directory / CONFIG, config_to_yaml(self.config))  # a resumed run may train longer
+        atomic_write_text(directory / CONFIG, config_to_yaml(self.config, directory))  # a resumed run may train longer
         model = self.export_model()
         with atomic_path(directory / MODEL, suffix=".keras", needed=weights_bytes(model)) as temporary:
             model.save(temporary)
@@ -299,9 +313,10 @@ class TrainedPipeline(ABC):
                 least = self.least_option_value(name)
                 if isinstance(value, bool) or not isinstance(value, int) or value < least:
                     raise UsageError(f"param {name} must be a whole number >= {least}, got {excerpt(value)}")
-            elif isinstance(default, float) and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            ):
+                greatest = OPTION_LIMITS.get(name)
+                if greatest is not None and value > greatest:
+                    raise UsageError(f"param {name} must be at most {greatest}, got {excerpt(value)}")
+            elif isinstance(default, float) and not _finite_number(value):
                 raise UsageError(f"param {name} must be a number, got {excerpt(value)}")
         return chosen
 

@@ -7,7 +7,7 @@ from collections import Counter
 from nlp_lstm.config.draft import Draft, DraftRequest
 from nlp_lstm.data.conll import conll_reader
 from nlp_lstm.data.sniff import guess_language, profile_conll
-from nlp_lstm.errors import UsageError
+from nlp_lstm.errors import DataError, UsageError
 from nlp_lstm.preprocessing.tags import detect_scheme, split_tag, to_spans
 from nlp_lstm.tasks.drafting import said_about_splits
 
@@ -83,9 +83,13 @@ def draft(request: DraftRequest) -> Draft:
             continue
         unseen: Counter[str] = Counter()
         count = 0
-        for _, _, _, tags in conll_reader(path, **settings).rows():
+        for line, _, _, tags in conll_reader(path, **settings).rows():
             count += 1
-            unseen.update(kind for kind in {split_tag(tag)[1] for tag in tags} - set(entities) - {""})
+            try:
+                kinds = {split_tag(tag)[1] for tag in tags}
+            except ValueError as exc:
+                raise DataError(f"{path}:{line}: {exc} (in the sentence starting on this line)") from None
+            unseen.update(kinds - set(entities) - {""})
         result.said.append(f"{path}: {count:,} {split} sentences")
         if unseen:
             result.warnings.append(f"{path}: entity types never seen in training: {', '.join(unseen)}")

@@ -52,6 +52,10 @@ def pairs_reader(config: TranslationConfig, path: str | Path) -> RowReader[Pair,
     return parallel_file_reader(source_path, target_path if target_path.exists() else None, data.encoding)
 
 
+# Search models built for the beam widths and settings asked for, the least recently used dropped first.
+SEARCH_MODELS_KEPT = 4
+
+
 class TranslatorPipeline(TrainedPipeline):
     """Raw source sentences in, detokenized translations out."""
 
@@ -77,7 +81,11 @@ class TranslatorPipeline(TrainedPipeline):
             decoding.max_length_ratio,
             decoding.max_length_offset,
         )
-        if key not in self._search_models:
+        if key in self._search_models:
+            self._search_models[key] = self._search_models.pop(key)  # the most recently used last
+        else:
+            while len(self._search_models) >= SEARCH_MODELS_KEPT:  # each beam width asked for builds one
+                self._search_models.pop(next(iter(self._search_models)))
             self._search_models[key] = build_search_model(
                 self.model,
                 bos_id=self.pairs.bos_id,
