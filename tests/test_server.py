@@ -161,6 +161,21 @@ def _request(url: str, body: bytes, content_type: str = "application/json", meth
         return error.code, json.loads(error.read())
 
 
+def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 240) -> None:
+    """Until `url`/ping answers 200 (every worker's model loaded); the server must not exit meanwhile."""
+    deadline = time.time() + seconds
+    while True:
+        assert server.poll() is None, server.communicate()[0]
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        assert time.time() < deadline, "the server did not start"
+        time.sleep(0.5)
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -189,16 +204,7 @@ def test_the_server_limits_requests_and_its_parent_holds_no_model(model_dir: Pat
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.time() < deadline
-                time.sleep(0.5)
+        _wait_until_up(url, server)
         # The address is taken: a second server says so before loading anything.
         busy = run_cli("serve", str(model_dir), "--port", str(port))
         assert busy.returncode == 2 and "another process is listening there" in busy.stderr
@@ -255,18 +261,11 @@ def test_several_workers_serve_alike(model_dir: Path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 240
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                answers = {
-                    json.dumps(_request(f"{url}/invocations", b'{"inputs": ["a wonderful film", "i hated it"]}'))
-                    for _ in range(6)
-                }
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.time() < deadline
-                time.sleep(1)
+        _wait_until_up(url, server)
+        answers = {
+            json.dumps(_request(f"{url}/invocations", b'{"inputs": ["a wonderful film", "i hated it"]}'))
+            for _ in range(6)
+        }
         assert len(answers) == 1 and json.loads(answers.pop())[0] == 200
     finally:
         server.terminate()
@@ -285,15 +284,7 @@ def test_ctrl_c_to_the_whole_group_stops_the_server_with_status_130_and_no_trace
         text=True,
         start_new_session=True,
     )
-    deadline = time.time() + 180
-    while True:
-        assert server.poll() is None
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                break
-        except (urllib.error.URLError, ConnectionError):
-            assert time.time() < deadline
-            time.sleep(0.5)
+    _wait_until_up(f"http://127.0.0.1:{port}", server)
     os.killpg(server.pid, signal.SIGINT)
     _, err = server.communicate(timeout=60)
     assert server.returncode == 130, err
