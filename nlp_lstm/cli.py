@@ -394,12 +394,12 @@ _INIT_OPTIONS = (
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from nlp_lstm.config.draft import DraftRequest
-    from nlp_lstm.init_config import draft_config, inferred_lines, write_drafted
+    from nlp_lstm.init_config import check_output, draft_config, inferred_lines, write_drafted
 
     to_stdout = str(args.output) == "-"
     output = Path(f"{args.task}.yaml") if args.output is None else args.output
-    if not to_stdout and output.exists() and not args.force:
-        raise UsageError(f"init: {output} exists; choose another -o or pass --force to replace it")
+    if not to_stdout:
+        check_output(output, args.force)  # before the files are read
     request = DraftRequest(
         train=args.train,
         validation=args.validation,

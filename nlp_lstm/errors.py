@@ -35,6 +35,10 @@ class StorageError(NlpLstmError):
     """A file could not be written: the disk is full, or the folder is read-only or not the user's. The
     message names the path and the free space; what was written before (the last checkpoint) is intact."""
 
+    def __init__(self, message: str, full: bool = True):
+        super().__init__(message)
+        self.full = full  # whether room is what is missing (else: permissions, a read-only disk)
+
 
 class UsageError(NlpLstmError):
     """A command asked for something that cannot be done (resume a finished run, a bad option value)."""

@@ -77,16 +77,14 @@ def ensure_space(path: str | Path, needed: int) -> None:
     """A `StorageError` naming `path` when its disk has less than `needed` bytes free."""
     free = free_bytes(path)
     if free is not None and free < needed:
-        error = StorageError(
+        raise StorageError(
             f"{path}: cannot write: about {_megabytes(needed)} needed, {_megabytes(free)} free on its disk"
         )
-        error.full = True
-        raise error
 
 
 def storage_error(exc: BaseException) -> StorageError | None:
     """The one-line `StorageError` for a failed write (a full disk, a read-only or foreign folder), naming
-    the file and the free space; None for any other error. Its `full` says whether room is what is missing."""
+    the file and the free space; None for any other error."""
     if isinstance(exc, StorageError):
         return exc
     message = str(exc)
@@ -99,9 +97,7 @@ def storage_error(exc: BaseException) -> StorageError | None:
     reason = getattr(exc, "strerror", None) or ("No space left on device" if full else type(exc).__name__)
     free = free_bytes(path) if path != "a file of the run" else None
     space = f"; {_megabytes(free)} free on its disk" if free is not None and full else ""
-    error = StorageError(f"{path}: cannot write: {reason}{space}")
-    error.full = full
-    return error
+    return StorageError(f"{path}: cannot write: {reason}{space}", full=full)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

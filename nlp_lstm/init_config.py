@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nlp_lstm.config.describe import commented_yaml
 from nlp_lstm.config.draft import Draft, DraftRequest, nested
-from nlp_lstm.config.loader import config_to_yaml, load_config, path_keys, relative_to_yaml
+from nlp_lstm.config.loader import config_to_yaml, load_config, path_keys, relative_to_yaml, written_paths
 from nlp_lstm.config.registry import task_entry, task_names
 from nlp_lstm.config.schema import PipelineConfig
 from nlp_lstm.errors import UsageError
@@ -29,24 +28,6 @@ class Drafted:
     text: str
     config: PipelineConfig
     draft: Draft
-
-
-def _as_written(path: str, folder: Path) -> str:
-    """`path` (from the working directory) as written in a YAML in `folder`: an absolute path as it is, a
-    relative one from that folder."""
-    if Path(path).is_absolute():
-        return path
-    try:
-        return os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
-    except ValueError:  # another drive (Windows)
-        return os.path.abspath(path)
-
-
-def _get(config: PipelineConfig, key: tuple[str, ...]) -> Any:
-    value: Any = config
-    for part in key:
-        value = getattr(value, part, None)
-    return value
 
 
 def draft_config(task: str, request: DraftRequest, yaml_folder: Path) -> Drafted:
@@ -69,11 +50,7 @@ def draft_config(task: str, request: DraftRequest, yaml_folder: Path) -> Drafted
     # Trained pipelines go beside the YAML, as `output_dir: outputs` written in it means.
     settings.setdefault("output_dir", relative_to_yaml("outputs", yaml_folder))
     config = load_config(data={"task": task, **nested(settings)})
-    written = {
-        key: _as_written(str(value), yaml_folder)
-        for key in sorted(keys)
-        if (value := _get(config, tuple(key.split(".")))) is not None
-    }
+    written = {".".join(key): value for key, value in written_paths(config, yaml_folder).items()}
     header = [
         f"A {task} pipeline drafted by `nlp-lstm init` from the files below. Train it with:",
         "  nlp-lstm run THIS_FILE",
@@ -87,11 +64,16 @@ def draft_config(task: str, request: DraftRequest, yaml_folder: Path) -> Drafted
     return Drafted(text, config, draft)
 
 
+def check_output(output: Path, force: bool = False) -> None:
+    """A UsageError when `output` exists and `force` was not given: init never replaces a file unasked."""
+    if output.exists() and not force:
+        raise UsageError(f"init: {output} exists; choose another -o or pass --force to replace it")
+
+
 def write_drafted(drafted: Drafted, output: Path, force: bool = False) -> None:
     """Save the YAML at `output` (never over an existing file unless `force`), after reading it back as `run`
     will: it must give the config that was drafted."""
-    if output.exists() and not force:
-        raise UsageError(f"init: {output} exists; choose another -o or pass --force to replace it")
+    check_output(output, force)
     if not output.parent.is_dir():
         raise UsageError(f"init: folder not found: {output.parent}")
     probe = output.with_name(f".{output.name}.draft")

@@ -192,9 +192,10 @@ def run_pipeline(
         error = storage_error(exc)
         if error is None or not (model_dir / MANIFEST).exists():
             raise
-        remedy = "free some space" if getattr(error, "full", True) else "make it writable"
+        remedy = "free some space" if error.full else "make it writable"
         raise StorageError(
-            f"{error}; the last checkpoint is intact: {remedy}, then continue with: nlp-lstm run --resume {model_dir}"
+            f"{error}; the last checkpoint is intact: {remedy}, then continue with: nlp-lstm run --resume {model_dir}",
+            full=error.full,
         ) from None
     finally:
         if resume is None and not (model_dir / MANIFEST).exists():

@@ -361,6 +361,28 @@ def _deep_copy(value: Any) -> Any:
 PATHS_FROM_FILE = "# nlp_lstm pipeline config: relative paths are relative to this file's folder"
 
 
+def path_written_from(value: str, folder: str | Path) -> str:
+    """A path (from the working directory) as a YAML in `folder` writes it: an absolute path as it is, a relative
+    one from that folder (absolute where no relative path exists: another drive)."""
+    if Path(value).expanduser().is_absolute():
+        return value
+    try:
+        return os.path.relpath(os.path.abspath(value), os.path.abspath(folder))
+    except ValueError:
+        return os.path.abspath(value)
+
+
+def written_paths(config: PipelineConfig, folder: str | Path | None = None) -> dict[KeyPath, str]:
+    """Every path set in `config`, as written in a YAML saved in `folder` (absolute without one)."""
+    data = config.model_dump(mode="json")
+    written = {}
+    for key in path_keys(type(config)):
+        value = _lookup(data, key)
+        if isinstance(value, str) and value:
+            written[key] = os.path.abspath(value) if folder is None else path_written_from(value, folder)
+    return written
+
+
 def config_to_yaml(config: PipelineConfig, folder: str | Path | None = None, absolute: bool = False) -> str:
     """The fully resolved configuration (defaults included) as YAML. With `folder` (where the YAML will be
     saved), its relative paths are written from there, or with `absolute` as absolute paths (a file that travels,
@@ -368,11 +390,8 @@ def config_to_yaml(config: PipelineConfig, folder: str | Path | None = None, abs
     data = config.model_dump(mode="json")
     if folder is None and not absolute:
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    for key in path_keys(type(config)):
-        value = _lookup(data, key)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            resolved = os.path.abspath(value)
-            _assign(data, key, resolved if absolute else os.path.relpath(resolved, os.path.abspath(folder)))
+    for key, value in written_paths(config, None if absolute else folder).items():
+        _assign(data, key, value)
     return PATHS_FROM_FILE + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 

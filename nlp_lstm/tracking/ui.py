@@ -8,21 +8,24 @@ import json
 from nlp_lstm.tracking.tags import VIEW_KEY
 
 
-def runs_table_view(metric: str) -> str:
-    """The runs table as the MLflow UI's shared view state (JSON): newest first, beside each run's name, start
-    and duration its test and validation metric, its kept epoch and its training time (the datasets and models,
-    wide columns, are left to the run's page and the column picker)."""
+def _view_state(metric: str) -> dict:
+    """Newest first, beside each run's name, start and duration its test and validation metric, its kept epoch
+    and its training time (the datasets and models, wide columns, are left to the run's page and the picker)."""
     columns = [f"test_{metric}", f"val_{metric}", "best_epoch", "train_seconds"]
     selected = [f"metrics.`{name}`" for name in columns]
-    return json.dumps({"selectedColumns": selected, "orderByKey": "attributes.start_time", "orderByAsc": False})
+    return {"selectedColumns": selected, "orderByKey": "attributes.start_time", "orderByAsc": False}
+
+
+def runs_table_view(metric: str) -> str:
+    """The runs table as the MLflow UI's shared view state (JSON)."""
+    return json.dumps(_view_state(metric))
 
 
 def trials_view(metric: str, parent_run_id: str) -> str:
     """A sweep's trials as the runs table's shared view: the task's metrics, only the runs nested under the
     sweep's parent run (MLflow's UI shows nested runs folded under their parent, and a shared view cannot
     unfold them)."""
-    state = json.loads(runs_table_view(metric))
-    return json.dumps({**state, "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}'"})
+    return json.dumps({**_view_state(metric), "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}'"})
 
 
 def sweep_view_key(parent_run_id: str) -> str:
